@@ -1,0 +1,29 @@
+"""Switchyard: the control room for migrating a fleet of RPC systems to a port-based architecture.
+
+Run with ``streamlit run app.py``. This file only builds navigation and the
+sidebar; every page lives in ``pages/`` and every decision in ``engine``.
+"""
+
+import streamlit as st
+
+from engine import services
+from pages._shared import workspace
+
+st.set_page_config(page_title="Switchyard", page_icon=":material/alt_route:", layout="wide")
+
+ws = workspace()
+
+pages = [
+    st.Page("pages/inventory.py", title="Inventory", icon=":material/inventory_2:", default=True),
+]
+nav = st.navigation(pages)
+
+with st.sidebar:
+    st.markdown("### :material/alt_route: Switchyard")
+    st.caption(f"Workspace: `{ws.root}`")
+    fleet = services.fleet_summary(ws)
+    st.metric("Systems in fleet", fleet["total"])
+    st.caption(" · ".join(f"{state}: {n}" for state, n in fleet["by_state"].items()))
+    st.text_input("Acting as", key="actor", value=services.default_actor(), help="Recorded on every action.")
+
+nav.run()

@@ -1,0 +1,193 @@
+"""Command line: ``python -m engine [--workspace DIR] COMMAND [--json]``.
+
+Every command calls one function in :mod:`engine.services`, the same ones the
+pages call. Bad input exits with status 2 and one line on stderr (and
+``{"error": ...}`` on stdout with ``--json``); a bug exits 1 with a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from engine import services
+from engine.errors import InputError, SwitchyardError
+from engine.workspace import Workspace
+
+Handler = Callable[[argparse.Namespace, Workspace], tuple[Any, str]]
+"""A command returns (JSON-able result, human text)."""
+
+
+def _to_jsonable(value: Any) -> Any:
+    if isinstance(value, pl.DataFrame):
+        return [_to_jsonable(r) for r in value.iter_rows(named=True)]
+    if isinstance(value, dict):
+        return {k: _to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_jsonable(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if hasattr(value, "model_dump"):
+        return _to_jsonable(value.model_dump(mode="json"))
+    return value
+
+
+def text_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
+    """A plain fixed-width table for terminals."""
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+    body = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join([line, "  ".join("-" * w for w in widths), *body])
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_init(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    result = services.init_workspace(ws, Path(args.fleet) if args.fleet else None, actor=args.actor)
+    rep = result.imported
+    text = (
+        f"workspace {result.workspace} ({'created' if result.created else 'existing'})\n"
+        f"imported {len(rep.loaded)} new, {len(rep.updated)} refreshed, {len(rep.rejected)} rejected "
+        f"from {rep.fleet_dir}\n"
+        f"v1 validation success rate: {result.v1_validation_success_rate:.1%}"
+    )
+    text += "".join(f"\n  rejected {r.folder}: {r.error}" for r in rep.rejected)
+    return result, text
+
+
+def cmd_import_fleet(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    report = services.import_fleet(ws, Path(args.fleet_dir), actor=args.actor)
+    services.validate_v1(ws, report.loaded + report.updated, actor=args.actor)
+    text = (
+        f"imported {len(report.loaded)} new, {len(report.updated)} refreshed, "
+        f"{len(report.rejected)} rejected from {report.fleet_dir}"
+    )
+    text += "".join(f"\n  rejected {r.folder}: {r.error}" for r in report.rejected)
+    return report, text
+
+
+def cmd_inventory(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    frame = services.inventory(ws)
+    if args.category:
+        frame = frame.filter(pl.col("category") == args.category)
+    if args.state:
+        frame = frame.filter(pl.col("state") == args.state)
+    counts = {
+        "by_category": dict(frame.group_by("category").len().sort("category").iter_rows()),
+        "by_state": dict(frame.group_by("state").len().sort("state").iter_rows()),
+        "by_phase": {str(k): v for k, v in frame.group_by("phase").len().sort("phase").iter_rows()},
+    }
+    result = {"total": frame.height, "counts": counts, "systems": frame.drop("source_path")}
+    rows = frame.with_columns(
+        pl.when(pl.col("v1_passed")).then(pl.lit("pass"))
+        .when(pl.col("v1_passed").not_()).then(pl.lit("FAIL"))
+        .otherwise(pl.lit("-")).alias("v1")
+    ).to_dicts()
+    text = text_table(rows, ["migration_order", "name", "category", "priority", "phase", "state", "v1"])
+    text += f"\n{frame.height} systems; " + ", ".join(f"{k}: {v}" for k, v in counts["by_category"].items())
+    return result, text
+
+
+def cmd_validate_v1(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    if not args.all and not args.names:
+        raise InputError("validate-v1", "arguments", "one or more system names, or --all")
+    fleet = services.validate_v1(ws, None if args.all else args.names, actor=args.actor)
+    result = {
+        "validation_success_rate": fleet.validation_success_rate,
+        "systems_passed": fleet.systems_passed,
+        "systems_total": len(fleet.systems),
+        "check_success_rate": fleet.check_success_rate,
+        "systems": [
+            {
+                "system": s.system,
+                "passed": s.passed,
+                "validation_success_rate": s.validation_success_rate,
+                "checks_passed": s.checks_passed,
+                "checks_total": s.checks_total,
+                "failed_checks": [c.model_dump() for c in s.failures()],
+            }
+            for s in fleet.systems
+        ],
+    }
+    lines = []
+    for s in fleet.systems:
+        verdict = "PASS" if s.passed else "FAIL"
+        lines.append(f"{verdict}  {s.system}  {s.checks_passed}/{s.checks_total} checks")
+        for c in s.failures():
+            where = c.target or c.component or "system"
+            lines.append(f"      {c.name} [{where}]: {c.message}")
+    lines.append(
+        f"fleet v1 validation success rate: {fleet.validation_success_rate:.1%} "
+        f"({fleet.systems_passed}/{len(fleet.systems)} systems; {fleet.check_success_rate:.1%} of checks)"
+    )
+    return result, "\n".join(lines)
+
+
+def cmd_events(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    frame = services.list_events(ws, system=args.system, actor=args.by, action=args.action, limit=args.limit)
+    text = text_table(frame.to_dicts(), ["ts", "actor", "system", "action", "reason"])
+    return {"events": frame}, text
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description="Switchyard migration engine")
+    parser.add_argument("--workspace", help="workspace folder (default $SWITCHYARD_WORKSPACE or ./workspace)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="JSON output")
+    common.add_argument("--actor", default=None, help="who is acting (default $SWITCHYARD_ACTOR or OS user)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("init", cmd_init, "create the workspace and load a fleet (the bundled sample by default)")
+    p.add_argument("--fleet", help="fleet folder to load instead of the bundled sample")
+    p = add("import-fleet", cmd_import_fleet, "load another fleet folder into the inventory")
+    p.add_argument("fleet_dir", help="folder with one sub-folder per system")
+    p = add("inventory", cmd_inventory, "list the fleet with category, priority, phase, state, v1 result")
+    p.add_argument("--category")
+    p.add_argument("--state")
+    p = add("validate-v1", cmd_validate_v1, "run the v1 validator and store the results")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--all", action="store_true", help="validate every system")
+    p = add("events", cmd_events, "the audit log, newest first")
+    p.add_argument("--system")
+    p.add_argument("--by", help="only events by this actor")
+    p.add_argument("--action")
+    p.add_argument("--limit", type=int, default=50)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    ws = Workspace.at(args.workspace)
+    try:
+        if args.command != "init" and not ws.exists():
+            raise SwitchyardError(f"{ws.root}: no workspace here yet; run 'python -m engine init' first")
+        result, text = args.handler(args, ws)
+    except SwitchyardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if args.json:
+            payload = exc.to_dict() if isinstance(exc, InputError) else {"message": str(exc)}
+            print(json.dumps({"error": payload}))
+        return exc.exit_code
+    if args.json:
+        print(json.dumps(_to_jsonable(result), indent=2))
+    else:
+        print(text)
+    return 0

@@ -1,0 +1,1 @@
+"""The fleet: inventory rules (category, priority, phase), import, and the sample generator."""

@@ -1,0 +1,124 @@
+"""Category, priority and phase of each system, from the seed's rules in ``plan.toml``.
+
+The seed names a few systems outright (``todo_api_system`` is P0,
+``simple_rest_api`` and ``hello_world_api`` P1) and the rest by pattern
+(``data_processing_*`` P2, ``monitoring_*`` P3, ``experimental_*`` P4).
+Systems no rule names take their category's default level.
+
+Phases take systems in *migration order*: priority first, then the simplest
+(fewest components), then name. The seed puts systems 1-3 in the pilot,
+4-15 in expansion, 16-40 in the majority phase and 41-52 in completion; a
+fleet of another size keeps the same proportions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+from engine.errors import InputError
+from engine.models.common import format_location
+from engine.workspace import DEFAULT_PLAN
+
+SEED_FLEET_SIZE = 52
+CATEGORY_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("todo", "todo"),
+    ("data_processing", "data_processing"),
+    ("monitoring", "monitoring"),
+    ("experimental", "experimental"),
+)
+API_MARKERS = ("api", "rest", "service", "gateway")
+
+
+class PriorityRule(BaseModel):
+    level: str = Field(pattern=r"^P[0-9]$")
+    patterns: list[str] = Field(min_length=1)
+
+
+class PhasePlan(BaseModel):
+    number: int = Field(ge=1)
+    name: str
+    duration_days: int = Field(ge=1)
+    first: int = Field(ge=1)
+    last: int = Field(ge=1)
+    goal: str = ""
+    rollback: str = ""
+
+
+class Plan(BaseModel):
+    """The migration plan file: start date, priority rules, phases."""
+
+    start_date: dt.date
+    priority: list[PriorityRule]
+    category_priority: dict[str, str]
+    phases: list[PhasePlan] = Field(min_length=1)
+
+
+def load_plan(path: Path = DEFAULT_PLAN) -> Plan:
+    """Read ``plan.toml``; a bad file raises InputError naming the file and the key."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, "<file>", "a readable UTF-8 TOML file", str(exc)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(path, "<document>", "valid TOML", str(exc)) from exc
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise InputError(path, format_location(err["loc"]), err["msg"]) from exc
+
+
+def category_for(name: str, declared: str | None = None) -> str:
+    """The fleet category: declared in the blueprint, else read from the name."""
+    if declared:
+        return declared
+    for prefix, category in CATEGORY_PREFIXES:
+        if name.startswith(prefix):
+            return category
+    if any(marker in name for marker in API_MARKERS):
+        return "api"
+    return "other"
+
+
+def priority_for(name: str, category: str, plan: Plan) -> str:
+    """First matching priority rule, else the category default (P2 if none)."""
+    for rule in plan.priority:
+        if any(fnmatch.fnmatchcase(name, pat) for pat in rule.patterns):
+            return rule.level
+    return plan.category_priority.get(category, plan.category_priority.get("other", "P2"))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a system sits in the migration plan."""
+
+    priority: str
+    phase: int
+    migration_order: int
+
+
+def phase_for_position(position: int, fleet_size: int, plan: Plan) -> int:
+    """Phase of the system at 1-based ``position``, scaling the seed's bounds to the fleet size."""
+    scale = fleet_size / SEED_FLEET_SIZE
+    for phase in sorted(plan.phases, key=lambda p: p.last):
+        if position <= math.ceil(phase.last * scale - 1e-9):
+            return phase.number
+    return max(p.number for p in plan.phases)
+
+
+def place_fleet(systems: list[tuple[str, str, int]], plan: Plan) -> dict[str, Placement]:
+    """Priority, phase and order for ``(name, category, component_count)`` triples."""
+    keyed = [(priority_for(n, c, plan), count, n) for n, c, count in systems]
+    keyed.sort()
+    size = len(keyed)
+    return {
+        name: Placement(priority, phase_for_position(i, size, plan), i)
+        for i, (priority, _count, name) in enumerate(keyed, start=1)
+    }

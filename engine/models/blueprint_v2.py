@@ -1,0 +1,81 @@
+"""The v2 (port-based) blueprint: recipe components wired by port bindings.
+
+::
+
+    schema_version: "2.0.0"
+    system: {name: todo_api_system, description: ..., version: 1.0.0}
+    components:
+      - {name: gateway, recipe: APIEndpoint, config: {...}}
+    bindings:
+      - {from: gateway.out, to: controller.in}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from engine.models.common import DottedRef, Identifier, load_model_file
+
+SCHEMA_VERSION = "2.0.0"
+
+
+class V2System(BaseModel):
+    """The ``system`` section of a v2 blueprint."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Identifier
+    description: str
+    version: str = Field(min_length=1, max_length=64)
+
+
+class V2Component(BaseModel):
+    """A component built from a recipe."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Identifier
+    recipe: Identifier = Field(description="Recipe name, e.g. Store, APIEndpoint, Transformer.")
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class V2Binding(BaseModel):
+    """A wire from an output port to an input port."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    source: DottedRef = Field(alias="from", description="``<component>.<output port>``")
+    target: DottedRef = Field(alias="to", description="``<component>.<input port>``")
+
+
+class V2Blueprint(BaseModel):
+    """A whole v2 blueprint file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal["2.0.0"]
+    system: V2System
+    components: list[V2Component] = Field(min_length=1)
+    bindings: list[V2Binding] = Field(default_factory=list)
+
+    @field_validator("components")
+    @classmethod
+    def _unique_component_names(cls, components: list[V2Component]) -> list[V2Component]:
+        seen: set[str] = set()
+        for comp in components:
+            if comp.name in seen:
+                raise ValueError(f"component names must be unique; '{comp.name}' appears twice")
+            seen.add(comp.name)
+        return components
+
+    def to_document(self) -> dict[str, Any]:
+        """The YAML-ready mapping, with ``from``/``to`` keys as written in files."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def load_v2_blueprint(path: str | Path) -> V2Blueprint:
+    """Load and validate a v2 ``blueprint.yaml``; raises BlueprintError naming file and path."""
+    return load_model_file(V2Blueprint, path)

@@ -1,0 +1,78 @@
+"""Validation results shared by the v1 validator and the v2 gate.
+
+A system's ``validation_success_rate`` is passed checks / all checks, as the
+seed's gate defines it. A system *passes* when every check passes; the fleet
+rate is the share of systems that pass, which is how the seed's "27.8 %"
+reads.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, computed_field
+
+
+class Check(BaseModel):
+    """One validation check on one component (or on the whole system)."""
+
+    name: str = Field(description="Check id, e.g. 'import', 'call_target', 'message_shape', 'smoke'.")
+    component: str | None = Field(None, description="The component checked; None for system-wide checks.")
+    target: str | None = Field(None, description="What the check looked at, e.g. 'store.insert'.")
+    passed: bool
+    message: str = Field("", description="Why it failed, or what was confirmed.")
+
+
+class SystemValidation(BaseModel):
+    """Every check run on one system, and the rate they add up to."""
+
+    system: str
+    blueprint_version: str = Field(description="'v1' or 'v2'.")
+    checks: list[Check] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def checks_passed(self) -> int:
+        return sum(c.passed for c in self.checks)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def checks_total(self) -> int:
+        return len(self.checks)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def validation_success_rate(self) -> float:
+        return self.checks_passed / self.checks_total if self.checks else 0.0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    def failures(self) -> list[Check]:
+        """The checks that failed, in the order they ran."""
+        return [c for c in self.checks if not c.passed]
+
+
+class FleetValidation(BaseModel):
+    """Validation of many systems, with the fleet-wide rate computed from them."""
+
+    blueprint_version: str
+    systems: list[SystemValidation]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def systems_passed(self) -> int:
+        return sum(s.passed for s in self.systems)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def validation_success_rate(self) -> float:
+        """Share of systems whose every check passed."""
+        return self.systems_passed / len(self.systems) if self.systems else 0.0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def check_success_rate(self) -> float:
+        """Share of all checks that passed, across the fleet."""
+        total = sum(s.checks_total for s in self.systems)
+        return sum(s.checks_passed for s in self.systems) / total if total else 0.0

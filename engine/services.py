@@ -1,0 +1,296 @@
+"""The use cases: one function per button, shared by the pages and the CLI.
+
+Each function opens the workspace's store for one unit of work, validates its
+input before touching anything, and records who did what in the audit log in
+the same transaction as the change. Pages and the CLI never talk to the store
+or the file system directly.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic import BaseModel
+
+from engine.errors import InputError, NotFoundError
+from engine.fleet.catalog import Plan, load_plan, place_fleet
+from engine.fleet.importer import ImportReport, Rejection, scan_fleet
+from engine.models.validation import FleetValidation, SystemValidation
+from engine.state import State
+from engine.store import connect, transaction
+from engine.store import events as events_store
+from engine.store import systems as systems_store
+from engine.store import validations as validations_store
+from engine.validate.v1 import validate_v1_system
+from engine.workspace import DEFAULT_PLAN, SAMPLE_FLEET_DIR, Workspace
+
+Progress = Callable[[int, int, str], None]
+"""``progress(done, total, label)``: how long operations report where they are."""
+
+
+def default_actor() -> str:
+    """Who is acting when no one says: $SWITCHYARD_ACTOR, else the OS user."""
+    try:
+        return os.environ.get("SWITCHYARD_ACTOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _no_progress(done: int, total: int, label: str) -> None:
+    """The default progress callback: say nothing."""
+
+
+# --------------------------------------------------------------------------- workspace
+
+
+class InitResult(BaseModel):
+    workspace: str
+    created: bool
+    imported: ImportReport
+    v1_validation_success_rate: float
+
+
+def init_workspace(
+    ws: Workspace,
+    fleet_dir: Path | None = None,
+    *,
+    actor: str | None = None,
+    plan_path: Path = DEFAULT_PLAN,
+    progress: Progress = _no_progress,
+) -> InitResult:
+    """Create the workspace, import a fleet (the bundled sample by default) and validate it (v1)."""
+    created = not ws.exists()
+    ws.ensure()
+    report = import_fleet(ws, fleet_dir or SAMPLE_FLEET_DIR, actor=actor, plan_path=plan_path)
+    validation = validate_v1(ws, report.loaded + report.updated, actor=actor, progress=progress)
+    return InitResult(
+        workspace=str(ws.root),
+        created=created,
+        imported=report,
+        v1_validation_success_rate=validation.validation_success_rate,
+    )
+
+
+def ensure_initialised(
+    ws: Workspace, *, actor: str = "switchyard", progress: Progress = _no_progress
+) -> bool:
+    """Initialise the workspace on the bundled sample fleet if it has no systems yet.
+
+    Returns True when it did: this is what makes the app's first start need no
+    manual step.
+    """
+    if ws.exists():
+        with connect(ws.db_path) as con:
+            count = con.execute("SELECT count(*) FROM systems").fetchone()
+        if count and count[0] > 0:
+            return False
+    init_workspace(ws, actor=actor, progress=progress)
+    return True
+
+
+# --------------------------------------------------------------------------- inventory
+
+
+def import_fleet(
+    ws: Workspace, fleet_dir: Path, *, actor: str | None = None, plan_path: Path = DEFAULT_PLAN
+) -> ImportReport:
+    """Load every system folder under ``fleet_dir`` into the inventory.
+
+    Folders that do not load are rejected with a reason and change nothing;
+    the good ones are stored in one transaction. Systems already past
+    ``inventoried`` are not re-pointed at another folder. Raises InputError
+    when no system at all could be loaded.
+    """
+    actor = actor or default_actor()
+    plan = load_plan(plan_path)
+    scan = scan_fleet(Path(fleet_dir))
+    ws.ensure()
+    with connect(ws.db_path) as con:
+        existing = {r["name"]: r for r in systems_store.list_systems(con).iter_rows(named=True)}
+        rejected = list(scan.rejected)
+        accepted = []
+        for system in scan.loaded:
+            old = existing.get(system.name)
+            if old and old["state"] != State.INVENTORIED and old["source_path"] != str(system.folder):
+                rejected.append(
+                    Rejection(
+                        folder=system.name,
+                        error=f"{system.folder}: system '{system.name}' is already in state "
+                        f"'{old['state']}' from {old['source_path']}; importing would change a system "
+                        "under migration",
+                    )
+                )
+                continue
+            accepted.append(system)
+        if not accepted:
+            detail = "; ".join(r.error for r in rejected[:3]) or "no system folders found"
+            raise InputError(scan.fleet_dir, "<folder>", "at least one loadable system folder", detail)
+
+        frame = pl.DataFrame(
+            {
+                "name": [s.name for s in accepted],
+                "category": [s.category for s in accepted],
+                "priority": ["P9"] * len(accepted),
+                "phase": [0] * len(accepted),
+                "migration_order": [0] * len(accepted),
+                "description": [s.blueprint.system.description for s in accepted],
+                "system_version": [s.blueprint.system.version for s in accepted],
+                "created": [s.blueprint.system.created for s in accepted],
+                "component_count": [len(s.blueprint.system.components) for s in accepted],
+                "component_types": [[c.type for c in s.blueprint.system.components] for s in accepted],
+                "source_path": [str(s.folder) for s in accepted],
+            },
+            schema=systems_store.SYSTEM_SCHEMA,
+        )
+        with transaction(con):
+            systems_store.upsert_inventory(con, frame)
+            _replace_placements(con, plan)
+            events_store.append_events(
+                con,
+                [
+                    {
+                        "actor": actor,
+                        "system": s.name,
+                        "action": "imported" if s.name not in existing else "reimported",
+                        "reason": f"fleet import from {scan.fleet_dir}",
+                        "before": _inventory_fields(existing.get(s.name)),
+                        "after": {"source_path": str(s.folder), "category": s.category},
+                    }
+                    for s in accepted
+                ],
+            )
+    return ImportReport(
+        fleet_dir=str(scan.fleet_dir),
+        loaded=[s.name for s in accepted if s.name not in existing],
+        updated=[s.name for s in accepted if s.name in existing],
+        rejected=rejected,
+    )
+
+
+def _inventory_fields(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {k: row[k] for k in ("source_path", "category", "state", "version")}
+
+
+def _replace_placements(con: Any, plan: Plan) -> None:
+    """Recompute priority, phase and order for the whole inventory (it changes with fleet size)."""
+    current = systems_store.list_systems(con)
+    placements = place_fleet(
+        list(zip(current["name"], current["category"], current["component_count"], strict=True)), plan
+    )
+    systems_store.update_placements(
+        con,
+        pl.DataFrame(
+            {
+                "name": list(placements),
+                "priority": [p.priority for p in placements.values()],
+                "phase": [p.phase for p in placements.values()],
+                "migration_order": [p.migration_order for p in placements.values()],
+            }
+        ),
+    )
+
+
+def inventory(ws: Workspace) -> pl.DataFrame:
+    """Every system with its plan placement, state and latest v1 validation result."""
+    with connect(ws.db_path) as con:
+        return systems_store.inventory_with_validation(con)
+
+
+def system_names(ws: Workspace) -> list[str]:
+    """Names in migration order."""
+    return inventory(ws)["name"].to_list()
+
+
+@dataclass(frozen=True)
+class SystemDetail:
+    """What the detail view of one system shows."""
+
+    row: dict[str, Any]
+    blueprint_yaml: str
+    v1_validation: SystemValidation | None
+
+
+def system_detail(ws: Workspace, name: str) -> SystemDetail:
+    """One system: its inventory row, its v1 blueprint text and its latest v1 checks."""
+    with connect(ws.db_path) as con:
+        row = systems_store.get_system(con, name)
+        validation = validations_store.latest_validation(con, name, "v1")
+    blueprint_path = Path(row["source_path"]) / "blueprint.yaml"
+    try:
+        text = blueprint_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        text = f"# blueprint not readable at {blueprint_path}: {exc.strerror}"
+    return SystemDetail(row=row, blueprint_yaml=text, v1_validation=validation)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_v1(
+    ws: Workspace,
+    names: list[str] | None = None,
+    *,
+    actor: str | None = None,
+    progress: Progress = _no_progress,
+) -> FleetValidation:
+    """Run the v1 validator on ``names`` (all systems if None) and keep the results as history."""
+    actor = actor or default_actor()
+    with connect(ws.db_path) as con:
+        rows = systems_store.list_systems(con)
+    known = dict(zip(rows["name"], rows["source_path"], strict=True))
+    targets = list(known) if names is None else names
+    unknown = [n for n in targets if n not in known]
+    if unknown:
+        raise NotFoundError(f"no system named {', '.join(repr(n) for n in unknown)} in the inventory")
+    results = []
+    for i, name in enumerate(targets):
+        progress(i, len(targets), f"validating {name}")
+        results.append(validate_v1_system(Path(known[name])))
+    progress(len(targets), len(targets), "done")
+    with connect(ws.db_path) as con, transaction(con):
+        validations_store.record_validations(con, results, actor)
+        events_store.append_events(
+            con,
+            [
+                {
+                    "actor": actor,
+                    "system": r.system,
+                    "action": "validated:v1",
+                    "reason": "v1 validation run",
+                    "after": {
+                        "passed": r.passed,
+                        "validation_success_rate": round(r.validation_success_rate, 4),
+                        "failed_checks": [c.name for c in r.failures()],
+                    },
+                }
+                for r in results
+            ],
+        )
+    return FleetValidation(blueprint_version="v1", systems=results)
+
+
+# --------------------------------------------------------------------------- audit
+
+
+def list_events(ws: Workspace, **filters: Any) -> pl.DataFrame:
+    """Audit events newest first; filters: system, actor, action, since, limit."""
+    with connect(ws.db_path) as con:
+        return events_store.list_events(con, **filters)
+
+
+def fleet_summary(ws: Workspace) -> dict[str, Any]:
+    """Counts for the sidebar: total, by state, by category."""
+    frame = inventory(ws)
+    return {
+        "total": frame.height,
+        "by_state": dict(frame.group_by("state").len().sort("state").iter_rows()),
+        "by_category": dict(frame.group_by("category").len().sort("category").iter_rows()),
+    }

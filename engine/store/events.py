@@ -1,0 +1,91 @@
+"""The append-only audit log: who did what to which system, when and why.
+
+There is deliberately no update or delete here. Events are written in the
+same transaction as the change they record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from engine.store.db import execute_with_frames, query_frame
+
+EVENT_COLUMNS = ["ts", "actor", "system", "action", "reason", "before", "after"]
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
+def event_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Build a frame of events; ``before``/``after`` may be any JSON-able value."""
+    now = dt.datetime.now(dt.UTC)
+    return pl.DataFrame(
+        {
+            "ts": [r.get("ts", now) for r in rows],
+            "actor": [r["actor"] for r in rows],
+            "system": [r.get("system") for r in rows],
+            "action": [r["action"] for r in rows],
+            "reason": [r.get("reason") for r in rows],
+            "before": [_json(r.get("before")) for r in rows],
+            "after": [_json(r.get("after")) for r in rows],
+        },
+        schema={
+            "ts": pl.Datetime("us", "UTC"),
+            "actor": pl.String,
+            "system": pl.String,
+            "action": pl.String,
+            "reason": pl.String,
+            "before": pl.String,
+            "after": pl.String,
+        },
+    )
+
+
+def append_events(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> int:
+    """Append events in one bulk insert; every row needs ``actor`` and ``action``."""
+    if not rows:
+        return 0
+    for row in rows:
+        if not row.get("actor"):
+            raise ValueError(f"event {row.get('action')!r} has no actor")
+    execute_with_frames(
+        con,
+        "INSERT INTO events (ts, actor, system, action, reason, before, after) "
+        "SELECT ts, actor, system, action, reason, CAST(before AS JSON), CAST(after AS JSON) FROM frame",
+        frame=event_frame(rows),
+    )
+    return len(rows)
+
+
+def list_events(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    system: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    since: dt.datetime | None = None,
+    limit: int | None = None,
+) -> pl.DataFrame:
+    """Events newest first, filtered by any of the given fields."""
+    where, params = [], []
+    for column, value in (("system", system), ("actor", actor), ("action", action)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        where.append("ts >= ?")
+        params.append(since)
+    sql = "SELECT id, ts, actor, system, action, reason, before, after FROM events"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY ts DESC, id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    return query_frame(con, sql, params)

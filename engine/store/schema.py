@@ -1,0 +1,111 @@
+"""Schema of the control store as a list of forward migrations.
+
+Each migration runs once, inside a transaction, and is recorded in
+``schema_version``. To change the schema, append a migration; never edit one
+that has shipped, because existing workspaces already ran it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from engine.store.db import transaction
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "inventory, audit events and validation history",
+        (
+            """
+            CREATE TABLE systems (
+                name VARCHAR PRIMARY KEY,
+                category VARCHAR NOT NULL,
+                priority VARCHAR NOT NULL,
+                phase INTEGER NOT NULL,
+                migration_order INTEGER NOT NULL,
+                description VARCHAR NOT NULL,
+                system_version VARCHAR NOT NULL,
+                created DATE,
+                component_count INTEGER NOT NULL,
+                component_types VARCHAR[] NOT NULL,
+                source_path VARCHAR NOT NULL,
+                state VARCHAR NOT NULL,
+                version INTEGER NOT NULL,
+                imported_at TIMESTAMPTZ NOT NULL,
+                updated_at TIMESTAMPTZ NOT NULL
+            )
+            """,
+            "CREATE SEQUENCE events_id_seq",
+            """
+            CREATE TABLE events (
+                id BIGINT PRIMARY KEY DEFAULT nextval('events_id_seq'),
+                ts TIMESTAMPTZ NOT NULL,
+                actor VARCHAR NOT NULL,
+                system VARCHAR,
+                action VARCHAR NOT NULL,
+                reason VARCHAR,
+                before JSON,
+                after JSON
+            )
+            """,
+            "CREATE SEQUENCE validations_id_seq",
+            """
+            CREATE TABLE validations (
+                id BIGINT PRIMARY KEY DEFAULT nextval('validations_id_seq'),
+                ts TIMESTAMPTZ NOT NULL,
+                system VARCHAR NOT NULL,
+                blueprint_version VARCHAR NOT NULL,
+                passed BOOLEAN NOT NULL,
+                checks_passed INTEGER NOT NULL,
+                checks_total INTEGER NOT NULL,
+                validation_success_rate DOUBLE NOT NULL,
+                checks JSON NOT NULL,
+                actor VARCHAR NOT NULL
+            )
+            """,
+        ),
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version the open database is at (0 for an empty file)."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, description VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection, target: int = LATEST_VERSION) -> int:
+    """Apply every pending migration up to ``target``; returns the resulting version."""
+    version = current_version(con)
+    if version > LATEST_VERSION:
+        raise RuntimeError(
+            f"the store is at schema version {version}, newer than this code knows ({LATEST_VERSION}); "
+            "upgrade Switchyard"
+        )
+    for migration in MIGRATIONS:
+        if version < migration.version <= target:
+            with transaction(con):
+                for statement in migration.statements:
+                    con.execute(statement)
+                con.execute(
+                    "INSERT INTO schema_version VALUES (?, ?, now())",
+                    [migration.version, migration.description],
+                )
+            version = migration.version
+    return version

@@ -1,0 +1,33 @@
+"""Shared fixtures: an initialised workspace on the sample fleet, built once and copied per test."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine import services
+from engine.workspace import Workspace
+
+
+@pytest.fixture(scope="session")
+def sample_workspace_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace initialised on the bundled sample fleet; never handed out for writing."""
+    root = tmp_path_factory.mktemp("template") / "ws"
+    services.init_workspace(Workspace(root), actor="fixture")
+    return root
+
+
+@pytest.fixture
+def sample_ws(sample_workspace_template: Path, tmp_path: Path) -> Workspace:
+    """A private copy of the initialised sample workspace, free to change."""
+    root = tmp_path / "ws"
+    shutil.copytree(sample_workspace_template, root)
+    return Workspace(root)
+
+
+@pytest.fixture
+def empty_ws(tmp_path: Path) -> Workspace:
+    """A workspace folder with nothing in it yet."""
+    return Workspace(tmp_path / "empty_ws")
