@@ -19,7 +19,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict, str]
     return code, data, err
 
 
-def test_init_then_inventory_lists_the_sample_fleet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_then_inventory_lists_the_sample_fleet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     ws = str(tmp_path / "w")
     code, data, _ = run(capsys, "--workspace", ws, "init", "--json")
     assert code == 0 and data["created"] is True
@@ -28,7 +30,11 @@ def test_init_then_inventory_lists_the_sample_fleet(tmp_path: Path, capsys: pyte
     assert code == 0
     assert data["total"] == 52
     assert data["counts"]["by_category"] == {
-        "api": 12, "data_processing": 8, "experimental": 12, "monitoring": 5, "todo": 15
+        "api": 12,
+        "data_processing": 8,
+        "experimental": 12,
+        "monitoring": 5,
+        "todo": 15,
     }
     assert data["counts"]["by_state"] == {"inventoried": 52}
     assert data["counts"]["by_phase"] == {"1": 3, "2": 12, "3": 25, "4": 12}
@@ -51,7 +57,9 @@ def test_validate_all_reports_measured_rate_and_reasons(
 def test_validate_unknown_system_exits_2_with_json_error(
     sample_ws: Workspace, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, data, err = run(capsys, "--workspace", str(sample_ws.root), "validate-v1", "no_such_system", "--json")
+    code, data, err = run(
+        capsys, "--workspace", str(sample_ws.root), "validate-v1", "no_such_system", "--json"
+    )
     assert code == 2
     assert "no_such_system" in err and err.count("\n") == 1
     assert "no_such_system" in data["error"]["message"]
@@ -83,7 +91,9 @@ def test_import_of_nothing_usable_exits_2_and_changes_nothing(
     sample_ws: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = sample_ws.db_path.read_bytes()
-    code, data, err = run(capsys, "--workspace", str(sample_ws.root), "import-fleet", str(tmp_path / "nope"), "--json")
+    code, data, err = run(
+        capsys, "--workspace", str(sample_ws.root), "import-fleet", str(tmp_path / "nope"), "--json"
+    )
     assert code == 2 and "nope" in err
     assert data["error"]["source"].endswith("nope")
     code, data, _ = run(capsys, "--workspace", str(sample_ws.root), "inventory", "--json")
@@ -91,9 +101,12 @@ def test_import_of_nothing_usable_exits_2_and_changes_nothing(
     assert sample_ws.db_path.read_bytes() == before
 
 
-def test_events_record_imports_and_validations(sample_ws: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
-    code, data, _ = run(capsys, "--workspace", str(sample_ws.root), "events", "--system", "hello_world_api",
-                        "--json")
+def test_events_record_imports_and_validations(
+    sample_ws: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, data, _ = run(
+        capsys, "--workspace", str(sample_ws.root), "events", "--system", "hello_world_api", "--json"
+    )
     assert code == 0
     actions = {e["action"] for e in data["events"]}
     assert {"imported", "validated:v1"} <= actions

@@ -17,9 +17,15 @@ def plan():
 
 @pytest.mark.parametrize(
     ("name", "category"),
-    [("todo_api_system", "todo"), ("data_processing_etl", "data_processing"), ("monitoring_alerts", "monitoring"),
-     ("experimental_x", "experimental"), ("hello_world_api", "api"), ("billing_service", "api"),
-     ("mystery", "other")],
+    [
+        ("todo_api_system", "todo"),
+        ("data_processing_etl", "data_processing"),
+        ("monitoring_alerts", "monitoring"),
+        ("experimental_x", "experimental"),
+        ("hello_world_api", "api"),
+        ("billing_service", "api"),
+        ("mystery", "other"),
+    ],
 )
 def test_category_from_name(name: str, category: str) -> None:
     assert category_for(name) == category
@@ -31,16 +37,31 @@ def test_declared_category_wins() -> None:
 
 @pytest.mark.parametrize(
     ("name", "category", "level"),
-    [("todo_api_system", "todo", "P0"), ("hello_world_api", "api", "P1"), ("simple_rest_api", "api", "P1"),
-     ("data_processing_a", "data_processing", "P2"), ("monitoring_a", "monitoring", "P3"),
-     ("experimental_a", "experimental", "P4"), ("todo_other", "todo", "P1")],
+    [
+        ("todo_api_system", "todo", "P0"),
+        ("hello_world_api", "api", "P1"),
+        ("simple_rest_api", "api", "P1"),
+        ("data_processing_a", "data_processing", "P2"),
+        ("monitoring_a", "monitoring", "P3"),
+        ("experimental_a", "experimental", "P4"),
+        ("todo_other", "todo", "P1"),
+    ],
 )
 def test_seed_priorities(plan, name: str, category: str, level: str) -> None:
     assert priority_for(name, category, plan) == level
 
 
 def test_seed_phase_bounds_for_52_systems(plan) -> None:
-    assert [phase_for_position(i, 52, plan) for i in (1, 3, 4, 15, 16, 40, 41, 52)] == [1, 1, 2, 2, 3, 3, 4, 4]
+    assert [phase_for_position(i, 52, plan) for i in (1, 3, 4, 15, 16, 40, 41, 52)] == [
+        1,
+        1,
+        2,
+        2,
+        3,
+        3,
+        4,
+        4,
+    ]
 
 
 def test_small_fleet_still_has_a_pilot(plan) -> None:
@@ -50,8 +71,12 @@ def test_small_fleet_still_has_a_pilot(plan) -> None:
 
 def test_place_fleet_orders_by_priority_then_simplicity(plan) -> None:
     placed = place_fleet(
-        [("experimental_a", "experimental", 2), ("big_api", "api", 9), ("todo_api_system", "todo", 4),
-         ("hello_world_api", "api", 2)],
+        [
+            ("experimental_a", "experimental", 2),
+            ("big_api", "api", 9),
+            ("todo_api_system", "todo", 4),
+            ("hello_world_api", "api", 2),
+        ],
         plan,
     )
     order = sorted(placed, key=lambda n: placed[n].migration_order)

@@ -72,27 +72,55 @@ def test_good_v2_loads_and_round_trips_from_to_keys(tmp_path: Path) -> None:
         ("system: [unclosed", "line 1", "valid YAML"),
         ("", "<document>", "a YAML mapping"),
         ("- just\n- a list\n", "<document>", "mapping at the top level"),
-        ("system:\n  description: x\n  version: '1'\n  components: [{name: a, type: T}]\n",
-         "system.name", "required"),
-        ("system:\n  name: s\n  description: x\n  version: 3\n  components: [{name: a, type: T}]\n",
-         "system.version", "string"),
-        ("system:\n  name: s\n  description: x\n  version: '1'\n  components: []\n",
-         "system.components", "at least 1"),
-        ("system:\n  name: s\n  description: x\n  version: '1'\n"
-         "  components: [{name: a, type: T}, {name: a, type: U}]\n", "system.components", "unique"),
-        ("system:\n  name: ../etc\n  description: x\n  version: '1'\n  components: [{name: a, type: T}]\n",
-         "system.name", "plain identifier"),
-        ("system:\n  name: s\n  description: x\n  version: '1'\n"
-         "  components: [{name: a, type: T, configuration: [1, 2]}]\n",
-         "system.components[0].configuration", "dictionary"),
-        ("system:\n  name: s\n  description: x\n  version: '1'\n"
-         "  components: [{name: a, type: T, calls: [nodot]}]\n",
-         "system.components[0].calls[0]", "joined by a dot"),
-        ("system:\n  name: s\n  description: x\n  version: '1'\n  colour: red\n"
-         "  components: [{name: a, type: T}]\n", "system.colour", "unknown key"),
+        (
+            "system:\n  description: x\n  version: '1'\n  components: [{name: a, type: T}]\n",
+            "system.name",
+            "required",
+        ),
+        (
+            "system:\n  name: s\n  description: x\n  version: 3\n  components: [{name: a, type: T}]\n",
+            "system.version",
+            "string",
+        ),
+        (
+            "system:\n  name: s\n  description: x\n  version: '1'\n  components: []\n",
+            "system.components",
+            "at least 1",
+        ),
+        (
+            "system:\n  name: s\n  description: x\n  version: '1'\n"
+            "  components: [{name: a, type: T}, {name: a, type: U}]\n",
+            "system.components",
+            "unique",
+        ),
+        (
+            "system:\n  name: ../etc\n  description: x\n  version: '1'\n  components: [{name: a, type: T}]\n",
+            "system.name",
+            "plain identifier",
+        ),
+        (
+            "system:\n  name: s\n  description: x\n  version: '1'\n"
+            "  components: [{name: a, type: T, configuration: [1, 2]}]\n",
+            "system.components[0].configuration",
+            "dictionary",
+        ),
+        (
+            "system:\n  name: s\n  description: x\n  version: '1'\n"
+            "  components: [{name: a, type: T, calls: [nodot]}]\n",
+            "system.components[0].calls[0]",
+            "joined by a dot",
+        ),
+        (
+            "system:\n  name: s\n  description: x\n  version: '1'\n  colour: red\n"
+            "  components: [{name: a, type: T}]\n",
+            "system.colour",
+            "unknown key",
+        ),
     ],
 )
-def test_bad_v1_names_file_path_and_expectation(tmp_path: Path, text: str, location: str, expected: str) -> None:
+def test_bad_v1_names_file_path_and_expectation(
+    tmp_path: Path, text: str, location: str, expected: str
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(BlueprintError) as info:
         load_v1_blueprint(path)

@@ -25,8 +25,14 @@ def test_pipeline_delivers_every_message_and_shuts_down() -> None:
     got: list[Message] = []
     graph = Graph().add(
         Source("src", numbers(100), PortSpec("out", INT)),
-        Transformer("double", lambda b: [{"i": m["i"] * 2} for m in b], PortSpec("in", INT), PortSpec("out", INT),
-                    concurrency=4, batch_size=8),
+        Transformer(
+            "double",
+            lambda b: [{"i": m["i"] * 2} for m in b],
+            PortSpec("in", INT),
+            PortSpec("out", INT),
+            concurrency=4,
+            batch_size=8,
+        ),
         Sink("sink", got.append, PortSpec("in", INT)),
     )
     graph.connect("src.out", "double.in").connect("double.out", "sink.in")
@@ -43,8 +49,12 @@ def test_splitter_and_merger_route_and_rejoin() -> None:
     got: list[Message] = []
     graph = Graph().add(
         Source("src", numbers(20), PortSpec("out", INT)),
-        Splitter("split", lambda m: ["even" if m["i"] % 2 == 0 else "odd"], PortSpec("in", INT),
-                 [PortSpec("even", INT), PortSpec("odd", INT)]),
+        Splitter(
+            "split",
+            lambda m: ["even" if m["i"] % 2 == 0 else "odd"],
+            PortSpec("in", INT),
+            [PortSpec("even", INT), PortSpec("odd", INT)],
+        ),
         Merger("merge", [PortSpec("a", INT), PortSpec("b", INT)], PortSpec("out", INT)),
         Sink("sink", got.append, PortSpec("in", INT)),
     )
@@ -59,10 +69,19 @@ def test_merger_join_combines_one_message_per_input_by_key() -> None:
     graph = Graph().add(
         Source("src", numbers(5), PortSpec("out", INT)),
         Splitter("fan", lambda m: ["x", "y"], PortSpec("in", INT), [PortSpec("x", INT), PortSpec("y", INT)]),
-        Transformer("tx", lambda b: [{"i": m["i"], "v": 10} for m in b], PortSpec("in", INT), PortSpec("out", INT)),
-        Transformer("ty", lambda b: [{"i": m["i"], "v": 1} for m in b], PortSpec("in", INT), PortSpec("out", INT)),
-        Merger("join", [PortSpec("a", INT), PortSpec("b", INT)], PortSpec("out", INT), join_key="i",
-               combine=lambda parts: {"i": parts[0]["i"], "v": sum(p["v"] for p in parts)}),
+        Transformer(
+            "tx", lambda b: [{"i": m["i"], "v": 10} for m in b], PortSpec("in", INT), PortSpec("out", INT)
+        ),
+        Transformer(
+            "ty", lambda b: [{"i": m["i"], "v": 1} for m in b], PortSpec("in", INT), PortSpec("out", INT)
+        ),
+        Merger(
+            "join",
+            [PortSpec("a", INT), PortSpec("b", INT)],
+            PortSpec("out", INT),
+            join_key="i",
+            combine=lambda parts: {"i": parts[0]["i"], "v": sum(p["v"] for p in parts)},
+        ),
         Sink("sink", got.append, PortSpec("in", INT)),
     )
     graph.connect("src.out", "fan.in").connect("fan.x", "tx.in").connect("fan.y", "ty.in")
