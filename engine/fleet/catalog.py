@@ -16,14 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from engine.errors import InputError
-from engine.models.common import format_location
+from engine.models.common import load_toml_model
 from engine.workspace import DEFAULT_PLAN
 
 SEED_FLEET_SIZE = 52
@@ -62,17 +60,8 @@ class Plan(BaseModel):
 
 def load_plan(path: Path = DEFAULT_PLAN) -> Plan:
     """Read ``plan.toml``; a bad file raises InputError naming the file and the key."""
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, "<file>", "a readable UTF-8 TOML file", str(exc)) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(path, "<document>", "valid TOML", str(exc)) from exc
-    try:
-        return Plan.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        raise InputError(path, format_location(err["loc"]), err["msg"]) from exc
+    return load_toml_model(Plan, path)
+
 
 
 def category_for(name: str, declared: str | None = None) -> str:

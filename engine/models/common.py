@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 import yaml
 from pydantic import BaseModel, StringConstraints, ValidationError
 
-from engine.errors import BlueprintError
+from engine.errors import BlueprintError, InputError
 
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
@@ -112,3 +112,21 @@ def load_model_file(model: type[M], path: str | Path) -> M:
 def dump_yaml(data: Any) -> str:
     """Stable YAML text: key order kept, block style, so output is byte-identical run to run."""
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
+
+
+def load_toml_model(model: type[M], path: str | Path) -> M:
+    """Read a TOML settings file (plan, policy) as ``model``; errors name the file and the key."""
+    import tomllib
+
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, "<file>", "a readable UTF-8 TOML file", str(exc)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(path, "<document>", "valid TOML", str(exc)) from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise InputError(path, format_location(err["loc"]), _expected_from(err)) from exc

@@ -1,0 +1,62 @@
+"""The decision policy: thresholds, statistics settings and triggers, read from ``policy.toml``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.models.common import load_toml_model
+from engine.workspace import DEFAULT_POLICY
+
+
+class RulePolicy(BaseModel):
+    """The seed's rule: ``new_better`` iff all three hold."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_validation_success_rate: float = Field(0.8, ge=0, le=1)
+    min_throughput_change: float = Field(-0.05, ge=-1, le=1)
+    max_latency_increase: float = Field(0.10, ge=0)
+
+
+class StatisticsPolicy(BaseModel):
+    """How much evidence a verdict needs."""
+
+    model_config = ConfigDict(extra="forbid")
+    confidence_level: float = Field(0.95, gt=0.5, lt=1)
+    min_samples_per_version: int = Field(200, ge=1)
+    latency_quantile: float = Field(0.5, gt=0, lt=1)
+    max_error_rate_increase: float = Field(0.01, ge=0, le=1)
+    max_mismatch_rate: float = Field(0.01, ge=0, le=1)
+
+
+class TriggerPolicy(BaseModel):
+    """The seed's automatic rollback triggers."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_validation_success_rate: float = Field(0.7, ge=0, le=1)
+    max_error_rate: float = Field(0.05, ge=0, le=1)
+    max_p95_ratio: float = Field(2.0, gt=0)
+    min_throughput_ratio: float = Field(0.5, ge=0)
+    max_failed_health_checks: int = Field(3, ge=0)
+
+
+class ParallelRunPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    duration_s: float = Field(86400, gt=0)
+    bucket_s: float = Field(60, gt=0)
+
+
+class Policy(BaseModel):
+    """Everything a verdict depends on besides the data."""
+
+    model_config = ConfigDict(extra="forbid")
+    rule: RulePolicy = RulePolicy()
+    statistics: StatisticsPolicy = StatisticsPolicy()
+    triggers: TriggerPolicy = TriggerPolicy()
+    parallel_run: ParallelRunPolicy = ParallelRunPolicy()
+
+
+def load_policy(path: Path = DEFAULT_POLICY) -> Policy:
+    """Read a policy file; a bad one raises InputError naming the file and the key."""
+    return load_toml_model(Policy, path)

@@ -1,0 +1,107 @@
+"""Sample frames: one row per request per version, from a parallel run or a user's own file.
+
+Columns: ``ts`` (timestamp), ``version`` (``old``/``new``), ``latency_ms``
+(float), ``ok`` (bool), optional ``endpoint`` (str) and ``match`` (bool, on
+new rows: the response equalled old's).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from engine.errors import InputError
+
+REQUIRED = {"ts": "timestamp", "version": "'old' or 'new'", "latency_ms": "number", "ok": "boolean"}
+CANONICAL: dict[str, pl.DataType] = {
+    "ts": pl.Datetime("us"),
+    "version": pl.String(),
+    "latency_ms": pl.Float64(),
+    "ok": pl.Boolean(),
+    "endpoint": pl.String(),
+    "match": pl.Boolean(),
+}
+
+
+def read_samples_file(path: str | Path) -> pl.DataFrame:
+    """Read and check a Parquet or CSV samples file; problems raise InputError naming column and row."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "<file>", "a Parquet or CSV samples file", "no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            frame = pl.read_parquet(path)
+        elif suffix == ".csv":
+            frame = pl.read_csv(path, try_parse_dates=True, infer_schema_length=10_000)
+        else:
+            raise InputError(path, "<file>", "a .parquet or .csv file", f"'{suffix or 'no suffix'}'")
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
+        raise InputError(
+            path, "<file>", f"a readable {suffix[1:]} file", str(exc).splitlines()[0][:200]
+        ) from exc
+    return normalise_samples(frame, source=str(path))
+
+
+def normalise_samples(frame: pl.DataFrame, source: str = "samples") -> pl.DataFrame:
+    """Cast to the canonical schema; InputError for a missing column or a bad value."""
+    for column, expected in REQUIRED.items():
+        if column not in frame.columns:
+            raise InputError(source, f"column '{column}'", f"a column '{column}' ({expected})", "missing")
+    n = frame.height
+    out = pl.DataFrame(
+        [
+            _cast(frame[c], source, dtype) if c in frame.columns else pl.Series(c, [None] * n, dtype=dtype)
+            for c, dtype in CANONICAL.items()
+        ]
+    ).with_columns(pl.col("endpoint").fill_null(""))
+    indexed = out.with_row_index("row")
+    bad = indexed.filter(~pl.col("version").is_in(["old", "new"]))
+    if bad.height:
+        raise InputError(
+            source, f"row {bad['row'][0] + 1}, column 'version'", "'old' or 'new'", repr(bad["version"][0])
+        )
+    for column in ("ts", "latency_ms", "ok"):
+        nulls = indexed.filter(pl.col(column).is_null())
+        if nulls.height:
+            raise InputError(
+                source, f"row {nulls['row'][0] + 1}, column '{column}'", REQUIRED[column], "empty"
+            )
+    negative = indexed.filter(pl.col("latency_ms") < 0)
+    if negative.height:
+        raise InputError(source, f"row {negative['row'][0] + 1}, column 'latency_ms'", "a latency >= 0")
+    return out
+
+
+_TRUE, _FALSE = ["true", "1", "yes"], ["false", "0", "no"]
+
+
+def _cast(series: pl.Series, source: str, dtype: pl.DataType) -> pl.Series:
+    """Cast one column, naming the first row that does not fit."""
+    column = series.name
+    if dtype == pl.Boolean and series.dtype == pl.String:
+        lowered = series.str.to_lowercase().str.strip_chars()
+        casted = pl.when(lowered.is_in(_TRUE)).then(True).when(lowered.is_in(_FALSE)).then(False)
+        casted = pl.select(casted.otherwise(None).alias(column)).to_series()
+    elif isinstance(dtype, pl.Datetime) and series.dtype == pl.String:
+        casted = series.str.to_datetime(strict=False)
+    else:
+        casted = series.cast(dtype, strict=False)
+    if isinstance(casted.dtype, pl.Datetime):
+        if casted.dtype.time_zone:
+            casted = casted.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        casted = casted.cast(pl.Datetime("us"))
+    failed = casted.is_null() & series.is_not_null()
+    if failed.any():
+        row = int(failed.arg_max() or 0)
+        raise InputError(
+            source, f"row {row + 1}, column '{column}'", _describe(dtype), repr(series[row])[:60]
+        )
+    return casted.alias(column)
+
+
+def _describe(dtype: pl.DataType) -> str:
+    return {pl.Boolean: "true or false", pl.Float64: "a number", pl.String: "text"}.get(dtype, "a timestamp")

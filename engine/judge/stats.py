@@ -1,0 +1,110 @@
+"""Small, vectorised statistics for comparing old and new: intervals and tests.
+
+Everything here takes NumPy arrays and returns plain floats, so the judge can
+run on a million samples per side in well under a second.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    low: float
+    high: float
+
+
+def z_value(confidence: float) -> float:
+    """Two-sided normal quantile for ``confidence`` (1.96 for 0.95)."""
+    return float(sps.norm.ppf(0.5 + confidence / 2))
+
+
+def quantile_interval(sorted_values: np.ndarray, q: float, confidence: float) -> Interval:
+    """Distribution-free interval for the ``q`` quantile, from order statistics.
+
+    The ranks bracketing the quantile come from the binomial distribution of
+    how many samples fall below it (normal approximation), so no assumption
+    about the latency distribution is needed.
+    """
+    n = len(sorted_values)
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan)
+    z = z_value(confidence)
+    half = z * math.sqrt(n * q * (1 - q))
+    lo = int(max(0, math.floor(n * q - half)))
+    hi = int(min(n - 1, math.ceil(n * q + half)))
+    est = float(np.quantile(sorted_values, q, method="linear"))
+    return Interval(est, float(sorted_values[lo]), float(sorted_values[hi]))
+
+
+def quantile_change(old_sorted: np.ndarray, new_sorted: np.ndarray, q: float, confidence: float) -> Interval:
+    """Relative change of the ``q`` quantile, new over old minus one, with a conservative interval.
+
+    Each side's interval is taken at a Bonferroni-adjusted level and the
+    extremes are combined, so the joint interval covers at least ``confidence``.
+    """
+    per_side = 1 - (1 - confidence) / 2
+    o = quantile_interval(old_sorted, q, per_side)
+    n = quantile_interval(new_sorted, q, per_side)
+    if not (o.estimate > 0 and o.low > 0):
+        return Interval(math.nan, math.nan, math.nan)
+    return Interval(n.estimate / o.estimate - 1, n.low / o.high - 1, n.high / o.low - 1)
+
+
+def wilson_interval(successes: int, n: int, confidence: float) -> Interval:
+    """Wilson score interval for a proportion (sane at 0 and at small n)."""
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan)
+    z = z_value(confidence)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return Interval(p, max(0.0, centre - half), min(1.0, centre + half))
+
+
+def proportion_difference(
+    k_old: int, n_old: int, k_new: int, n_new: int, confidence: float
+) -> tuple[Interval, float]:
+    """Difference of two proportions (new minus old) with Newcombe's interval, and the z-test p-value."""
+    if n_old == 0 or n_new == 0:
+        return Interval(math.nan, math.nan, math.nan), math.nan
+    a = wilson_interval(k_old, n_old, confidence)
+    b = wilson_interval(k_new, n_new, confidence)
+    diff = b.estimate - a.estimate
+    low = diff - math.sqrt((b.estimate - b.low) ** 2 + (a.high - a.estimate) ** 2)
+    high = diff + math.sqrt((b.high - b.estimate) ** 2 + (a.estimate - a.low) ** 2)
+    pooled = (k_old + k_new) / (n_old + n_new)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n_old + 1 / n_new))
+    p_value = 1.0 if se == 0 else float(2 * sps.norm.sf(abs(diff) / se))
+    return Interval(diff, low, high), p_value
+
+
+def rank_test(old: np.ndarray, new: np.ndarray) -> tuple[float, float]:
+    """Mann-Whitney U: (p-value, probability that a new latency exceeds an old one)."""
+    if len(old) == 0 or len(new) == 0:
+        return math.nan, math.nan
+    result = sps.mannwhitneyu(new, old, alternative="two-sided", method="asymptotic")
+    return float(result.pvalue), float(result.statistic / (len(old) * len(new)))
+
+
+def paired_ratio_change(old_counts: np.ndarray, new_counts: np.ndarray, confidence: float) -> Interval:
+    """Relative change of a per-bucket total (new over old minus one), t-interval on paired buckets."""
+    buckets = len(old_counts)
+    total_old = float(old_counts.sum())
+    if buckets == 0 or total_old == 0:
+        return Interval(math.nan, math.nan, math.nan)
+    est = float(new_counts.sum()) / total_old - 1
+    if buckets < 2:
+        return Interval(est, -math.inf, math.inf)
+    diffs = new_counts.astype(float) - old_counts.astype(float)
+    se = float(diffs.std(ddof=1)) / math.sqrt(buckets)
+    t = float(sps.t.ppf(0.5 + confidence / 2, buckets - 1))
+    mean_old = total_old / buckets
+    return Interval(est, est - t * se / mean_old, est + t * se / mean_old)
