@@ -21,6 +21,9 @@ from engine import services
 from engine.errors import InputError, SwitchyardError
 from engine.workspace import Workspace
 
+WORKSPACE_FREE = {"init", "judge"}
+"""Commands that work without an initialised workspace."""
+
 Handler = Callable[[argparse.Namespace, Workspace], tuple[Any, str]]
 """A command returns (JSON-able result, human text)."""
 
@@ -88,9 +91,12 @@ def cmd_inventory(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     }
     result = {"total": frame.height, "counts": counts, "systems": frame.drop("source_path")}
     rows = frame.with_columns(
-        pl.when(pl.col("v1_passed")).then(pl.lit("pass"))
-        .when(pl.col("v1_passed").not_()).then(pl.lit("FAIL"))
-        .otherwise(pl.lit("-")).alias("v1")
+        pl.when(pl.col("v1_passed"))
+        .then(pl.lit("pass"))
+        .when(pl.col("v1_passed").not_())
+        .then(pl.lit("FAIL"))
+        .otherwise(pl.lit("-"))
+        .alias("v1")
     ).to_dicts()
     text = text_table(rows, ["migration_order", "name", "category", "priority", "phase", "state", "v1"])
     text += f"\n{frame.height} systems; " + ", ".join(f"{k}: {v}" for k, v in counts["by_category"].items())
@@ -132,6 +138,27 @@ def cmd_validate_v1(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     return result, "\n".join(lines)
 
 
+def cmd_judge(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    if not args.samples:
+        raise InputError(
+            "judge", "arguments", "--samples FILE (judging a system's own run comes with deploy)"
+        )
+    verdict = services.judge_samples_file(
+        Path(args.samples),
+        validation_success_rate=args.validation_rate,
+        policy_path=Path(args.policy) if args.policy else services.DEFAULT_POLICY,
+    )
+    lines = [f"verdict: {verdict.verdict}   (seed rule new_better={verdict.new_better})"]
+    for c in verdict.criteria:
+        mark = "ok " if c.passed and c.conclusive else ("?? " if not c.conclusive else "XX ")
+        lines.append(f"  {mark}{c.name}: {c.explanation}")
+    lines += [
+        f"  trigger {t.name}: {'FIRED' if t.fired else 'quiet'} ({t.explanation})" for t in verdict.triggers
+    ]
+    lines += ["reasons:"] + [f"  - {r}" for r in verdict.reasons]
+    return verdict, "\n".join(lines)
+
+
 def cmd_events(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     frame = services.list_events(ws, system=args.system, actor=args.by, action=args.action, limit=args.limit)
     text = text_table(frame.to_dicts(), ["ts", "actor", "system", "action", "reason"])
@@ -165,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("validate-v1", cmd_validate_v1, "run the v1 validator and store the results")
     p.add_argument("names", nargs="*", metavar="NAME")
     p.add_argument("--all", action="store_true", help="validate every system")
+    p = add("judge", cmd_judge, "go/no-go verdict on a samples file (Parquet or CSV)")
+    p.add_argument("--samples", help="file with columns ts, version, latency_ms, ok[, endpoint, match]")
+    p.add_argument("--validation-rate", type=float, default=None, help="validation success rate of new")
+    p.add_argument("--policy", help="policy file (default data/policy.toml)")
     p = add("events", cmd_events, "the audit log, newest first")
     p.add_argument("--system")
     p.add_argument("--by", help="only events by this actor")
@@ -177,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     ws = Workspace.at(args.workspace)
     try:
-        if args.command != "init" and not ws.exists():
+        if args.command not in WORKSPACE_FREE and not ws.exists():
             raise SwitchyardError(f"{ws.root}: no workspace here yet; run 'python -m engine init' first")
         result, text = args.handler(args, ws)
     except SwitchyardError as exc:

@@ -21,6 +21,9 @@ from pydantic import BaseModel
 from engine.errors import InputError, NotFoundError
 from engine.fleet.catalog import Plan, load_plan, place_fleet
 from engine.fleet.importer import ImportReport, Rejection, scan_fleet
+from engine.judge.policy import load_policy
+from engine.judge.samples import read_samples_file
+from engine.judge.verdict import Verdict, judge_samples
 from engine.models.validation import FleetValidation, SystemValidation
 from engine.state import State
 from engine.store import connect, transaction
@@ -28,7 +31,7 @@ from engine.store import events as events_store
 from engine.store import systems as systems_store
 from engine.store import validations as validations_store
 from engine.validate.v1 import validate_v1_system
-from engine.workspace import DEFAULT_PLAN, SAMPLE_FLEET_DIR, Workspace
+from engine.workspace import DEFAULT_PLAN, DEFAULT_POLICY, SAMPLE_FLEET_DIR, Workspace
 
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, label)``: how long operations report where they are."""
@@ -275,6 +278,21 @@ def validate_v1(
             ],
         )
     return FleetValidation(blueprint_version="v1", systems=results)
+
+
+# --------------------------------------------------------------------------- judgement
+
+
+def judge_samples_file(
+    path: Path, *, validation_success_rate: float | None = None, policy_path: Path = DEFAULT_POLICY
+) -> Verdict:
+    """Judge a user's own samples file (Parquet or CSV) against the policy; stores nothing."""
+    if validation_success_rate is not None and not 0 <= validation_success_rate <= 1:
+        raise InputError(
+            "--validation-rate", "value", "a number between 0 and 1", str(validation_success_rate)
+        )
+    policy = load_policy(policy_path)
+    return judge_samples(read_samples_file(path), policy, validation_success_rate=validation_success_rate)
 
 
 # --------------------------------------------------------------------------- audit
