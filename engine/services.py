@@ -30,6 +30,7 @@ from engine.store import connect, transaction
 from engine.store import events as events_store
 from engine.store import systems as systems_store
 from engine.store import validations as validations_store
+from engine.store.db import first_row
 from engine.validate.v1 import validate_v1_system
 from engine.workspace import DEFAULT_PLAN, DEFAULT_POLICY, SAMPLE_FLEET_DIR, Workspace
 
@@ -90,7 +91,7 @@ def ensure_initialised(
     """
     if ws.exists():
         with connect(ws.db_path) as con:
-            count = con.execute("SELECT count(*) FROM systems").fetchone()
+            count = first_row(con, "SELECT count(*) FROM systems")
         if count and count[0] > 0:
             return False
     init_workspace(ws, actor=actor, progress=progress)

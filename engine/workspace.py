@@ -81,8 +81,14 @@ class Workspace:
 
     def ensure(self) -> Workspace:
         """Create the workspace folders (idempotent)."""
-        for folder in (self.root, self.v2_dir, self.backups_dir, self.rollback_dir,
-                       self.failures_dir, self.samples_dir):
+        for folder in (
+            self.root,
+            self.v2_dir,
+            self.backups_dir,
+            self.rollback_dir,
+            self.failures_dir,
+            self.samples_dir,
+        ):
             folder.mkdir(parents=True, exist_ok=True)
         return self
 

@@ -14,9 +14,12 @@ st.title(":material/inventory_2: Inventory")
 st.caption("Every system in the fleet, its place in the plan, its state and its measured v1 validation.")
 
 frame = services.inventory(ws).with_columns(
-    pl.when(pl.col("v1_passed")).then(pl.lit("pass"))
-    .when(pl.col("v1_passed").not_()).then(pl.lit("fail"))
-    .otherwise(pl.lit("not run")).alias("v1_result")
+    pl.when(pl.col("v1_passed"))
+    .then(pl.lit("pass"))
+    .when(pl.col("v1_passed").not_())
+    .then(pl.lit("fail"))
+    .otherwise(pl.lit("not run"))
+    .alias("v1_result")
 )
 
 # ---- filters
@@ -53,21 +56,36 @@ m[3].metric("Systems passing v1", f"{passed} / {validated.height}")
 left, right = st.columns(2)
 palette = {"pass": "#2e7d32", "fail": "#c62828", "not run": "#9e9e9e"}
 left.plotly_chart(
-    px.histogram(shown, x="category", color="v1_result", color_discrete_map=palette,
-                 title="Systems by category and v1 result").update_layout(bargap=0.2, yaxis_title="systems"),
+    px.histogram(
+        shown,
+        x="category",
+        color="v1_result",
+        color_discrete_map=palette,
+        title="Systems by category and v1 result",
+    ).update_layout(bargap=0.2, yaxis_title="systems"),
     width="stretch",
 )
 right.plotly_chart(
-    px.histogram(shown, x="state", color="priority", title="Systems by state and priority")
-    .update_layout(bargap=0.2, yaxis_title="systems"),
+    px.histogram(shown, x="state", color="priority", title="Systems by state and priority").update_layout(
+        bargap=0.2, yaxis_title="systems"
+    ),
     width="stretch",
 )
 
 # ---- table
 st.dataframe(
     shown.select(
-        "migration_order", "name", "category", "priority", "phase", "state", "component_count",
-        "v1_result", "v1_checks_passed", "v1_checks_total", "created",
+        "migration_order",
+        "name",
+        "category",
+        "priority",
+        "phase",
+        "state",
+        "component_count",
+        "v1_result",
+        "v1_checks_passed",
+        "v1_checks_total",
+        "created",
     ),
     hide_index=True,
     width="stretch",
@@ -108,8 +126,12 @@ else:
             if validation.passed:
                 st.success("Every v1 check passed.")
             checks = pl.DataFrame([c.model_dump() for c in validation.checks]).sort("passed")
-            st.dataframe(checks, hide_index=True, width="stretch",
-                         column_order=["passed", "name", "component", "target", "message"])
+            st.dataframe(
+                checks,
+                hide_index=True,
+                width="stretch",
+                column_order=["passed", "name", "component", "target", "message"],
+            )
         if st.button("Re-validate (v1)", key="revalidate"):
             with st.spinner(f"Validating {name}…"):
                 result = run_action(lambda: services.validate_v1(ws, [name], actor=actor()))

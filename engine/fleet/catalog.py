@@ -63,7 +63,6 @@ def load_plan(path: Path = DEFAULT_PLAN) -> Plan:
     return load_toml_model(Plan, path)
 
 
-
 def category_for(name: str, declared: str | None = None) -> str:
     """The fleet category: declared in the blueprint, else read from the name."""
     if declared:

@@ -53,7 +53,7 @@ def _expected_from(error: Any) -> str:
         return "a plain identifier (letters, digits, _; not starting with a digit; at most 64 chars)"
     for prefix in ("Input should be ", "Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
-            return msg[len(prefix):]
+            return msg[len(prefix) :]
     return msg
 
 

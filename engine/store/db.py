@@ -94,3 +94,15 @@ def execute_with_frames(
     finally:
         for name in frames:
             con.unregister(name)
+
+
+def first_row(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+) -> tuple[Any, ...] | None:
+    """The first row of a parameterised query, or None.
+
+    Fetches the whole result: DuckDB refuses further work on a connection
+    whose last result was only partly read.
+    """
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from engine.store.db import transaction
+from engine.store.db import first_row, transaction
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
         "CREATE TABLE IF NOT EXISTS schema_version ("
         " version INTEGER PRIMARY KEY, description VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
     )
-    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    row = first_row(con, "SELECT coalesce(max(version), 0) FROM schema_version")
     return int(row[0]) if row else 0
 
 

@@ -82,7 +82,7 @@ def update_placements(con: duckdb.DuckDBPyConnection, placements: pl.DataFrame) 
 
 def list_systems(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """All systems in migration order."""
-    return con.execute("SELECT * FROM systems ORDER BY migration_order, name")
+    return query_frame(con, "SELECT * FROM systems ORDER BY migration_order, name")
 
 
 def get_system(con: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any]:

@@ -9,12 +9,10 @@ import duckdb
 import polars as pl
 
 from engine.models.validation import SystemValidation
-from engine.store.db import execute_with_frames, query_frame
+from engine.store.db import execute_with_frames, first_row, query_frame
 
 
-def record_validations(
-    con: duckdb.DuckDBPyConnection, results: list[SystemValidation], actor: str
-) -> None:
+def record_validations(con: duckdb.DuckDBPyConnection, results: list[SystemValidation], actor: str) -> None:
     """Store many results in one bulk insert (inside the caller's transaction)."""
     if not results:
         return
@@ -61,11 +59,12 @@ def latest_validation(
     con: duckdb.DuckDBPyConnection, system: str, blueprint_version: str
 ) -> SystemValidation | None:
     """The newest stored result for one system, rebuilt as a model; None if never validated."""
-    row = con.execute(
+    row = first_row(
+        con,
         "SELECT checks FROM validations WHERE system = ? AND blueprint_version = ? "
         "ORDER BY ts DESC, id DESC LIMIT 1",
         [system, blueprint_version],
-    ).fetchone()
+    )
     if row is None:
         return None
     return SystemValidation(system=system, blueprint_version=blueprint_version, checks=json.loads(row[0]))

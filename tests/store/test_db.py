@@ -47,4 +47,4 @@ def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
             with db.transaction(con):
                 con.execute("INSERT INTO t VALUES (1)")
                 raise ValueError("boom")
-        assert con.execute("SELECT count(*) FROM t").fetchone() == (0,)
+        assert db.first_row(con, "SELECT count(*) FROM t") == (0,)
