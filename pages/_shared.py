@@ -18,12 +18,11 @@ from engine.workspace import Workspace
 T = TypeVar("T")
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner="First start: creating the workspace and loading the sample fleet…")
 def _initialised_workspace(root: str) -> Workspace:
+    """Runs once per server and workspace; draws nothing, since cached output would be replayed."""
     ws = Workspace.at(root)
-    with st.status("First start: creating the workspace and loading the sample fleet…") as status:
-        created = services.ensure_initialised(ws, actor="switchyard")
-        status.update(label="Workspace ready" if created else "Workspace loaded", state="complete")
+    services.ensure_initialised(ws, actor="switchyard")
     return ws
 
 

@@ -94,6 +94,7 @@ st.dataframe(
         "component_count": st.column_config.NumberColumn("components"),
         "v1_checks_passed": st.column_config.NumberColumn("checks passed"),
         "v1_checks_total": st.column_config.NumberColumn("checks"),
+        "created": st.column_config.DateColumn("created", format="YYYY-MM-DD"),
     },
 )
 

@@ -5,8 +5,9 @@ The seed names a few systems outright (``todo_api_system`` is P0,
 (``data_processing_*`` P2, ``monitoring_*`` P3, ``experimental_*`` P4).
 Systems no rule names take their category's default level.
 
-Phases take systems in *migration order*: priority first, then the simplest
-(fewest components), then name. The seed puts systems 1-3 in the pilot,
+Phases take systems in *migration order*: priority first, then the systems
+the plan names outright (the seed picks them as best understood), then the
+simplest (fewest components), then name. The seed puts systems 1-3 in the pilot,
 4-15 in expansion, 16-40 in the majority phase and 41-52 in completion; a
 fleet of another size keeps the same proportions.
 """
@@ -101,12 +102,18 @@ def phase_for_position(position: int, fleet_size: int, plan: Plan) -> int:
     return max(p.number for p in plan.phases)
 
 
+def named_outright(name: str, plan: Plan) -> bool:
+    """Whether a priority rule names this system exactly (not by a wildcard)."""
+    return any(name in rule.patterns for rule in plan.priority)
+
+
 def place_fleet(systems: list[tuple[str, str, int]], plan: Plan) -> dict[str, Placement]:
     """Priority, phase and order for ``(name, category, component_count)`` triples."""
-    keyed = [(priority_for(n, c, plan), count, n) for n, c, count in systems]
-    keyed.sort()
+    keyed = sorted(
+        (priority_for(n, c, plan), not named_outright(n, plan), count, n) for n, c, count in systems
+    )
     size = len(keyed)
     return {
-        name: Placement(priority, phase_for_position(i, size, plan), i)
-        for i, (priority, _count, name) in enumerate(keyed, start=1)
+        key[-1]: Placement(key[0], phase_for_position(i, size, plan), i)
+        for i, key in enumerate(keyed, start=1)
     }

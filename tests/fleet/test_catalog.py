@@ -93,3 +93,17 @@ def test_bad_plan_names_file_and_key(tmp_path: Path) -> None:
     bad.write_text("start_date = [")
     with pytest.raises(InputError, match="valid TOML"):
         load_plan(bad)
+
+
+def test_systems_the_seed_names_lead_their_priority(plan) -> None:
+    placed = place_fleet(
+        [
+            ("aaa_api", "api", 2),
+            ("simple_rest_api", "api", 3),
+            ("hello_world_api", "api", 2),
+            ("todo_api_system", "todo", 3),
+        ],
+        plan,
+    )
+    order = sorted(placed, key=lambda n: placed[n].migration_order)
+    assert order == ["todo_api_system", "hello_world_api", "simple_rest_api", "aaa_api"]
