@@ -110,6 +110,21 @@ def transition(
     """
     if not actor:
         raise ValueError("every state change needs an actor")
+    try:
+        return _transition(con, name, target, actor, reason, expected_version, detail)
+    except duckdb.TransactionException as exc:  # another writer updated the same row first
+        raise StateConflictError(f"{name}: state changed while updating; reload and try again") from exc
+
+
+def _transition(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    target: State,
+    actor: str,
+    reason: str,
+    expected_version: int | None,
+    detail: dict[str, Any] | None,
+) -> dict[str, Any]:
     with transaction(con):
         row = get_system(con, name)
         current, version = State(row["state"]), int(row["version"])
