@@ -497,6 +497,23 @@ def plant_defect(b: Build, kind: str, rng: random.Random) -> None:
     b.defects.append(kind)
 
 
+DEFECT_WEIGHTS = {"import": 4, "missing_method": 2, "missing_component": 2, "shape": 1}
+"""Import errors first, as the seed lists them first among the fleet's common failures."""
+
+
+def pick_defects(b: Build, count: int, rng: random.Random) -> list[str]:
+    """``count`` different defect kinds that fit the system, drawn by weight."""
+    kinds = dict(DEFECT_WEIGHTS)
+    if not any(c.type in ("Controller", "APIGateway") for c in b.comps):
+        kinds = {"import": kinds["import"], "shape": kinds["shape"]}
+    chosen: list[str] = []
+    while len(chosen) < min(count, len(kinds)):
+        kind = rng.choices(list(kinds), weights=list(kinds.values()))[0]
+        if kind not in chosen:
+            chosen.append(kind)
+    return chosen
+
+
 def _a_controller_or_gateway(b: Build) -> Comp:
     return next((c for c in b.comps if c.type == "Controller"), None) or next(
         c for c in b.comps if c.type == "APIGateway"
@@ -533,13 +550,8 @@ def plan_fleet() -> list[Build]:
             else:
                 build_experimental(b, rng, size)
             if name in defective:
-                kinds = ["import", "missing_component", "missing_method", "shape"]
-                if not any(c.type in ("Controller", "APIGateway") for c in b.comps):
-                    kinds = ["import", "shape"]
-                chosen = rng.sample(
-                    kinds, 2 if category in ("experimental", "monitoring") and rng.random() < 0.5 else 1
-                )
-                for kind in chosen:
+                count = 2 if category in ("experimental", "monitoring") and rng.random() < 0.5 else 1
+                for kind in pick_defects(b, count, rng):
                     plant_defect(b, kind, rng)
             builds.append(b)
     return builds

@@ -20,6 +20,7 @@ closing its sources.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -115,6 +116,8 @@ class Transformer(Primitive):
     ``fn`` takes a list of up to ``batch_size`` messages that were already
     waiting (it never waits to fill a batch, so latency does not grow under
     light load) and returns the messages to send on; an empty list drops them.
+    ``fn`` may be a coroutine function, for work that waits (calls to other
+    components).
     """
 
     kind = "Transformer"
@@ -124,7 +127,7 @@ class Transformer(Primitive):
     def __init__(
         self,
         name: str,
-        fn: Callable[[list[Message]], list[Message]],
+        fn: Callable[[list[Message]], list[Message] | Awaitable[list[Message]]],
         input: PortSpec,
         output: PortSpec,
         *,
@@ -147,7 +150,10 @@ class Transformer(Primitive):
                         batch.append(stream.receive_nowait())
                     except (anyio.WouldBlock, anyio.EndOfStream):
                         break
-                for message in self.fn(batch):
+                produced = self.fn(batch)
+                if inspect.isawaitable(produced):
+                    produced = await produced
+                for message in produced:
                     await out.send(message)
 
     async def run(self, inputs: dict[str, Receive], outputs: dict[str, Send]) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from engine import services
 from engine.workspace import SAMPLE_FLEET_DIR, Workspace
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "inventory.py")
@@ -37,8 +38,9 @@ def test_filter_by_category_narrows_table(page: AppTest) -> None:
     assert {m.label: m.value for m in page.metric}["Shown"] == "5"
 
 
-def test_detail_shows_blueprint_and_failed_checks(page: AppTest) -> None:
-    failing = [n for n in page.selectbox[0].options if n.startswith("experimental_")][0]
+def test_detail_shows_blueprint_and_failed_checks(page: AppTest, sample_ws: Workspace) -> None:
+    inventory = services.inventory(sample_ws)
+    failing = inventory.filter(~inventory["v1_passed"])["name"][0]
     page.selectbox[0].select(failing).run()
     assert not page.exception
     assert any("system:" in c.value and failing in c.value for c in page.code)

@@ -5,7 +5,7 @@ the `configuration` of this component in blueprint.yaml.
 """
 
 METHODS = {
-    'process': {'accepts': {'category': 'str'}, 'returns': {'category': 'str'}},
+    'process': {'accepts': {'kind': 'str'}, 'returns': {'kind': 'str'}},
 }
 
 SENDS = {

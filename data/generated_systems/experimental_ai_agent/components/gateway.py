@@ -8,12 +8,14 @@ METHODS = {
     'create_entry': {'accepts': {'title': 'str'}, 'returns': {'status': 'str', 'data': 'dict'}},
     'list_entrys': {'accepts': {}, 'returns': {'status': 'str', 'data': 'dict'}},
     'get_entry': {'accepts': {'id': 'int'}, 'returns': {'status': 'str', 'data': 'dict'}},
+    'transform': {'accepts': {'token': 'str', 'kind': 'str'}, 'returns': {'status': 'str', 'data': 'dict'}},
 }
 
 SENDS = {
     'items.create_entry': {'title': 'str'},
     'items.list_entrys': {},
     'items.get_entry': {'id': 'int'},
+    'auth.authenticate': {'token': 'str', 'kind': 'str'},
 }
 
 
@@ -35,3 +37,6 @@ class Component:
 
     def get_entry(self, message):
         return self._forward('get_entry', message)
+
+    def transform(self, message):
+        return self._forward('transform', message)

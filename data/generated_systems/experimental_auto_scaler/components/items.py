@@ -11,7 +11,7 @@ METHODS = {
 }
 
 SENDS = {
-    'item_store.insert': {'record': 'dict'},
+    'item_store.insert': {'item': 'dict'},
     'item_store.list': {},
     'item_store.get': {'id': 'int'},
     'audit_log.record': {},

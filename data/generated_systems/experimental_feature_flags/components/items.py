@@ -12,8 +12,8 @@ METHODS = {
 
 SENDS = {
     'item_store.insert': {'record': 'dict'},
+    'item_store.list': {},
     'item_store.get': {'id': 'int'},
-    'item_store.fetch_all': {},
 }
 
 

@@ -5,13 +5,11 @@ the `configuration` of this component in blueprint.yaml.
 """
 
 METHODS = {
-    'lookup': {'accepts': {'id': 'int'}, 'returns': {'status': 'str', 'data': 'dict'}},
-    'submit': {'accepts': {'payload': 'dict'}, 'returns': {'status': 'str', 'data': 'dict'}},
+    'lookup': {'accepts': {'key': 'str'}, 'returns': {'status': 'str', 'data': 'dict'}},
 }
 
 SENDS = {
-    'inbox.publish': {'payload': 'dict'},
-    'lookup_cache.handle': {'id': 'int'},
+    'lookup_cache.get': {'key': 'str'},
 }
 
 
@@ -27,6 +25,3 @@ class Component:
 
     def lookup(self, message):
         return self._forward('lookup', message)
-
-    def submit(self, message):
-        return self._forward('submit', message)

@@ -6,11 +6,12 @@ the `configuration` of this component in blueprint.yaml.
 
 METHODS = {
     'lookup': {'accepts': {'id': 'int'}, 'returns': {'status': 'str', 'data': 'dict'}},
+    'submit': {'accepts': {'payload': 'dict'}, 'returns': {'status': 'str', 'data': 'dict'}},
 }
 
 SENDS = {
     'lookup_cache.get': {'id': 'int'},
-    'legacy_bridge.handle': {'id': 'int'},
+    'inbox.publish': {'payload': 'dict'},
 }
 
 
@@ -26,3 +27,6 @@ class Component:
 
     def lookup(self, message):
         return self._forward('lookup', message)
+
+    def submit(self, message):
+        return self._forward('submit', message)

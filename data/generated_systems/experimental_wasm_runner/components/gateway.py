@@ -5,12 +5,17 @@ the `configuration` of this component in blueprint.yaml.
 """
 
 METHODS = {
-    'lookup': {'accepts': {'key': 'str'}, 'returns': {'status': 'str', 'data': 'dict'}},
+    'create_entry': {'accepts': {'title': 'str'}, 'returns': {'status': 'str', 'data': 'dict'}},
+    'list_entrys': {'accepts': {}, 'returns': {'status': 'str', 'data': 'dict'}},
+    'get_entry': {'accepts': {'id': 'int'}, 'returns': {'status': 'str', 'data': 'dict'}},
+    'transform': {'accepts': {'token': 'str', 'kind': 'str'}, 'returns': {'status': 'str', 'data': 'dict'}},
 }
 
 SENDS = {
-    'lookup_cache.get': {'id': 'int'},
-    'legacy_bridge.forward': {'key': 'str'},
+    'items.create_entry': {'title': 'str'},
+    'items.list_entrys': {},
+    'items.get_entry': {'id': 'int'},
+    'auth.authenticate': {'token': 'str', 'kind': 'str'},
 }
 
 
@@ -24,5 +29,14 @@ class Component:
         target = self.config["routes"][endpoint]
         return {"status": "ok", "endpoint": endpoint, "data": self.call(target, dict(message))}
 
-    def lookup(self, message):
-        return self._forward('lookup', message)
+    def create_entry(self, message):
+        return self._forward('create_entry', message)
+
+    def list_entrys(self, message):
+        return self._forward('list_entrys', message)
+
+    def get_entry(self, message):
+        return self._forward('get_entry', message)
+
+    def transform(self, message):
+        return self._forward('transform', message)

@@ -8,14 +8,12 @@ METHODS = {
     'create_item': {'accepts': {'title': 'str'}, 'returns': {'status': 'str', 'data': 'dict'}},
     'list_items': {'accepts': {}, 'returns': {'status': 'str', 'data': 'dict'}},
     'get_item': {'accepts': {'id': 'int'}, 'returns': {'status': 'str', 'data': 'dict'}},
-    'transform': {'accepts': {'token': 'str', 'kind': 'str'}, 'returns': {'status': 'str', 'data': 'dict'}},
 }
 
 SENDS = {
     'items.create_item': {'title': 'str'},
     'items.list_items': {},
     'items.get_item': {'id': 'int'},
-    'auth.authenticate': {'token': 'str', 'kind': 'str'},
 }
 
 
@@ -37,6 +35,3 @@ class Component:
 
     def get_item(self, message):
         return self._forward('get_item', message)
-
-    def transform(self, message):
-        return self._forward('transform', message)

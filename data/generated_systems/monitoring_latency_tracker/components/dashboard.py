@@ -5,13 +5,15 @@ the `configuration` of this component in blueprint.yaml.
 """
 
 METHODS = {
-    'status': {'accepts': {}, 'returns': {'status': 'str', 'data': 'dict'}},
+    'status': {'accepts': {'key': 'str'}, 'returns': {'status': 'str', 'data': 'dict'}},
     'alert': {'accepts': {'message': 'str'}, 'returns': {'status': 'str', 'data': 'dict'}},
+    'report_incident': {'accepts': {'payload': 'dict'}, 'returns': {}},
 }
 
 SENDS = {
     'alerter.notify': {'message': 'str'},
-    'collector.handle': {},
+    'incident_queue.publish': {'payload': 'dict'},
+    'collector.handle': {'key': 'str'},
 }
 
 
@@ -30,3 +32,6 @@ class Component:
 
     def alert(self, message):
         return self._forward('alert', message)
+
+    def report_incident(self, message):
+        return self._forward('report_incident', message)

@@ -12,7 +12,6 @@ METHODS = {
 SENDS = {
     'collector.aggregate': {},
     'alerter.notify': {'message': 'str'},
-    'legacy_bridge.handle': {},
 }
 
 

@@ -12,7 +12,7 @@ METHODS = {
 SENDS = {
     'collector.aggregate': {},
     'alerter.notify': {'message': 'str'},
-    'legacy_bridge.forward': {},
+    'legacy_bridge.handle': {},
 }
 
 

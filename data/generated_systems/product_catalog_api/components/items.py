@@ -11,9 +11,10 @@ METHODS = {
 }
 
 SENDS = {
-    'item_store.insert': {'item': 'dict'},
+    'item_store.insert': {'record': 'dict'},
     'item_store.list': {},
     'item_store.get': {'id': 'int'},
+    'audit_log.record': {},
 }
 
 

@@ -13,8 +13,7 @@ METHODS = {
 SENDS = {
     'todo_store.insert': {'record': 'dict'},
     'todo_store.list': {},
-    'todo_cache.get': {'id': 'int'},
-    'activity.record': {},
+    'todo_store.get': {'id': 'int'},
     'audit_log.record': {},
 }
 

@@ -13,7 +13,8 @@ METHODS = {
 SENDS = {
     'todo_store.insert': {'record': 'dict'},
     'todo_store.list': {},
-    'todo_store.get': {'id': 'int'},
+    'todo_cache.get': {'id': 'int'},
+    'activity.record': {},
 }
 
 

@@ -12,9 +12,9 @@ METHODS = {
 
 SENDS = {
     'todo_store.insert': {'record': 'dict'},
+    'todo_store.list': {},
     'todo_cache.get': {'id': 'int'},
     'activity.record': {},
-    'todo_store.fetch_all': {},
 }
 
 

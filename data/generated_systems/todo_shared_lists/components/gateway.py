@@ -11,7 +11,7 @@ METHODS = {
 }
 
 SENDS = {
-    'todos.create_todo': {'title': 'str'},
+    'input_check.validate': {'title': 'str'},
     'todos.list_todos': {},
     'todos.get_todo': {'id': 'int'},
 }

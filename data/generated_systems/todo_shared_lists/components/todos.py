@@ -12,9 +12,8 @@ METHODS = {
 
 SENDS = {
     'todo_store.insert': {'record': 'dict'},
-    'todo_store.list': {},
     'todo_store.get': {'id': 'int'},
-    'audit_log.record': {},
+    'todo_store.fetch_all': {},
 }
 
 

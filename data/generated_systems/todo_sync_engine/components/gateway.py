@@ -11,7 +11,7 @@ METHODS = {
 }
 
 SENDS = {
-    'input_check.validate': {'title': 'str'},
+    'todos.create_todo': {'title': 'str'},
     'todos.list_todos': {},
     'todos.get_todo': {'id': 'int'},
 }

@@ -12,8 +12,9 @@ METHODS = {
 
 SENDS = {
     'todo_store.insert': {'record': 'dict'},
+    'todo_store.list': {},
     'todo_store.get': {'id': 'int'},
-    'todo_store.fetch_all': {},
+    'audit_log.record': {},
 }
 
 

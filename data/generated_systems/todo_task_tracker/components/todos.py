@@ -11,9 +11,10 @@ METHODS = {
 }
 
 SENDS = {
-    'todo_store.insert': {'record': 'dict'},
+    'todo_store.insert': {'item': 'dict'},
     'todo_store.list': {},
     'todo_cache.get': {'id': 'int'},
+    'activity.record': {},
 }
 
 

@@ -14,7 +14,7 @@ SENDS = {
     'todo_store.insert': {'record': 'dict'},
     'todo_store.list': {},
     'todo_cache.get': {'id': 'int'},
-    'audit_log.record': {},
+    'activity.record': {},
 }
 
 

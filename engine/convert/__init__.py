@@ -1,0 +1,1 @@
+"""v1 -> v2 conversion: recipes for components, bindings for calls, and a report of every decision."""

@@ -1,0 +1,170 @@
+"""Run a v2 (port-based) system: each component a small graph of primitives, wired by its bindings.
+
+Every component expands to the same three-stage graph::
+
+    Source(inbox) -> Transformer(recipe, concurrency, batch_size) -> Sink(replies)
+
+The inbox is a bounded stream, so a busy component holds its callers back
+instead of queueing without limit. A call from one component to another is
+a request envelope sent on the caller's output port, which its binding
+delivers into the callee's inbox; the reply comes back on the envelope.
+Closing the inboxes drains and stops every graph (clean shutdown).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
+
+from engine.models.blueprint_v2 import V2Blueprint
+from engine.runtime.graph import Graph
+from engine.runtime.primitives import Message, PortSpec, Sink, Source, Transformer
+from engine.runtime.recipes import RECIPES, Recipe
+
+
+class PortCallError(Exception):
+    """A call in the port runtime failed; ``kind`` is unbound_port, unknown_port or component_error."""
+
+    def __init__(self, kind: str, target: str, detail: str):
+        self.kind, self.target, self.detail = kind, target, detail
+        super().__init__(f"{kind} at {target}: {detail}")
+
+
+@dataclass
+class Envelope:
+    """A request travelling to a component's input port, with the slot its reply lands in."""
+
+    port: str
+    body: Message
+    done: anyio.Event = field(default_factory=anyio.Event)
+    reply: Message | None = None
+    error: BaseException | None = None
+
+
+def component_graph(name: str, recipe: Recipe, inbox: ObjectReceiveStream[Any], call: Any) -> Graph:
+    """The primitive graph one component runs: inbox source, recipe transformer, reply sink."""
+    cfg = recipe.config
+
+    async def receive() -> AsyncIterator[Message]:
+        async with inbox:
+            async for envelope in inbox:
+                yield {"envelope": envelope}
+
+    async def work(batch: list[Message]) -> list[Message]:
+        for item in batch:
+            envelope: Envelope = item["envelope"]
+            try:
+                envelope.reply = await recipe.handle(envelope.port, envelope.body, call)
+            except PortCallError as exc:
+                envelope.error = exc
+            except Exception as exc:  # noqa: BLE001 - a recipe failure is the caller's error, not a crash
+                envelope.error = PortCallError(
+                    "component_error", f"{name}.{envelope.port}", f"{type(exc).__name__}: {exc}"
+                )
+        return batch
+
+    def reply(item: Message) -> None:
+        item["envelope"].done.set()
+
+    envelope_port = {"envelope": "any"}
+    graph = Graph().add(
+        Source(f"{name}__in", receive, PortSpec("out", envelope_port)),
+        Transformer(
+            f"{name}__recipe",
+            work,
+            PortSpec("in", envelope_port),
+            PortSpec("out", envelope_port),
+            concurrency=cfg.concurrency,
+            batch_size=cfg.batch_size,
+        ),
+        Sink(f"{name}__reply", reply, PortSpec("in", envelope_port)),
+    )
+    graph.connect(f"{name}__in.out", f"{name}__recipe.in", buffer=1)
+    graph.connect(f"{name}__recipe.out", f"{name}__reply.in", buffer=max(1, cfg.batch_size))
+    return graph
+
+
+class PortSystem:
+    """A v2 system loaded in this process; ``async with system.running(): await system.handle(...)``."""
+
+    def __init__(self, blueprint: V2Blueprint):
+        self.blueprint = blueprint
+        self.recipes: dict[str, Recipe] = {
+            c.name: RECIPES[c.recipe].parse(c.config) for c in blueprint.components
+        }
+        self.routes: dict[tuple[str, str], tuple[str, str]] = {}
+        for b in blueprint.bindings:
+            src_comp, _, src_port = b.source.partition(".")
+            dst_comp, _, dst_port = b.target.partition(".")
+            self.routes[(src_comp, src_port)] = (dst_comp, dst_port)
+        self.inboxes: dict[str, ObjectSendStream[Envelope]] = {}
+
+    @property
+    def entry(self) -> str:
+        """The APIEndpoint, else a Source or Scheduler, else a component nothing is bound to."""
+        comps = self.blueprint.components
+        for recipe in ("APIEndpoint", "Source", "Scheduler"):
+            for comp in comps:
+                if comp.recipe == recipe:
+                    return comp.name
+        targets = {b.target.split(".")[0] for b in self.blueprint.bindings}
+        return next((c.name for c in comps if c.name not in targets), comps[0].name)
+
+    def endpoints(self) -> dict[str, dict[str, str]]:
+        return self.recipes[self.entry].inputs()
+
+    def _caller(self, name: str) -> Any:
+        recipe = self.recipes[name]
+        optional = {p.name for p in recipe.outputs() if not p.required}
+
+        async def call(port: str, message: Message) -> Message | None:
+            target = self.routes.get((name, port))
+            if target is None:
+                if port in optional:
+                    return None
+                raise PortCallError("unbound_port", f"{name}.{port}", "no binding from this output port")
+            return await self.send(target[0], target[1], message)
+
+        return call
+
+    async def send(self, component: str, port: str, message: Message) -> Message:
+        """Deliver ``message`` to ``component.port`` and wait for its reply."""
+        if port not in self.recipes[component].inputs():
+            raise PortCallError(
+                "unknown_port", f"{component}.{port}", f"'{component}' has no input port '{port}'"
+            )
+        envelope = Envelope(port, message)
+        await self.inboxes[component].send(envelope)
+        await envelope.done.wait()
+        if envelope.error is not None:
+            raise envelope.error
+        assert envelope.reply is not None
+        return envelope.reply
+
+    async def handle(self, endpoint: str, message: Message) -> Message:
+        """Serve one outside request at the entry component."""
+        return await self.send(self.entry, endpoint, message)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[PortSystem]:
+        """Start every component's graph; on exit, close the inboxes and let them drain."""
+        async with anyio.create_task_group() as tg:
+            self._start(tg)
+            try:
+                yield self
+            finally:
+                for inbox in self.inboxes.values():
+                    await inbox.aclose()
+
+    def _start(self, tg: TaskGroup) -> None:
+        for comp in self.blueprint.components:
+            recipe = self.recipes[comp.name]
+            send, receive = anyio.create_memory_object_stream[Envelope](recipe.config.buffer)
+            self.inboxes[comp.name] = send
+            graph = component_graph(comp.name, recipe, receive, self._caller(comp.name))
+            tg.start_soon(graph.run, name=f"component:{comp.name}")
