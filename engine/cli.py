@@ -103,11 +103,8 @@ def cmd_inventory(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     return result, text
 
 
-def cmd_validate_v1(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
-    if not args.all and not args.names:
-        raise InputError("validate-v1", "arguments", "one or more system names, or --all")
-    fleet = services.validate_v1(ws, None if args.all else args.names, actor=args.actor)
-    result = {
+def _fleet_result(fleet: Any) -> dict[str, Any]:
+    return {
         "validation_success_rate": fleet.validation_success_rate,
         "systems_passed": fleet.systems_passed,
         "systems_total": len(fleet.systems),
@@ -124,18 +121,64 @@ def cmd_validate_v1(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
             for s in fleet.systems
         ],
     }
+
+
+def _fleet_text(fleet: Any, label: str) -> str:
     lines = []
     for s in fleet.systems:
         verdict = "PASS" if s.passed else "FAIL"
         lines.append(f"{verdict}  {s.system}  {s.checks_passed}/{s.checks_total} checks")
         for c in s.failures():
-            where = c.target or c.component or "system"
-            lines.append(f"      {c.name} [{where}]: {c.message}")
+            lines.append(f"      {c.name} [{c.target or c.component or 'system'}]: {c.message}")
     lines.append(
-        f"fleet v1 validation success rate: {fleet.validation_success_rate:.1%} "
+        f"fleet {label} validation success rate: {fleet.validation_success_rate:.1%} "
         f"({fleet.systems_passed}/{len(fleet.systems)} systems; {fleet.check_success_rate:.1%} of checks)"
     )
-    return result, "\n".join(lines)
+    return "\n".join(lines)
+
+
+def cmd_validate_v1(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    if not args.all and not args.names:
+        raise InputError("validate-v1", "arguments", "one or more system names, or --all")
+    fleet = services.validate_v1(ws, None if args.all else args.names, actor=args.actor)
+    return _fleet_result(fleet), _fleet_text(fleet, "v1")
+
+
+def _selection(args: argparse.Namespace, ws: Workspace) -> list[str]:
+    return services.select_systems(ws, args.names, phase=args.phase, all_systems=args.all)
+
+
+def cmd_convert(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    converted = services.convert_systems(ws, _selection(args, ws), actor=args.actor)
+    lines = [
+        f"{c.system}: {c.components} components, {c.bindings} bindings, {c.errors} errors, "
+        f"{c.warnings} warnings -> {c.v2_path}"
+        for c in converted
+    ]
+    return {"converted": converted}, "\n".join(lines + [f"converted {len(converted)} systems"])
+
+
+def cmd_validate(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    fleet = services.validate_systems_v2(ws, _selection(args, ws), actor=args.actor)
+    result = _fleet_result(fleet)
+    result["systems_through_gate"] = sum(s.validation_success_rate >= 0.8 for s in fleet.systems)
+    return result, _fleet_text(fleet, "v2")
+
+
+def cmd_show(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    shown = services.show_system(ws, args.name)
+    text = [
+        f"# {shown.system} ({shown.state})",
+        "## v1 blueprint",
+        shown.v1_yaml,
+        "## v2 blueprint",
+        shown.v2_yaml or "(not converted yet)",
+    ]
+    if shown.report:
+        text += ["## conversion report"] + [
+            f"  [{d.severity}] {d.component or '-'}: {d.message}" for d in shown.report.decisions
+        ]
+    return shown, "\n".join(text)
 
 
 def cmd_judge(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
@@ -192,6 +235,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("validate-v1", cmd_validate_v1, "run the v1 validator and store the results")
     p.add_argument("names", nargs="*", metavar="NAME")
     p.add_argument("--all", action="store_true", help="validate every system")
+    for name, handler, text in (
+        ("convert", cmd_convert, "convert systems to v2 (port-based) with a report of every decision"),
+        ("validate", cmd_validate, "run the PortBasedValidationGate on converted systems"),
+    ):
+        p = add(name, handler, text)
+        p.add_argument("names", nargs="*", metavar="NAME")
+        p.add_argument("--phase", type=int, help="every system of this plan phase (1-4)")
+        p.add_argument("--all", action="store_true", help="every system")
+    p = add("show", cmd_show, "both blueprints of a system and its conversion report")
+    p.add_argument("name")
     p = add("judge", cmd_judge, "go/no-go verdict on a samples file (Parquet or CSV)")
     p.add_argument("--samples", help="file with columns ts, version, latency_ms, ok[, endpoint, match]")
     p.add_argument("--validation-rate", type=float, default=None, help="validation success rate of new")

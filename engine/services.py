@@ -18,21 +18,26 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel
 
-from engine.errors import InputError, NotFoundError
+from engine.convert.converter import ConversionReport, convert_blueprint
+from engine.convert.writer import write_v2_system
+from engine.errors import InputError, NotFoundError, StateConflictError
 from engine.fleet.catalog import Plan, load_plan, place_fleet
 from engine.fleet.importer import ImportReport, Rejection, scan_fleet
 from engine.judge.policy import load_policy
 from engine.judge.samples import read_samples_file
 from engine.judge.verdict import Verdict, judge_samples
+from engine.models.blueprint_v1 import load_v1_blueprint
 from engine.models.validation import FleetValidation, SystemValidation
-from engine.state import State
+from engine.state import CONVERTIBLE_STATES, VALIDATABLE_STATES, State
 from engine.store import connect, transaction
+from engine.store import conversions as conversions_store
 from engine.store import events as events_store
 from engine.store import systems as systems_store
 from engine.store import validations as validations_store
 from engine.store.db import first_row
+from engine.validate.gate import gate_outcome, validate_v2_dir
 from engine.validate.v1 import validate_v1_system
-from engine.workspace import DEFAULT_PLAN, DEFAULT_POLICY, SAMPLE_FLEET_DIR, Workspace
+from engine.workspace import DEFAULT_PLAN, DEFAULT_POLICY, SAMPLE_FLEET_DIR, Workspace, safe_child
 
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, label)``: how long operations report where they are."""
@@ -279,6 +284,173 @@ def validate_v1(
             ],
         )
     return FleetValidation(blueprint_version="v1", systems=results)
+
+
+# --------------------------------------------------------------------------- conversion (v1 -> v2)
+
+
+def select_systems(
+    ws: Workspace, names: list[str] | None = None, *, phase: int | None = None, all_systems: bool = False
+) -> list[str]:
+    """Resolve a CLI/page selection (names, a phase, or everything) to names in migration order."""
+    frame = inventory(ws)
+    if all_systems:
+        return frame["name"].to_list()
+    if phase is not None:
+        chosen = frame.filter(pl.col("phase") == phase)["name"].to_list()
+        if not chosen:
+            raise InputError(
+                "--phase", "value", f"a phase with systems ({sorted(set(frame['phase']))})", str(phase)
+            )
+        return chosen
+    if not names:
+        raise InputError("selection", "arguments", "one or more system names, --phase N or --all")
+    unknown = [n for n in names if n not in set(frame["name"])]
+    if unknown:
+        raise NotFoundError(f"no system named {', '.join(repr(n) for n in unknown)} in the inventory")
+    return list(names)
+
+
+class ConvertedSystem(BaseModel):
+    system: str
+    v2_path: str
+    components: int
+    bindings: int
+    errors: int
+    warnings: int
+    state: str
+
+
+def convert_systems(
+    ws: Workspace, names: list[str], *, actor: str | None = None, progress: Progress = _no_progress
+) -> list[ConvertedSystem]:
+    """Convert each system to v2 under ``generated_systems_v2/`` and move it to ``converted``.
+
+    Refuses, before writing anything, any system that is deployed (convert
+    only what is not running). Each system's files, history row, state change
+    and audit event are written together.
+    """
+    actor = actor or default_actor()
+    with connect(ws.db_path) as con:
+        rows = {n: systems_store.get_system(con, n) for n in names}
+    busy = [f"{n} ({r['state']})" for n, r in rows.items() if State(r["state"]) not in CONVERTIBLE_STATES]
+    if busy:
+        raise StateConflictError(f"cannot convert systems that are deployed: {', '.join(busy)}")
+    out = []
+    for i, name in enumerate(names):
+        progress(i, len(names), f"converting {name}")
+        v1_dir = Path(rows[name]["source_path"])
+        result = convert_blueprint(load_v1_blueprint(v1_dir / "blueprint.yaml"), v1_dir)
+        folder = write_v2_system(result, ws.v2_dir)
+        with connect(ws.db_path) as con, transaction(con):
+            conversions_store.record_conversions(con, [(result, str(folder))], actor)
+            row = systems_store.transition_within(
+                con,
+                name,
+                State.CONVERTED,
+                actor=actor,
+                reason="converted v1 -> v2",
+                detail={"errors": result.report.count("error"), "warnings": result.report.count("warning")},
+            )
+        out.append(
+            ConvertedSystem(
+                system=name,
+                v2_path=str(folder),
+                components=len(result.blueprint.components),
+                bindings=len(result.blueprint.bindings),
+                errors=result.report.count("error"),
+                warnings=result.report.count("warning"),
+                state=row["state"],
+            )
+        )
+    progress(len(names), len(names), "done")
+    return out
+
+
+def validate_systems_v2(
+    ws: Workspace, names: list[str], *, actor: str | None = None, progress: Progress = _no_progress
+) -> FleetValidation:
+    """Run the PortBasedValidationGate on converted systems; each moves to validated or validation_failed."""
+    actor = actor or default_actor()
+    with connect(ws.db_path) as con:
+        rows = {n: systems_store.get_system(con, n) for n in names}
+    not_ready = [
+        f"{n} ({r['state']})" for n, r in rows.items() if State(r["state"]) not in VALIDATABLE_STATES
+    ]
+    if not_ready:
+        raise StateConflictError(f"convert these systems first: {', '.join(not_ready)}")
+    results = []
+    for i, name in enumerate(names):
+        progress(i, len(names), f"validating {name} (v2)")
+        result = validate_v2_dir(safe_child(ws.v2_dir, name))
+        outcome = gate_outcome(result)
+        target = State.VALIDATED if outcome.success else State.VALIDATION_FAILED
+        with connect(ws.db_path) as con, transaction(con):
+            validations_store.record_validations(con, [result], actor)
+            systems_store.transition_within(
+                con,
+                name,
+                target,
+                actor=actor,
+                reason="validation gate passed" if outcome.success else "Validation failed",
+                detail={
+                    "validation_success_rate": round(result.validation_success_rate, 4),
+                    "failed_checks": [c.name for c in result.failures()],
+                    "rollback_needed": outcome.rollback_needed,
+                },
+            )
+        results.append(result)
+    progress(len(names), len(names), "done")
+    return FleetValidation(blueprint_version="v2", systems=results)
+
+
+class SystemBlueprints(BaseModel):
+    system: str
+    state: str
+    v1_yaml: str
+    v2_yaml: str | None
+    report: ConversionReport | None
+    v2_validation: SystemValidation | None
+
+
+def show_system(ws: Workspace, name: str) -> SystemBlueprints:
+    """Both blueprints of a system, its latest conversion report and v2 validation."""
+    detail = system_detail(ws, name)
+    with connect(ws.db_path) as con:
+        latest = conversions_store.latest_report(con, name)
+        v2_validation = validations_store.latest_validation(con, name, "v2")
+    v2_path = safe_child(ws.v2_dir, name) / "blueprint.yaml"
+    v2_yaml = v2_path.read_text(encoding="utf-8") if v2_path.is_file() else None
+    return SystemBlueprints(
+        system=name,
+        state=detail.row["state"],
+        v1_yaml=detail.blueprint_yaml,
+        v2_yaml=v2_yaml,
+        report=latest[0] if latest else None,
+        v2_validation=v2_validation,
+    )
+
+
+def validation_comparison(ws: Workspace) -> pl.DataFrame:
+    """Per system: latest v1 and v2 validation (passed, rate) with category, for the v1 -> v2 chart."""
+    with connect(ws.db_path) as con:
+        v1 = validations_store.latest_validations(con, "v1")
+        v2 = validations_store.latest_validations(con, "v2")
+    base = inventory(ws).select("name", "category", "phase", "state")
+    for label, frame in (("v1", v1), ("v2", v2)):
+        picked = (
+            frame.select(
+                pl.col("system").alias("name"),
+                pl.col("passed").alias(f"{label}_passed"),
+                pl.col("validation_success_rate").alias(f"{label}_rate"),
+            )
+            if frame.height
+            else pl.DataFrame(
+                schema={"name": pl.String, f"{label}_passed": pl.Boolean, f"{label}_rate": pl.Float64}
+            )
+        )
+        base = base.join(picked, on="name", how="left")
+    return base
 
 
 # --------------------------------------------------------------------------- judgement

@@ -39,8 +39,8 @@ DEPLOYED_STATES = frozenset(
 TRANSITIONS: dict[State, frozenset[State]] = {
     State.INVENTORIED: frozenset({State.CONVERTED}),
     State.CONVERTED: frozenset({State.CONVERTED, State.VALIDATED, State.VALIDATION_FAILED}),
-    State.VALIDATED: frozenset({State.CONVERTED, State.READY}),
-    State.VALIDATION_FAILED: frozenset({State.CONVERTED}),
+    State.VALIDATED: frozenset({State.CONVERTED, State.VALIDATED, State.VALIDATION_FAILED, State.READY}),
+    State.VALIDATION_FAILED: frozenset({State.CONVERTED, State.VALIDATED, State.VALIDATION_FAILED}),
     State.READY: frozenset({State.CONVERTED, State.GREEN_DEPLOYED}),
     State.GREEN_DEPLOYED: frozenset({State.PARALLEL_RUN, State.PROMOTED, State.ROLLED_BACK}),
     State.PARALLEL_RUN: frozenset({State.JUDGED, State.ROLLED_BACK}),
@@ -50,6 +50,20 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.DONE: frozenset(),
     State.ROLLED_BACK: frozenset({State.CONVERTED}),
 }
+
+CONVERTIBLE_STATES = frozenset(
+    {
+        State.INVENTORIED,
+        State.CONVERTED,
+        State.VALIDATED,
+        State.VALIDATION_FAILED,
+        State.READY,
+        State.ROLLED_BACK,
+    }
+)
+"""States from which a system may be (re)converted: nothing of it is deployed."""
+
+VALIDATABLE_STATES = frozenset({State.CONVERTED, State.VALIDATED, State.VALIDATION_FAILED})
 
 MIGRATED_STATES = frozenset({State.PROMOTED, State.MONITORING, State.DONE})
 """States in which a system counts as migrated for the KPIs."""

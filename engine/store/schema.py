@@ -75,6 +75,27 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        2,
+        "conversion history",
+        (
+            "CREATE SEQUENCE conversions_id_seq",
+            """
+            CREATE TABLE conversions (
+                id BIGINT PRIMARY KEY DEFAULT nextval('conversions_id_seq'),
+                ts TIMESTAMPTZ NOT NULL,
+                system VARCHAR NOT NULL,
+                actor VARCHAR NOT NULL,
+                v2_path VARCHAR NOT NULL,
+                components INTEGER NOT NULL,
+                bindings INTEGER NOT NULL,
+                errors INTEGER NOT NULL,
+                warnings INTEGER NOT NULL,
+                report JSON NOT NULL
+            )
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

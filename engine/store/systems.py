@@ -108,53 +108,63 @@ def transition(
     ``expected_version`` is the version the caller saw; if the row moved on
     since, nothing changes and StateConflictError says so.
     """
-    if not actor:
-        raise ValueError("every state change needs an actor")
     try:
-        return _transition(con, name, target, actor, reason, expected_version, detail)
+        with transaction(con):
+            return transition_within(
+                con,
+                name,
+                target,
+                actor=actor,
+                reason=reason,
+                expected_version=expected_version,
+                detail=detail,
+            )
     except duckdb.TransactionException as exc:  # another writer updated the same row first
         raise StateConflictError(f"{name}: state changed while updating; reload and try again") from exc
 
 
-def _transition(
+def transition_within(
     con: duckdb.DuckDBPyConnection,
     name: str,
     target: State,
+    *,
     actor: str,
     reason: str,
-    expected_version: int | None,
-    detail: dict[str, Any] | None,
+    expected_version: int | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    with transaction(con):
-        row = get_system(con, name)
-        current, version = State(row["state"]), int(row["version"])
-        if expected_version is not None and expected_version != version:
-            raise StateConflictError(
-                f"{name}: state changed since you loaded it (now {current} at version {version}, "
-                f"you saw version {expected_version}); reload and try again"
-            )
-        if not allowed(current, target):
-            raise StateConflictError(f"{name}: cannot go from {current} to {target}")
-        updated = con.execute(
-            "UPDATE systems SET state = ?, version = version + 1, updated_at = ? "
-            "WHERE name = ? AND version = ? RETURNING version",
-            [str(target), dt.datetime.now(dt.UTC), name, version],
-        ).fetchall()
-        if not updated:
-            raise StateConflictError(f"{name}: state changed while updating; reload and try again")
-        append_events(
-            con,
-            [
-                {
-                    "actor": actor,
-                    "system": name,
-                    "action": f"state:{target}",
-                    "reason": reason,
-                    "before": {"state": str(current), "version": version},
-                    "after": {"state": str(target), "version": version + 1, **(detail or {})},
-                }
-            ],
+    """:func:`transition` inside a transaction the caller already opened (to join other writes)."""
+    if not actor:
+        raise ValueError("every state change needs an actor")
+    row = get_system(con, name)
+    current, version = State(row["state"]), int(row["version"])
+    if expected_version is not None and expected_version != version:
+        raise StateConflictError(
+            f"{name}: state changed since you loaded it (now {current} at version {version}, "
+            f"you saw version {expected_version}); reload and try again"
         )
+    if not allowed(current, target):
+        raise StateConflictError(f"{name}: cannot go from {current} to {target}")
+    updated = con.execute(
+        "UPDATE systems SET state = ?, version = version + 1, updated_at = ? "
+        "WHERE name = ? AND version = ? RETURNING version",
+        [str(target), dt.datetime.now(dt.UTC), name, version],
+    ).fetchall()
+    if not updated:
+        raise StateConflictError(f"{name}: state changed while updating; reload and try again")
+    append_events(
+        con,
+        [
+            {
+                "actor": actor,
+                "system": name,
+                "action": f"state:{target}",
+                "reason": reason,
+                "before": {"state": str(current), "version": version},
+                "after": {"state": str(target), "version": version + 1, **(detail or {})},
+            }
+        ],
+    )
     return get_system(con, name)
 
 
