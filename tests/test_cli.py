@@ -117,3 +117,28 @@ def test_human_output_is_a_table(sample_ws: Workspace, capsys: pytest.CaptureFix
     assert main(["--workspace", str(sample_ws.root), "inventory", "--category", "monitoring"]) == 0
     out = capsys.readouterr().out
     assert "monitoring_" in out and "5 systems" in out
+
+
+def test_convert_then_validate_moves_states_and_reports(
+    sample_ws: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = str(sample_ws.root)
+    code, data, _ = run(capsys, "--workspace", ws, "convert", "--phase", "1", "--json")
+    assert code == 0 and [c["system"] for c in data["converted"]] == [
+        "todo_api_system",
+        "hello_world_api",
+        "simple_rest_api",
+    ]
+    assert (sample_ws.v2_dir / "hello_world_api" / "blueprint.yaml").is_file()
+    code, data, _ = run(capsys, "--workspace", ws, "validate", "--phase", "1", "--json")
+    assert code == 0 and data["validation_success_rate"] == 1.0
+    code, data, _ = run(capsys, "--workspace", ws, "inventory", "--json")
+    assert data["counts"]["by_state"] == {"inventoried": 49, "validated": 3}
+    code, data, _ = run(capsys, "--workspace", ws, "show", "hello_world_api", "--json")
+    assert data["v2_yaml"].startswith("schema_version: 2.0.0")
+    assert any(d["kind"] == "mapped" for d in data["report"]["decisions"])
+
+
+def test_validate_before_convert_is_refused(sample_ws: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--workspace", str(sample_ws.root), "validate", "hello_world_api")
+    assert code == 2 and "convert these systems first" in err
