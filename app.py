@@ -15,6 +15,8 @@ ws = workspace()
 
 pages = [
     st.Page("pages/inventory.py", title="Inventory", icon=":material/inventory_2:", default=True),
+    st.Page("pages/conversion.py", title="Conversion", icon=":material/swap_horiz:"),
+    st.Page("pages/validation.py", title="Validation", icon=":material/verified:"),
 ]
 nav = st.navigation(pages)
 

@@ -19,6 +19,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from engine.convert.converter import ConversionReport, convert_blueprint
+from engine.convert.diagram import v1_dot, v2_dot
 from engine.convert.writer import write_v2_system
 from engine.errors import InputError, NotFoundError, StateConflictError
 from engine.fleet.catalog import Plan, load_plan, place_fleet
@@ -27,6 +28,7 @@ from engine.judge.policy import load_policy
 from engine.judge.samples import read_samples_file
 from engine.judge.verdict import Verdict, judge_samples
 from engine.models.blueprint_v1 import load_v1_blueprint
+from engine.models.blueprint_v2 import load_v2_blueprint
 from engine.models.validation import FleetValidation, SystemValidation
 from engine.state import CONVERTIBLE_STATES, VALIDATABLE_STATES, State
 from engine.store import connect, transaction
@@ -431,6 +433,14 @@ def show_system(ws: Workspace, name: str) -> SystemBlueprints:
     )
 
 
+def blueprint_diagrams(ws: Workspace, name: str) -> tuple[str, str | None]:
+    """DOT text for the v1 and (if converted) v2 blueprint of a system."""
+    detail = system_detail(ws, name)
+    v1 = load_v1_blueprint(Path(detail.row["source_path"]) / "blueprint.yaml")
+    v2_file = safe_child(ws.v2_dir, name) / "blueprint.yaml"
+    return v1_dot(v1), v2_dot(load_v2_blueprint(v2_file)) if v2_file.is_file() else None
+
+
 def validation_comparison(ws: Workspace) -> pl.DataFrame:
     """Per system: latest v1 and v2 validation (passed, rate) with category, for the v1 -> v2 chart."""
     with connect(ws.db_path) as con:
@@ -451,6 +461,25 @@ def validation_comparison(ws: Workspace) -> pl.DataFrame:
         )
         base = base.join(picked, on="name", how="left")
     return base
+
+
+def validation_rates_by_category(ws: Workspace) -> pl.DataFrame:
+    """Share of validated systems passing, per category and blueprint version (long form, for a chart)."""
+    table = validation_comparison(ws)
+    parts = []
+    for version in ("v1", "v2"):
+        done = table.filter(pl.col(f"{version}_passed").is_not_null())
+        if done.height:
+            parts.append(
+                done.group_by("category")
+                .agg(pl.col(f"{version}_passed").mean().alias("rate"), pl.len().alias("systems"))
+                .with_columns(pl.lit(version).alias("version"))
+            )
+    if not parts:
+        return pl.DataFrame(
+            schema={"category": pl.String, "rate": pl.Float64, "systems": pl.UInt32, "version": pl.String}
+        )
+    return pl.concat(parts).sort("category", "version")
 
 
 # --------------------------------------------------------------------------- judgement

@@ -1,0 +1,79 @@
+"""Conversion: turn v1 systems into port-based v2 ones, and see both side by side with every decision."""
+
+import polars as pl
+import streamlit as st
+
+from engine import services
+from pages._shared import actor, run_action, workspace
+
+ws = workspace()
+st.title(":material/swap_horiz: Conversion")
+st.caption("v1 (RPC) -> v2 (port-based), with the seed's recipe mapping and a report of every decision.")
+
+inventory = services.inventory(ws)
+left, right = st.columns([2, 1])
+scope = left.radio(
+    "Convert", ["one system", "a phase", "the whole fleet"], horizontal=True, key="convert_scope"
+)
+name = left.selectbox("System", inventory["name"].to_list(), key="convert_system")
+phase = right.selectbox("Phase", sorted(inventory["phase"].unique().to_list()), key="convert_phase")
+
+if st.button("Convert", type="primary", key="convert"):
+    if scope == "one system":
+        chosen = [name]
+    else:
+        chosen = (
+            run_action(
+                lambda: services.select_systems(
+                    ws, phase=phase if scope == "a phase" else None, all_systems=scope == "the whole fleet"
+                )
+            )
+            or []
+        )
+    if chosen:
+        with st.status(f"Converting {len(chosen)} system(s)…", expanded=True) as status:
+            bar = st.progress(0.0)
+
+            def progress(done: int, total: int, label: str) -> None:
+                bar.progress(done / max(total, 1), text=label)
+
+            converted = run_action(
+                lambda: services.convert_systems(ws, chosen, actor=actor(), progress=progress)
+            )
+            status.update(
+                label="Conversion finished" if converted else "Conversion failed",
+                state="complete" if converted else "error",
+            )
+        if converted:
+            st.success(f"Converted {len(converted)} system(s) into {ws.v2_dir}.")
+            st.dataframe(pl.DataFrame([c.model_dump() for c in converted]), hide_index=True, width="stretch")
+
+shown = services.show_system(ws, name)
+st.subheader(f"{name} · state `{shown.state}`")
+v1_dot, v2_dot = services.blueprint_diagrams(ws, name)
+col1, col2 = st.columns(2)
+with col1:
+    st.markdown("**v1 (RPC)**")
+    st.graphviz_chart(v1_dot)
+    st.code(shown.v1_yaml, language="yaml")
+with col2:
+    st.markdown("**v2 (port-based)**")
+    if v2_dot is None or shown.v2_yaml is None:
+        st.info("Not converted yet.")
+    else:
+        st.graphviz_chart(v2_dot)
+        st.code(shown.v2_yaml, language="yaml")
+
+if shown.report is not None:
+    st.subheader("Conversion report")
+    counts = {s: shown.report.count(s) for s in ("error", "warning", "info")}
+    m = st.columns(3)
+    m[0].metric("Errors", counts["error"])
+    m[1].metric("Warnings", counts["warning"])
+    m[2].metric("Info", counts["info"])
+    st.dataframe(
+        pl.DataFrame([d.model_dump() for d in shown.report.decisions]),
+        hide_index=True,
+        width="stretch",
+        column_order=["severity", "kind", "component", "message"],
+    )

@@ -1,0 +1,89 @@
+"""Validation: v1 validator and PortBasedValidationGate results, fleet-wide and per system."""
+
+import plotly.express as px
+import polars as pl
+import streamlit as st
+
+from engine import services
+from engine.validate.gate import GATE_THRESHOLD
+from pages._shared import actor, run_action, workspace
+
+ws = workspace()
+st.title(":material/verified: Validation")
+st.caption(f"The gate stops a migration below a {GATE_THRESHOLD:.0%} check pass rate, as the seed does.")
+
+table = services.validation_comparison(ws)
+v1_done = table.filter(pl.col("v1_passed").is_not_null())
+v2_done = table.filter(pl.col("v2_passed").is_not_null())
+m = st.columns(3)
+m[0].metric(
+    "v1 validation success rate",
+    f"{v1_done['v1_passed'].mean():.1%}" if v1_done.height else "–",
+    help="Share of systems whose every v1 check passed.",
+)
+m[1].metric(
+    "v2 validation success rate",
+    f"{v2_done['v2_passed'].mean():.1%}" if v2_done.height else "–",
+    help="Share of converted systems whose every gate check passed.",
+)
+m[2].metric("Converted and validated", f"{v2_done.height} / {table.height}")
+
+by_category = services.validation_rates_by_category(ws)
+if by_category.height:
+    st.plotly_chart(
+        px.bar(
+            by_category,
+            x="category",
+            y="rate",
+            color="version",
+            barmode="group",
+            text_auto=".0%",
+            title="Validation success rate by category, v1 vs v2",
+            color_discrete_map={"v1": "#c62828", "v2": "#2e7d32"},
+        ).update_yaxes(tickformat=".0%", range=[0, 1.05]),
+        width="stretch",
+    )
+
+blocked = table.filter(pl.col("state") == "validation_failed")
+st.subheader(f"Blocked at the gate ({blocked.height})")
+if blocked.height:
+    st.dataframe(
+        blocked.select("name", "category", "phase", "v2_rate"),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "v2_rate": st.column_config.ProgressColumn(
+                "v2 check pass rate", min_value=0, max_value=1, format="percent"
+            )
+        },
+    )
+else:
+    st.caption("No system is blocked.")
+
+st.subheader("Checks of one system")
+converted = v2_done["name"].to_list()
+if not converted:
+    st.info("No system has been converted and validated yet: use the Conversion page, then validate here.")
+name = st.selectbox("System", table["name"].to_list(), key="validation_system")
+if st.button("Validate (v2 gate)", key="validate_v2"):
+    with st.spinner(f"Running the gate on {name}…"):
+        if run_action(lambda: services.validate_systems_v2(ws, [name], actor=actor())) is not None:
+            st.rerun()
+shown = services.show_system(ws, name)
+for label, result in (
+    ("v2 gate", shown.v2_validation),
+    ("v1 validator", services.system_detail(ws, name).v1_validation),
+):
+    if result is None:
+        st.caption(f"{label}: not run yet.")
+        continue
+    st.markdown(
+        f"**{label}**: {result.checks_passed}/{result.checks_total} checks passed "
+        f"({result.validation_success_rate:.0%})"
+    )
+    st.dataframe(
+        pl.DataFrame([c.model_dump() for c in result.checks]).sort("passed"),
+        hide_index=True,
+        width="stretch",
+        column_order=["passed", "name", "component", "target", "message"],
+    )
