@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from engine.models.common import DottedRef, Identifier, load_model_file
+from engine.models.common import DottedRef, Identifier, load_model_file, require_unique_names
 
 
 class V1Component(BaseModel):
@@ -59,12 +59,7 @@ class V1System(BaseModel):
     @field_validator("components")
     @classmethod
     def _unique_component_names(cls, components: list[V1Component]) -> list[V1Component]:
-        seen: set[str] = set()
-        for comp in components:
-            if comp.name in seen:
-                raise ValueError(f"component names must be unique; '{comp.name}' appears twice")
-            seen.add(comp.name)
-        return components
+        return require_unique_names(components)
 
 
 class V1Blueprint(BaseModel):

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from engine.models.common import DottedRef, Identifier, load_model_file
+from engine.models.common import DottedRef, Identifier, load_model_file, require_unique_names
 
 SCHEMA_VERSION = "2.0.0"
 
@@ -64,12 +64,7 @@ class V2Blueprint(BaseModel):
     @field_validator("components")
     @classmethod
     def _unique_component_names(cls, components: list[V2Component]) -> list[V2Component]:
-        seen: set[str] = set()
-        for comp in components:
-            if comp.name in seen:
-                raise ValueError(f"component names must be unique; '{comp.name}' appears twice")
-            seen.add(comp.name)
-        return components
+        return require_unique_names(components)
 
     def to_document(self) -> dict[str, Any]:
         """The YAML-ready mapping, with ``from``/``to`` keys as written in files."""

@@ -29,6 +29,17 @@ MAX_BLUEPRINT_BYTES = 2 * 1024 * 1024
 M = TypeVar("M", bound=BaseModel)
 
 
+def require_unique_names(items: list[M]) -> list[M]:
+    """Validator body shared by both blueprint versions: component names are unique within a system."""
+    seen: set[str] = set()
+    for item in items:
+        name = item.name  # type: ignore[attr-defined]
+        if name in seen:
+            raise ValueError(f"component names must be unique; '{name}' appears twice")
+        seen.add(name)
+    return items
+
+
 def format_location(loc: tuple[Any, ...]) -> str:
     """Render a pydantic error location as ``system.components[2].name``."""
     out = ""
