@@ -61,6 +61,7 @@ left.plotly_chart(
         x="category",
         color="v1_result",
         color_discrete_map=palette,
+        category_orders={"v1_result": ["pass", "fail", "not run"]},
         title="Systems by category and v1 result",
     ).update_layout(bargap=0.2, yaxis_title="systems"),
     width="stretch",
