@@ -4,7 +4,7 @@
 
     inventoried -> converted -> validated | validation_failed -> ready
       -> green_deployed -> parallel_run -> judged -> promoted -> monitoring -> done
-    any deployed state -> rolled_back
+    any deployed state -> rolled_back, or emergency when the rollback cannot verify the old version
 
 A failed validation stops before deployment; a system can be converted again
 after a fix. Transitions are carried out by :func:`engine.store.systems.transition`,
@@ -30,6 +30,7 @@ class State(StrEnum):
     MONITORING = "monitoring"
     DONE = "done"
     ROLLED_BACK = "rolled_back"
+    EMERGENCY = "emergency"
 
 
 DEPLOYED_STATES = frozenset(
@@ -42,14 +43,22 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.VALIDATED: frozenset({State.CONVERTED, State.VALIDATED, State.VALIDATION_FAILED, State.READY}),
     State.VALIDATION_FAILED: frozenset({State.CONVERTED, State.VALIDATED, State.VALIDATION_FAILED}),
     State.READY: frozenset({State.CONVERTED, State.GREEN_DEPLOYED}),
-    State.GREEN_DEPLOYED: frozenset({State.PARALLEL_RUN, State.PROMOTED, State.ROLLED_BACK}),
-    State.PARALLEL_RUN: frozenset({State.JUDGED, State.ROLLED_BACK}),
-    State.JUDGED: frozenset({State.PARALLEL_RUN, State.PROMOTED, State.ROLLED_BACK}),
-    State.PROMOTED: frozenset({State.MONITORING, State.ROLLED_BACK}),
-    State.MONITORING: frozenset({State.DONE, State.ROLLED_BACK}),
+    State.GREEN_DEPLOYED: frozenset({State.PARALLEL_RUN, State.PROMOTED, State.ROLLED_BACK, State.EMERGENCY}),
+    # back to green_deployed when a run is stopped or interrupted before it finished
+    State.PARALLEL_RUN: frozenset({State.JUDGED, State.GREEN_DEPLOYED, State.ROLLED_BACK, State.EMERGENCY}),
+    State.JUDGED: frozenset(
+        {State.PARALLEL_RUN, State.JUDGED, State.PROMOTED, State.ROLLED_BACK, State.EMERGENCY}
+    ),
+    State.PROMOTED: frozenset({State.MONITORING, State.ROLLED_BACK, State.EMERGENCY}),
+    State.MONITORING: frozenset({State.DONE, State.ROLLED_BACK, State.EMERGENCY}),
     State.DONE: frozenset(),
     State.ROLLED_BACK: frozenset({State.CONVERTED}),
+    # a person restored the old version by hand (or a retried rollback verified it)
+    State.EMERGENCY: frozenset({State.ROLLED_BACK}),
 }
+
+ROLLBACK_STATES = DEPLOYED_STATES | {State.EMERGENCY}
+"""States a rollback can start from: something of the new version may be serving."""
 
 CONVERTIBLE_STATES = frozenset(
     {

@@ -79,6 +79,25 @@ class Workspace:
     def samples_dir(self) -> Path:
         return self.root / "samples"
 
+    @property
+    def live_dir(self) -> Path:
+        """Where each deployed version's files are served from (blue is restored here from a backup)."""
+        return self.root / "live"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        """Runtime files of the processes this workspace started (the gateway's routes)."""
+        return self.root / "run"
+
+    @property
+    def owner_tag(self) -> str:
+        """Passed to every process this workspace starts, so a reconcile can find its orphans."""
+        return str(self.root.resolve())
+
     def ensure(self) -> Workspace:
         """Create the workspace folders (idempotent)."""
         for folder in (
@@ -88,6 +107,9 @@ class Workspace:
             self.rollback_dir,
             self.failures_dir,
             self.samples_dir,
+            self.live_dir,
+            self.logs_dir,
+            self.run_dir,
         ):
             folder.mkdir(parents=True, exist_ok=True)
         return self

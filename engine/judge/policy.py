@@ -47,6 +47,17 @@ class ParallelRunPolicy(BaseModel):
     bucket_s: float = Field(60, gt=0)
 
 
+class DeployPolicy(BaseModel):
+    """How a switch is watched: the seed's 5-minute monitor window and the canary's steps."""
+
+    model_config = ConfigDict(extra="forbid")
+    monitor_window_s: float = Field(300, gt=0)
+    monitor_rps: float = Field(50, gt=0)
+    canary_weights: list[float] = Field([0.05, 0.25, 0.5, 1.0], min_length=1)
+    canary_step_s: float = Field(60, gt=0)
+    health_timeout_s: float = Field(20, gt=0)
+
+
 class Policy(BaseModel):
     """Everything a verdict depends on besides the data."""
 
@@ -55,6 +66,7 @@ class Policy(BaseModel):
     statistics: StatisticsPolicy = StatisticsPolicy()
     triggers: TriggerPolicy = TriggerPolicy()
     parallel_run: ParallelRunPolicy = ParallelRunPolicy()
+    deploy: DeployPolicy = DeployPolicy()
 
 
 def load_policy(path: Path = DEFAULT_POLICY) -> Policy:

@@ -1,6 +1,11 @@
 """Serve one system version as an HTTP/JSON service on 127.0.0.1 (one OS process per version).
 
-``python -m engine.runtime.serve --system-dir DIR --runtime v1 --port P``
+``python -m engine.runtime.serve --system-dir DIR --runtime v1|v2 --port P [--owner TAG]``
+
+``v1`` runs a v1 system folder on the legacy RPC runtime; ``v2`` runs a
+converted folder (``blueprint.yaml`` with schema 2.0.0) on the port runtime.
+Both expose the same three routes, so the gateway and the workload treat
+old and new alike:
 
 * ``GET /health``: 200 with ``{"status": "ok", "system": ..., "runtime": ...}``
 * ``GET /endpoints``: the entry methods and the message shape each accepts
@@ -14,6 +19,8 @@ this machine.
 from __future__ import annotations
 
 import argparse
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,29 +31,29 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from engine.models.blueprint_v1 import load_v1_blueprint
+from engine.models.blueprint_v2 import load_v2_blueprint
 from engine.runtime.legacy import LegacySystem, RpcError
+from engine.runtime.port_system import PortCallError, PortSystem
 
 LOOPBACK = "127.0.0.1"
 
+Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
-def legacy_app(system_dir: Path) -> Starlette:
-    """A Starlette app serving a v1 system on the legacy RPC runtime."""
-    blueprint = load_v1_blueprint(system_dir / "blueprint.yaml")
-    system = LegacySystem.load(system_dir, blueprint)
+
+def _app(
+    health_info: dict[str, Any],
+    entry: str,
+    endpoint_shapes: dict[str, dict[str, str]],
+    handle: Handler,
+    lifespan: Any = None,
+) -> Starlette:
+    """The three routes every served version has, around one ``handle(endpoint, message)``."""
 
     async def health(request: Request) -> JSONResponse:
-        status = "ok" if not system.load_errors else "degraded"
-        return JSONResponse(
-            {
-                "status": status,
-                "system": blueprint.system.name,
-                "runtime": "v1",
-                "load_errors": system.load_errors,
-            }
-        )
+        return JSONResponse(health_info)
 
     async def endpoints(request: Request) -> JSONResponse:
-        return JSONResponse({"entry": system.entry, "endpoints": system.endpoints()})
+        return JSONResponse({"entry": entry, "endpoints": endpoint_shapes})
 
     async def call(request: Request) -> JSONResponse:
         endpoint = request.path_params["endpoint"]
@@ -61,9 +68,8 @@ def legacy_app(system_dir: Path) -> Starlette:
                 {"error": {"kind": "bad_request", "detail": "body must be a JSON object"}}, 400
             )
         try:
-            # Synchronous on purpose: the legacy runtime handles one call at a time, as the old RPC stack did.
-            result = system.handle(endpoint, message)
-        except RpcError as exc:
+            result = await handle(endpoint, message)
+        except (RpcError, PortCallError) as exc:
             error = {"kind": exc.kind, "target": exc.target, "detail": exc.detail}
             return JSONResponse({"error": error}, status_code=502)
         return JSONResponse(result)
@@ -73,17 +79,54 @@ def legacy_app(system_dir: Path) -> Starlette:
             Route("/health", health),
             Route("/endpoints", endpoints),
             Route("/call/{endpoint}", call, methods=["POST"]),
-        ]
+        ],
+        lifespan=lifespan,
     )
+
+
+def legacy_app(system_dir: Path) -> Starlette:
+    """A Starlette app serving a v1 system on the legacy RPC runtime."""
+    blueprint = load_v1_blueprint(system_dir / "blueprint.yaml")
+    system = LegacySystem.load(system_dir, blueprint)
+
+    async def handle(endpoint: str, message: dict[str, Any]) -> dict[str, Any]:
+        # Synchronous on purpose: the legacy runtime handles one call at a time, as the old RPC stack did.
+        return system.handle(endpoint, message)
+
+    health = {
+        "status": "ok" if not system.load_errors else "degraded",
+        "system": blueprint.system.name,
+        "runtime": "v1",
+        "load_errors": system.load_errors,
+    }
+    return _app(health, system.entry, system.endpoints(), handle)
+
+
+def port_app(system_dir: Path) -> Starlette:
+    """A Starlette app serving a converted v2 system on the port runtime (graphs live for the app's life)."""
+    blueprint = load_v2_blueprint(system_dir / "blueprint.yaml")
+    system = PortSystem(blueprint)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with system.running():
+            yield
+
+    health = {"status": "ok", "system": blueprint.system.name, "runtime": "v2", "load_errors": {}}
+    return _app(health, system.entry, system.endpoints(), system.handle, lifespan)
+
+
+APPS = {"v1": legacy_app, "v2": port_app}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m engine.runtime.serve")
     parser.add_argument("--system-dir", required=True, type=Path)
-    parser.add_argument("--runtime", choices=["v1"], default="v1")
+    parser.add_argument("--runtime", choices=sorted(APPS), default="v1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--owner", default="", help="tag naming the workspace that started this process")
     args = parser.parse_args(argv)
-    app = legacy_app(args.system_dir)
+    app = APPS[args.runtime](args.system_dir)
     uvicorn.run(app, host=LOOPBACK, port=args.port, log_level="warning", access_log=False)
 
 

@@ -96,6 +96,98 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        3,
+        "processes, routes, operations, parallel runs, verdicts, checklist acknowledgements",
+        (
+            "CREATE SEQUENCE processes_id_seq",
+            """
+            CREATE TABLE processes (
+                id BIGINT PRIMARY KEY DEFAULT nextval('processes_id_seq'),
+                system VARCHAR,
+                role VARCHAR NOT NULL,
+                runtime VARCHAR NOT NULL,
+                pid INTEGER NOT NULL,
+                port INTEGER NOT NULL,
+                status VARCHAR NOT NULL,
+                health_failures INTEGER NOT NULL DEFAULT 0,
+                served_dir VARCHAR,
+                log_path VARCHAR NOT NULL,
+                started_at TIMESTAMPTZ NOT NULL,
+                stopped_at TIMESTAMPTZ,
+                stop_reason VARCHAR
+            )
+            """,
+            """
+            CREATE TABLE routes (
+                system VARCHAR PRIMARY KEY,
+                strategy VARCHAR NOT NULL,
+                active_slot VARCHAR NOT NULL,
+                canary_weight DOUBLE NOT NULL,
+                mirror BOOLEAN NOT NULL,
+                record_run VARCHAR,
+                updated_at TIMESTAMPTZ NOT NULL
+            )
+            """,
+            "CREATE SEQUENCE operations_id_seq",
+            """
+            CREATE TABLE operations (
+                id BIGINT PRIMARY KEY DEFAULT nextval('operations_id_seq'),
+                system VARCHAR NOT NULL,
+                kind VARCHAR NOT NULL,
+                status VARCHAR NOT NULL,
+                pid INTEGER NOT NULL,
+                actor VARCHAR NOT NULL,
+                started_at TIMESTAMPTZ NOT NULL,
+                ended_at TIMESTAMPTZ,
+                detail JSON
+            )
+            """,
+            """
+            CREATE TABLE runs (
+                id VARCHAR PRIMARY KEY,
+                system VARCHAR NOT NULL,
+                kind VARCHAR NOT NULL,
+                status VARCHAR NOT NULL,
+                actor VARCHAR NOT NULL,
+                started_at TIMESTAMPTZ NOT NULL,
+                ended_at TIMESTAMPTZ,
+                duration_s DOUBLE NOT NULL,
+                bucket_s DOUBLE NOT NULL,
+                rps DOUBLE NOT NULL,
+                stop_requested BOOLEAN NOT NULL DEFAULT false,
+                sent BIGINT,
+                lost BIGINT,
+                samples BIGINT,
+                outcome JSON
+            )
+            """,
+            "CREATE SEQUENCE verdicts_id_seq",
+            """
+            CREATE TABLE verdicts (
+                id BIGINT PRIMARY KEY DEFAULT nextval('verdicts_id_seq'),
+                ts TIMESTAMPTZ NOT NULL,
+                system VARCHAR NOT NULL,
+                run_id VARCHAR NOT NULL,
+                verdict VARCHAR NOT NULL,
+                new_better BOOLEAN NOT NULL,
+                actor VARCHAR NOT NULL,
+                result JSON NOT NULL
+            )
+            """,
+            "CREATE SEQUENCE checklist_acks_id_seq",
+            """
+            CREATE TABLE checklist_acks (
+                id BIGINT PRIMARY KEY DEFAULT nextval('checklist_acks_id_seq'),
+                ts TIMESTAMPTZ NOT NULL,
+                system VARCHAR NOT NULL,
+                item VARCHAR NOT NULL,
+                actor VARCHAR NOT NULL,
+                note VARCHAR
+            )
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,1 @@
+"""Processes, gateway, routes and deployment strategies."""

@@ -1,0 +1,304 @@
+"""The gateway process: routes each system's traffic to its slots, mirrors, and records samples.
+
+``python -m engine.deploy.gateway --routes FILE --samples-dir DIR --port P [--owner TAG]``
+
+Routes (a JSON file the engine writes atomically, then asks the gateway to
+reload) say per system which slot is *active* (blue or green), the canary
+weight (share of requests the other slot answers), whether the other slot
+gets a *mirror* of every request (its response compared, never returned), and
+which run, if any, the samples belong to::
+
+    {"systems": {"hello_world_api": {
+        "active": "blue", "canary_weight": 0.0, "mirror": true, "record_run": "r-...",
+        "slots": {"blue": {"port": 41001, "version": "old"}, "green": {"port": 41002, "version": "new"}}}}}
+
+Routes:
+
+* ``POST /s/<system>/call/<endpoint>``: the system's traffic
+* ``GET /_switchyard/health``, ``GET /_switchyard/stats`` (requests, errors and
+  in-flight per slot), ``POST /_switchyard/reload``, ``POST /_switchyard/flush``
+
+A reload swaps the table in one assignment: requests already forwarded
+finish on the slot they started on, new ones go by the new table, so a
+switch drops nothing. Samples are buffered in columns and written as Parquet
+segments (temp name, then rename) every second, so a crash never leaves a
+half-written file and a reader only ever sees whole segments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import itertools
+import json
+import os
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from engine.deploy.http import HttpError, Request, Response, Upstream, start_server
+
+LOOPBACK = "127.0.0.1"
+FLUSH_EVERY_S = 1.0
+SAMPLE_COLUMNS: dict[str, Any] = {
+    "ts": pl.Datetime("us", "UTC"),
+    "run_id": pl.String,
+    "request_id": pl.Int64,
+    "endpoint": pl.String,
+    "version": pl.String,
+    "slot": pl.String,
+    "primary": pl.Boolean,
+    "status": pl.Int32,
+    "ok": pl.Boolean,
+    "latency_ms": pl.Float64,
+    "digest": pl.String,
+    "match": pl.Boolean,
+}
+"""One row per request per version: the parallel run's measurement."""
+
+
+def json_response(status: int, payload: Any) -> Response:
+    return Response(status, json.dumps(payload).encode())
+
+
+def digest(status: int, body: bytes) -> str:
+    """Digest of a response by content, not bytes: key order in the JSON does not count as a difference."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = body
+    return hashlib.blake2b(str(status).encode() + b"|" + canonical, digest_size=8).hexdigest()
+
+
+class SampleBuffer:
+    """Column lists per (system, run) flushed as Parquet segments."""
+
+    def __init__(self, samples_dir: Path):
+        self.samples_dir = samples_dir
+        self.columns: dict[tuple[str, str], dict[str, list[Any]]] = {}
+        self.seq = itertools.count()
+        self.written = 0
+
+    def add(self, system: str, run_id: str, **row: Any) -> None:
+        cols = self.columns.setdefault((system, run_id), {c: [] for c in SAMPLE_COLUMNS})
+        cols["run_id"].append(run_id)
+        for name in SAMPLE_COLUMNS:
+            if name != "run_id":
+                cols[name].append(row.get(name))
+
+    def flush(self) -> int:
+        """Write every buffered (system, run) as one segment each; returns rows written."""
+        pending, self.columns = self.columns, {}
+        rows = 0
+        for (system, run_id), cols in pending.items():
+            if not cols["ts"]:
+                continue
+            frame = pl.DataFrame(cols, schema=SAMPLE_COLUMNS)
+            folder = self.samples_dir / f"system={system}" / f"run={run_id}"
+            folder.mkdir(parents=True, exist_ok=True)
+            final = folder / f"part-{os.getpid()}-{next(self.seq):06d}.parquet"
+            temp = final.with_suffix(".parquet.tmp")
+            frame.write_parquet(temp)
+            os.replace(temp, final)
+            rows += frame.height
+        self.written += rows
+        return rows
+
+
+class Gateway:
+    """The routing table, upstream pools, counters and the sample buffer."""
+
+    def __init__(self, routes_file: Path, samples_dir: Path):
+        self.routes_file = routes_file
+        self.routes: dict[str, dict[str, Any]] = {}
+        self.upstreams: dict[int, Upstream] = {}
+        self.stats: dict[str, dict[str, dict[str, int]]] = {}
+        self.samples = SampleBuffer(samples_dir)
+        self.request_ids = itertools.count(1)
+        self.flush_lock = asyncio.Lock()
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the routes file and swap the table in one step; drop pools of ports no longer routed."""
+        try:
+            document = json.loads(self.routes_file.read_text())
+        except FileNotFoundError:
+            document = {"systems": {}}
+        routes = document.get("systems", {})
+        ports = {slot["port"] for r in routes.values() for slot in r.get("slots", {}).values()}
+        self.routes = routes
+        for port in [p for p in self.upstreams if p not in ports]:
+            self.upstreams.pop(port).close()
+
+    def upstream(self, port: int) -> Upstream:
+        pool = self.upstreams.get(port)
+        if pool is None:
+            pool = self.upstreams[port] = Upstream(LOOPBACK, port)
+        return pool
+
+    def count(self, system: str, slot: str, ok: bool) -> None:
+        per = self.stats.setdefault(system, {}).setdefault(slot, {"requests": 0, "errors": 0})
+        per["requests"] += 1
+        per["errors"] += 0 if ok else 1
+
+    async def forward(self, port: int, path: str, body: bytes) -> tuple[int, bytes, float]:
+        """(status, body, latency_ms) from one slot; a transport failure is status 0."""
+        start = time.perf_counter()
+        try:
+            status, payload = await self.upstream(port).request("POST", path, body)
+        except (HttpError, OSError, TimeoutError) as exc:
+            status, payload = 0, json.dumps({"error": {"kind": "unreachable", "detail": str(exc)}}).encode()
+        return status, payload, (time.perf_counter() - start) * 1000
+
+    async def handle(self, request: Request) -> Response:
+        path = request.path
+        if path.startswith("/s/"):
+            return await self.proxy(request)
+        if path == "/_switchyard/health":
+            return json_response(200, {"status": "ok", "pid": os.getpid(), "systems": sorted(self.routes)})
+        if path == "/_switchyard/stats":
+            in_flight = {str(p): u.in_flight for p, u in self.upstreams.items()}
+            return json_response(200, {"systems": self.stats, "in_flight": in_flight})
+        if path == "/_switchyard/reload" and request.method == "POST":
+            self.reload()
+            return json_response(200, {"systems": sorted(self.routes)})
+        if path == "/_switchyard/flush" and request.method == "POST":
+            async with self.flush_lock:
+                rows = await asyncio.to_thread(self.samples.flush)
+            return json_response(200, {"rows": rows, "written": self.samples.written})
+        return json_response(404, {"error": {"kind": "not_found", "detail": path}})
+
+    async def proxy(self, request: Request) -> Response:
+        parts = request.path.split("/", 4)  # ['', 's', system, 'call', endpoint]
+        if len(parts) != 5 or parts[3] != "call" or request.method != "POST":
+            return json_response(404, {"error": {"kind": "not_found", "detail": request.path}})
+        system, endpoint = parts[2], parts[4]
+        route = self.routes.get(system)
+        if route is None:
+            return json_response(404, {"error": {"kind": "unknown_system", "detail": system}})
+        slots = route["slots"]
+        active = route["active"]
+        other = "green" if active == "blue" else "blue"
+        primary = active
+        if other in slots and route.get("canary_weight", 0) > 0 and random.random() < route["canary_weight"]:
+            primary = other
+        if primary not in slots:
+            return json_response(
+                502, {"error": {"kind": "no_slot", "detail": f"{system}: no {primary} slot"}}
+            )
+        shadow = other if route.get("mirror") and other in slots and primary == active else None
+        upstream_path = f"/call/{endpoint}"
+        ts = dt.datetime.now(dt.UTC)
+        shadow_task = (
+            asyncio.create_task(self.forward(slots[shadow]["port"], upstream_path, request.body))
+            if shadow
+            else None
+        )
+        status, body, latency = await self.forward(slots[primary]["port"], upstream_path, request.body)
+        self.count(system, primary, status == 200)
+        run_id = route.get("record_run")
+        if shadow_task is not None:
+            shadow_task.add_done_callback(
+                lambda t: self._record_pair(
+                    system, run_id, endpoint, ts, route, primary, shadow, (status, body, latency), t.result()
+                )
+            )
+        elif run_id:
+            self.samples.add(
+                system,
+                run_id,
+                ts=ts,
+                request_id=next(self.request_ids),
+                endpoint=endpoint,
+                version=slots[primary]["version"],
+                slot=primary,
+                primary=True,
+                status=status,
+                ok=status == 200,
+                latency_ms=latency,
+                digest=digest(status, body),
+                match=None,
+            )
+        if status == 0:
+            return Response(502, body)
+        return Response(status, body)
+
+    def _record_pair(
+        self,
+        system: str,
+        run_id: str | None,
+        endpoint: str,
+        ts: dt.datetime,
+        route: dict[str, Any],
+        primary: str,
+        shadow: str,
+        primary_result: tuple[int, bytes, float],
+        shadow_result: tuple[int, bytes, float],
+    ) -> None:
+        """Count the shadow's outcome and, during a run, record both sides with the comparison."""
+        self.count(system, shadow, shadow_result[0] == 200)
+        if not run_id:
+            return
+        request_id = next(self.request_ids)
+        digests = {primary: digest(*primary_result[:2]), shadow: digest(*shadow_result[:2])}
+        same = digests[primary] == digests[shadow]
+        for slot, (status, _, latency) in ((primary, primary_result), (shadow, shadow_result)):
+            version = route["slots"][slot]["version"]
+            self.samples.add(
+                system,
+                run_id,
+                ts=ts,
+                request_id=request_id,
+                endpoint=endpoint,
+                version=version,
+                slot=slot,
+                primary=slot == primary,
+                status=status,
+                ok=status == 200,
+                latency_ms=latency,
+                digest=digests[slot],
+                match=same if version == "new" else None,
+            )
+
+    async def flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_S)
+            async with self.flush_lock:
+                await asyncio.to_thread(self.samples.flush)
+
+
+async def serve(routes_file: Path, samples_dir: Path, port: int) -> None:
+    gateway = Gateway(routes_file, samples_dir)
+    server = await start_server(gateway.handle, LOOPBACK, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    flusher = asyncio.create_task(gateway.flush_forever())
+    await stop.wait()
+    server.close()
+    flusher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await flusher
+    gateway.samples.flush()  # nothing buffered is lost on a clean stop
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m engine.deploy.gateway")
+    parser.add_argument("--routes", required=True, type=Path)
+    parser.add_argument("--samples-dir", required=True, type=Path)
+    parser.add_argument("--port", required=True, type=int)
+    parser.add_argument("--owner", default="", help="tag naming the workspace that started this process")
+    args = parser.parse_args(argv)
+    asyncio.run(serve(args.routes, args.samples_dir, args.port))
+
+
+if __name__ == "__main__":
+    main()

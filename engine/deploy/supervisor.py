@@ -1,0 +1,395 @@
+"""Start, health-check, stop and reconcile the OS processes a workspace runs.
+
+Every process gets ``--owner <workspace>`` on its command line and its own
+session (so it outlives the CLI command that started it, and a stop signal
+reaches its whole group). The store records pid, port and status; on every
+start-up :func:`reconcile` compares that with what really runs: a row whose
+process is gone becomes ``lost``, a process of this workspace that no live
+row claims is an orphan and is stopped, and an operation whose owner died is
+marked ``interrupted``. Each finding is an audit event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from engine.errors import SwitchyardError
+from engine.store import connect, transaction
+from engine.store import deployments as store
+from engine.store.events import append_events
+from engine.workspace import Workspace
+
+LOOPBACK = "127.0.0.1"
+STOP_GRACE_S = 5.0
+
+
+class DeployError(SwitchyardError):
+    """A process would not start, answer or stop as it should."""
+
+
+def free_port() -> int:
+    """A port free on loopback right now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def is_ours(pid: int, ws: Workspace) -> bool:
+    """Whether ``pid`` is alive and is a process this workspace started (guards against pid reuse)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    cmd = _cmdline(pid)
+    return not cmd or f"--owner {ws.owner_tag}" in cmd
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return False
+
+
+def owned_pids(ws: Workspace) -> set[int]:
+    """Every live process whose command line carries this workspace's owner tag."""
+    tag = f"--owner {ws.owner_tag}"
+    found = set()
+    for entry in Path("/proc").glob("[0-9]*"):
+        pid = int(entry.name)
+        if pid != os.getpid() and tag in _cmdline(pid) and not _is_zombie(pid):
+            found.add(pid)
+    return found
+
+
+def get_json(port: int, path: str, timeout: float = 2.0) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://{LOOPBACK}:{port}{path}", timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def post_json(port: int, path: str, body: dict[str, Any] | None = None, timeout: float = 5.0) -> Any:
+    request = urllib.request.Request(
+        f"http://{LOOPBACK}:{port}{path}",
+        data=json.dumps(body or {}).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def healthy(port: int, path: str = "/health") -> bool:
+    try:
+        return get_json(port, path, timeout=1.0).get("status") in ("ok", "degraded")
+    except (OSError, ValueError):
+        return False
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], port: int, path: str, timeout_s: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
+            raise DeployError(f"process exited with code {proc.returncode} before answering: {tail.strip()}")
+        if healthy(port, path):
+            return
+        time.sleep(0.05)
+    raise DeployError(f"no answer on {path} of port {port} within {timeout_s:.0f} s")
+
+
+def _terminate(pid: int, grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after ``grace_s``."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        if _is_zombie(pid):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def start_process(
+    ws: Workspace,
+    *,
+    system: str | None,
+    role: str,
+    runtime: str,
+    args: list[str],
+    served_dir: Path | None,
+    health_path: str,
+    actor: str,
+    timeout_s: float = 20.0,
+) -> dict[str, Any]:
+    """Start ``python -m <args> --port P --owner TAG`` and record it; returns its process row.
+
+    The row is written as soon as the pid exists, so a crash before the
+    health check leaves a row the next reconcile can settle; if the process
+    never becomes healthy it is stopped and the row says why.
+    """
+    ws.ensure()
+    port = free_port()
+    label = f"{system}-{role}" if system else role
+    log = ws.logs_dir / f"{label}.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *args, "--port", str(port), "--owner", ws.owner_tag],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+    with connect(ws.db_path) as con, transaction(con):
+        process_id = store.insert_process(
+            con,
+            system=system,
+            role=role,
+            runtime=runtime,
+            pid=proc.pid,
+            port=port,
+            served_dir=str(served_dir) if served_dir else None,
+            log_path=str(log),
+        )
+    try:
+        _wait_healthy(proc, port, health_path, timeout_s, log)
+    except DeployError as exc:
+        _terminate(proc.pid, 1.0)
+        with connect(ws.db_path) as con, transaction(con):
+            store.set_process_status(con, process_id, "failed", str(exc))
+            append_events(con, [_event(actor, system, "process:failed", str(exc), role, proc.pid, port)])
+        raise DeployError(f"{label}: {exc}") from exc
+    with connect(ws.db_path) as con, transaction(con):
+        store.set_process_status(con, process_id, "running")
+        append_events(
+            con, [_event(actor, system, "process:start", f"{runtime} on port {port}", role, proc.pid, port)]
+        )
+    return {"id": process_id, "pid": proc.pid, "port": port, "role": role, "runtime": runtime}
+
+
+def _event(
+    actor: str, system: str | None, action: str, reason: str, role: str, pid: int, port: int
+) -> dict[str, Any]:
+    return {
+        "actor": actor,
+        "system": system,
+        "action": action,
+        "reason": reason,
+        "after": {"role": role, "pid": pid, "port": port},
+    }
+
+
+def stop_process(ws: Workspace, row: dict[str, Any], reason: str, actor: str) -> None:
+    """Stop one recorded process (if still ours) and mark its row stopped."""
+    if is_ours(int(row["pid"]), ws):
+        _terminate(int(row["pid"]))
+    with connect(ws.db_path) as con, transaction(con):
+        store.set_process_status(con, int(row["id"]), "stopped", reason)
+        append_events(
+            con,
+            [
+                _event(
+                    actor,
+                    row["system"],
+                    "process:stop",
+                    reason,
+                    row["role"],
+                    int(row["pid"]),
+                    int(row["port"]),
+                )
+            ],
+        )
+
+
+def ensure_gateway(ws: Workspace, actor: str) -> int:
+    """The port of this workspace's gateway, starting it if none runs."""
+    with connect(ws.db_path) as con:
+        row = store.live_gateway(con)
+    if row is not None and is_ours(int(row["pid"]), ws) and healthy(int(row["port"]), "/_switchyard/health"):
+        return int(row["port"])
+    if row is not None:
+        stop_process(ws, row, "gateway not answering; replaced", actor)
+    write_routes_file(ws)
+    started = start_process(
+        ws,
+        system=None,
+        role="gateway",
+        runtime="gateway",
+        args=[
+            "engine.deploy.gateway",
+            "--routes",
+            str(routes_file(ws)),
+            "--samples-dir",
+            str(ws.samples_dir),
+        ],
+        served_dir=None,
+        health_path="/_switchyard/health",
+        actor=actor,
+    )
+    return int(started["port"])
+
+
+def routes_file(ws: Workspace) -> Path:
+    return ws.run_dir / "routes.json"
+
+
+def routes_document(ws: Workspace) -> dict[str, Any]:
+    """The gateway's table, built from the routes and the live processes in the store."""
+    with connect(ws.db_path) as con:
+        routes = store.all_routes(con)
+        procs = store.live_processes(con)
+    systems: dict[str, Any] = {}
+    for route in routes.iter_rows(named=True):
+        slots = {
+            p["role"]: {"port": int(p["port"]), "version": "old" if p["runtime"] == "v1" else "new"}
+            for p in procs.filter(procs["system"] == route["system"]).iter_rows(named=True)
+            if p["role"] in ("blue", "green")
+        }
+        systems[route["system"]] = {
+            "active": route["active_slot"],
+            "canary_weight": float(route["canary_weight"]),
+            "mirror": bool(route["mirror"]),
+            "record_run": route["record_run"],
+            "slots": slots,
+        }
+    return {"systems": systems}
+
+
+def write_routes_file(ws: Workspace) -> dict[str, Any]:
+    """Write the gateway's table atomically (temp file, then rename)."""
+    ws.ensure()
+    document = routes_document(ws)
+    target = routes_file(ws)
+    temp = target.with_suffix(".json.tmp")
+    temp.write_text(json.dumps(document, indent=2))
+    os.replace(temp, target)
+    return document
+
+
+def publish_routes(ws: Workspace, actor: str) -> dict[str, Any]:
+    """Write the table and make the gateway load it now; returns what was published."""
+    document = write_routes_file(ws)
+    port = ensure_gateway(ws, actor)
+    post_json(port, "/_switchyard/reload")
+    return document
+
+
+def gateway_port(ws: Workspace) -> int | None:
+    with connect(ws.db_path) as con:
+        row = store.live_gateway(con)
+    return int(row["port"]) if row is not None else None
+
+
+def flush_samples(ws: Workspace) -> None:
+    """Ask the gateway to write what it has buffered now (before reading a run's samples)."""
+    port = gateway_port(ws)
+    if port is not None:
+        with contextlib.suppress(OSError):
+            post_json(port, "/_switchyard/flush")
+
+
+def wait_drained(ws: Workspace, port: int, timeout_s: float = 10.0) -> None:
+    """Wait until the gateway has no request in flight to ``port`` (before stopping that process)."""
+    gw = gateway_port(ws)
+    if gw is None:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            in_flight = get_json(gw, "/_switchyard/stats").get("in_flight", {})
+        except OSError:
+            return
+        if not in_flight.get(str(port)):
+            return
+        time.sleep(0.05)
+
+
+def reconcile(ws: Workspace, actor: str = "supervisor") -> list[dict[str, Any]]:
+    """Make the store and the running processes agree; returns the findings (also recorded as events)."""
+    findings: list[dict[str, Any]] = []
+    with connect(ws.db_path) as con:
+        procs = store.live_processes(con)
+        operations = store.running_operations(con)
+    claimed = set()
+    for row in procs.iter_rows(named=True):
+        pid = int(row["pid"])
+        if is_ours(pid, ws) and not _is_zombie(pid):
+            claimed.add(pid)
+            continue
+        findings.append(
+            {
+                "kind": "lost_process",
+                "system": row["system"],
+                "role": row["role"],
+                "pid": pid,
+                "id": row["id"],
+            }
+        )
+    for pid in sorted(owned_pids(ws) - claimed):
+        _terminate(pid)
+        findings.append({"kind": "orphan_stopped", "system": None, "pid": pid, "cmd": _cmdline(pid)[:200]})
+    for op in operations.iter_rows(named=True):
+        pid = int(op["pid"])
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+            alive = not _is_zombie(pid)
+        except ProcessLookupError:
+            alive = False
+        except PermissionError:
+            alive = True
+        if not alive:
+            findings.append(
+                {"kind": "interrupted", "system": op["system"], "operation": op["kind"], "id": op["id"]}
+            )
+    if not findings:
+        return findings
+    with connect(ws.db_path) as con, transaction(con):
+        events = []
+        for f in findings:
+            if f["kind"] == "lost_process":
+                store.set_process_status(con, int(f["id"]), "lost", "process gone (found by reconcile)")
+                reason = f"{f['role']} process {f['pid']} is gone"
+            elif f["kind"] == "orphan_stopped":
+                reason = f"stopped orphan process {f['pid']} that no record claimed"
+            else:
+                store.end_operation(con, int(f["id"]), "interrupted")
+                reason = f"{f['operation']} was interrupted (its process died)"
+            events.append(
+                {
+                    "actor": actor,
+                    "system": f["system"],
+                    "action": f"reconcile:{f['kind']}",
+                    "reason": reason,
+                    "after": f,
+                }
+            )
+        append_events(con, events)
+    return findings

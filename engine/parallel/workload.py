@@ -1,0 +1,135 @@
+"""A workload generator: requests at a set rate and mix, through the gateway, open loop.
+
+Open loop means request *i* is due at ``start + i / rps`` whether or not
+earlier ones have answered (up to ``max_in_flight``), so a slow version shows
+up as latency and errors instead of quietly lowering the offered load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.deploy.http import HttpError, Upstream
+
+FIELD_VALUES: dict[str, Callable[[int], Any]] = {
+    "str": lambda i: f"user-{i % 97}",
+    "int": lambda i: i % 101,
+    "float": lambda i: (i % 89) / 8.0,
+    "bool": lambda i: i % 2 == 0,
+    "list": lambda i: [i % 7, i % 11],
+    "dict": lambda i: {"k": i % 13},
+    "any": lambda i: f"v{i % 53}",
+}
+
+
+def request_mix(endpoints: dict[str, dict[str, str]], variants: int = 20) -> list[tuple[str, bytes]]:
+    """``variants`` requests per entry endpoint, values varied so stores and caches see different keys."""
+    mix = []
+    for i in range(variants):
+        for endpoint, shape in sorted(endpoints.items()):
+            message = {f: FIELD_VALUES.get(t, FIELD_VALUES["any"])(i) for f, t in shape.items()}
+            mix.append((endpoint, json.dumps(message).encode()))
+    if not mix:
+        raise ValueError("the system has no entry endpoints to send requests to")
+    return mix
+
+
+@dataclass
+class WorkloadStats:
+    """What the client saw; ``lost`` counts requests that got no HTTP answer at all."""
+
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+    lost: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sent": self.sent, "ok": self.ok, "failed": self.failed, "lost": self.lost}
+
+
+async def drive(
+    port: int,
+    path_prefix: str,
+    mix: list[tuple[str, bytes]],
+    *,
+    rps: float,
+    duration_s: float,
+    tick_s: float = 1.0,
+    on_tick: Callable[[float, WorkloadStats], bool] | None = None,
+    max_in_flight: int = 256,
+    host: str = "127.0.0.1",
+) -> WorkloadStats:
+    """Send ``rps`` requests/s for ``duration_s`` to ``host:port{path_prefix}/<endpoint>``.
+
+    ``on_tick(elapsed, stats)`` runs every ``tick_s`` in a worker thread (it
+    may read the store or files without holding up the requests); returning
+    False stops the workload early (a stop request or a trigger). In-flight
+    requests are awaited before returning, so every sent request is counted.
+    """
+    upstream = Upstream(host, port)
+    stats = WorkloadStats()
+    slots = asyncio.Semaphore(max_in_flight)
+    tasks: set[asyncio.Task[None]] = set()
+    stop = asyncio.Event()
+
+    async def one(endpoint: str, body: bytes) -> None:
+        start = time.perf_counter()
+        try:
+            status, _ = await upstream.request("POST", f"{path_prefix}/{endpoint}", body)
+        except (HttpError, OSError, TimeoutError):
+            stats.lost += 1
+            return
+        finally:
+            slots.release()
+        stats.latencies_ms.append((time.perf_counter() - start) * 1000)
+        if status == 200:
+            stats.ok += 1
+        else:
+            stats.failed += 1
+
+    async def ticker() -> None:
+        tick = 1
+        while not stop.is_set():
+            await asyncio.sleep(max(0.0, start + tick * tick_s - time.perf_counter()))
+            tick += 1
+            if (
+                on_tick is not None
+                and await asyncio.to_thread(on_tick, time.perf_counter() - start, stats) is False
+            ):
+                stop.set()
+
+    start = time.perf_counter()
+    ticks = asyncio.create_task(ticker())
+    i = 0
+    try:
+        while not stop.is_set():
+            elapsed = time.perf_counter() - start
+            if elapsed >= duration_s:
+                break
+            due = i / rps
+            if due > elapsed:
+                await asyncio.sleep(min(due - elapsed, 0.05))
+                continue
+            await slots.acquire()
+            endpoint, body = mix[i % len(mix)]
+            task = asyncio.create_task(one(endpoint, body))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            stats.sent += 1
+            i += 1
+        if tasks:
+            await asyncio.gather(*tasks)
+    finally:
+        stop.set()
+        ticks.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticks
+        upstream.close()
+    return stats

@@ -1,0 +1,1 @@
+"""Backups, rollback plans, restore-and-verify, failure documents."""
