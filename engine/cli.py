@@ -182,15 +182,18 @@ def cmd_show(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
 
 
 def cmd_judge(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
-    if not args.samples:
-        raise InputError(
-            "judge", "arguments", "--samples FILE (judging a system's own run comes with deploy)"
+    if bool(args.samples) == bool(args.name):
+        raise InputError("judge", "arguments", "a system NAME, or --samples FILE (not both)")
+    if args.name:
+        if not ws.exists():
+            raise SwitchyardError(f"{ws.root}: no workspace here yet; run 'python -m engine init' first")
+        verdict = services.judge_system(ws, args.name, actor=_actor(args))
+    else:
+        verdict = services.judge_samples_file(
+            Path(args.samples),
+            validation_success_rate=args.validation_rate,
+            policy_path=Path(args.policy) if args.policy else services.DEFAULT_POLICY,
         )
-    verdict = services.judge_samples_file(
-        Path(args.samples),
-        validation_success_rate=args.validation_rate,
-        policy_path=Path(args.policy) if args.policy else services.DEFAULT_POLICY,
-    )
     lines = [f"verdict: {verdict.verdict}   (seed rule new_better={verdict.new_better})"]
     for c in verdict.criteria:
         mark = "ok " if c.passed and c.conclusive else ("?? " if not c.conclusive else "XX ")
@@ -200,6 +203,118 @@ def cmd_judge(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     ]
     lines += ["reasons:"] + [f"  - {r}" for r in verdict.reasons]
     return verdict, "\n".join(lines)
+
+
+def _actor(args: argparse.Namespace) -> str:
+    return args.actor or services.default_actor()
+
+
+def _progress(args: argparse.Namespace) -> Callable[[int, int, str], None]:
+    """Progress lines on stderr, so ``--json`` output on stdout stays clean."""
+
+    def report(done: int, total: int, label: str) -> None:
+        print(f"[{done}/{total}] {label}", file=sys.stderr, flush=True)
+
+    return report
+
+
+def cmd_checklist(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    result = services.checklist(ws, args.name, actor=_actor(args), ack=args.ack, note=args.note)
+    lines = [f"{'ok ' if i.ok else 'XX '} {i.name}: {i.detail}" for i in result.items]
+    lines.append(f"ready_to_migrate: {result.ready_to_migrate}")
+    return result.as_flags() | {"items": result.items}, "\n".join(lines)
+
+
+def cmd_deploy(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    out = services.deploy(
+        ws,
+        args.name,
+        args.strategy,
+        actor=_actor(args),
+        reason=args.reason,
+        monitor_s=args.monitor,
+        progress=_progress(args),
+    )
+    text = (
+        f"{out.system}: {out.state} ({out.strategy}); blue on port {out.blue_port}, green on port "
+        f"{out.green_port}; gateway http://127.0.0.1:{out.gateway_port}/s/{out.system}/call/<endpoint>"
+    )
+    return out, text
+
+
+def cmd_parallel_run(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    if args.stop:
+        run_id = services.stop_run(ws, args.name, actor=_actor(args))
+        return {"stop_requested": run_id}, f"asked {run_id} to stop"
+    out = services.parallel_run(
+        ws,
+        args.name,
+        actor=_actor(args),
+        duration_s=args.duration,
+        bucket_s=args.bucket,
+        rps=args.rps,
+        progress=_progress(args),
+    )
+    s = out.summary
+    text = (
+        f"{out.system}: run {out.run_id} {out.status}; sent {s['sent']}, lost {s['lost']}, "
+        f"{s['samples']} samples; state {out.state}"
+    )
+    if out.rollback:
+        text += f"\nrolled back automatically: {out.rollback.reason} (failure document {out.rollback.failure_document})"
+    return out, text
+
+
+def cmd_promote(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    out = services.promote(
+        ws,
+        args.name,
+        actor=_actor(args),
+        reason=args.reason,
+        monitor_s=args.monitor,
+        rps=args.rps,
+        progress=_progress(args),
+    )
+    text = f"{out.system}: {out.state}" + ("" if out.promoted else " (not promoted)")
+    if out.rollback:
+        text += f"\nrolled back automatically: {out.rollback.reason}"
+    return out, text
+
+
+def cmd_rollback(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    out = services.rollback(ws, args.name, actor=_actor(args), reason=args.reason, progress=_progress(args))
+    text = f"{out.system}: {out.state}; failure document {out.failure_document}"
+    if out.problems:
+        text += "\nEMERGENCY, the old version does not answer correctly:\n  " + "\n  ".join(out.problems)
+    return out, text
+
+
+def cmd_status(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    out = services.status(ws, args.name)
+    lines = [f"{out.system}: {out.state} (version {out.version})"]
+    if out.route:
+        lines.append(
+            f"  route: active {out.route['active_slot']}, canary {out.route['canary_weight']:.0%}, "
+            f"mirror {'on' if out.route['mirror'] else 'off'} ({out.route['strategy']})"
+        )
+    lines += [
+        f"  {p['role']:7s} {p['runtime']:7s} pid {p['pid']} port {p['port']} "
+        f"{'healthy' if p['healthy'] else 'NOT ANSWERING'} ({p['health_failures']} failed checks)"
+        for p in out.processes
+    ]
+    if out.latest_run:
+        r = out.latest_run
+        lines.append(f"  latest run {r['id']}: {r['status']}, {r['samples']} samples")
+    if out.verdict:
+        lines.append(f"  verdict {out.verdict['verdict']} on {out.verdict['run_id']}")
+    return out, "\n".join(lines)
+
+
+def cmd_down(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    stopped = services.down(ws, actor=_actor(args))
+    return {"stopped": stopped}, "\n".join(
+        ["stopped:"] + [f"  {s}" for s in stopped]
+    ) if stopped else "nothing running"
 
 
 def cmd_events(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
@@ -245,7 +360,38 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--all", action="store_true", help="every system")
     p = add("show", cmd_show, "both blueprints of a system and its conversion report")
     p.add_argument("name")
-    p = add("judge", cmd_judge, "go/no-go verdict on a samples file (Parquet or CSV)")
+    p = add("checklist", cmd_checklist, "the pre-migration checklist (ready when every item holds)")
+    p.add_argument("name")
+    p.add_argument("--ack", help="record an acknowledgement first (team_notified)")
+    p.add_argument("--note", help="a note with the acknowledgement")
+    p = add("deploy", cmd_deploy, "start green beside blue behind the gateway")
+    p.add_argument("name")
+    p.add_argument("--strategy", default="blue_green", help="blue_green | canary | direct")
+    p.add_argument("--reason", default="deploy")
+    p.add_argument("--monitor", type=float, help="monitor window in seconds for direct (default: policy)")
+    p = add(
+        "parallel-run", cmd_parallel_run, "mirror traffic to green and record samples (--stop to end one)"
+    )
+    p.add_argument("name")
+    p.add_argument("--duration", type=float, help="seconds (default: policy, the seed's 24 h)")
+    p.add_argument("--bucket", type=float, help="seconds per bucket (default: policy, 60)")
+    p.add_argument("--rps", type=float, default=50.0, help="requests per second")
+    p.add_argument("--stop", action="store_true", help="ask the running run to stop")
+    for name, handler, text in (
+        ("promote", cmd_promote, "switch traffic to green, watch the monitor window, decommission blue"),
+        ("rollback", cmd_rollback, "back to the old version: stop green, restore blue, verify, document"),
+    ):
+        p = add(name, handler, text)
+        p.add_argument("name")
+        p.add_argument("--reason", required=True, help="why (recorded with your name)")
+        if name == "promote":
+            p.add_argument("--monitor", type=float, help="monitor window in seconds (default: policy, 300)")
+            p.add_argument("--rps", type=float, help="workload during the window (default: policy)")
+    p = add("status", cmd_status, "state, route, processes, latest run and verdict of a system")
+    p.add_argument("name")
+    add("down", cmd_down, "stop every process this workspace started")
+    p = add("judge", cmd_judge, "go/no-go verdict on a system's latest parallel run, or on a samples file")
+    p.add_argument("name", nargs="?")
     p.add_argument("--samples", help="file with columns ts, version, latency_ms, ok[, endpoint, match]")
     p.add_argument("--validation-rate", type=float, default=None, help="validation success rate of new")
     p.add_argument("--policy", help="policy file (default data/policy.toml)")

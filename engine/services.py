@@ -27,6 +27,20 @@ from engine.fleet.importer import ImportReport, Rejection, scan_fleet
 from engine.judge.policy import load_policy
 from engine.judge.samples import read_samples_file
 from engine.judge.verdict import Verdict, judge_samples
+from engine.migration import (  # noqa: F401 - the migration's use cases are services too
+    RunResult,
+    SystemStatus,
+    checklist,
+    deploy,
+    down,
+    parallel_run,
+    promote,
+    recover,
+    rollback,
+    status,
+    stop_run,
+)
+from engine.migration import judge as judge_system  # noqa: F401
 from engine.models.blueprint_v1 import load_v1_blueprint
 from engine.models.blueprint_v2 import load_v2_blueprint
 from engine.models.validation import FleetValidation, SystemValidation

@@ -196,12 +196,19 @@ class Gateway:
         shadow = other if route.get("mirror") and other in slots and primary == active else None
         upstream_path = f"/call/{endpoint}"
         ts = dt.datetime.now(dt.UTC)
-        shadow_task = (
-            asyncio.create_task(self.forward(slots[shadow]["port"], upstream_path, request.body))
-            if shadow
-            else None
-        )
-        status, body, latency = await self.forward(slots[primary]["port"], upstream_path, request.body)
+        shadow_task = None
+        if shadow:
+            # Both sides start as tasks, in random order: whichever is sent first would otherwise
+            # always get the head start (and the latency comparison a bias).
+            order = (primary, shadow) if random.random() < 0.5 else (shadow, primary)
+            started = {
+                slot: asyncio.create_task(self.forward(slots[slot]["port"], upstream_path, request.body))
+                for slot in order
+            }
+            shadow_task = started[shadow]
+            status, body, latency = await started[primary]
+        else:
+            status, body, latency = await self.forward(slots[primary]["port"], upstream_path, request.body)
         self.count(system, primary, status == 200)
         run_id = route.get("record_run")
         if shadow_task is not None:

@@ -112,7 +112,7 @@ async def start_server(handler: Handler, host: str, port: int) -> asyncio.Server
 
 
 class Upstream:
-    """Keep-alive connections to one ``host:port``, reused across requests (one request per connection at a time)."""
+    """Keep-alive connections to one ``host:port``, reused across requests (one request at a time each)."""
 
     def __init__(self, host: str, port: int, max_idle: int = 256):
         self.host, self.port, self.max_idle = host, port, max_idle

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -50,7 +50,7 @@ class Envelope:
 
     port: str
     body: Message
-    done: anyio.Event = field(default_factory=anyio.Event)
+    done: anyio.Event | None = None  # created only when the envelope queues (the fast path needs none)
     reply: Message | None = None
     error: BaseException | None = None
 
@@ -79,7 +79,9 @@ def component_graph(
         return batch
 
     def reply(item: Message) -> None:
-        item["envelope"].done.set()
+        done = item["envelope"].done
+        if done is not None:
+            done.set()
 
     envelope_port = {"envelope": "any"}
     graph = Graph().add(
@@ -127,6 +129,7 @@ class PortSystem:
         self.inboxes: dict[str, ObjectSendStream[Envelope]] = {}
         self.limiters: dict[str, anyio.CapacityLimiter] = {}
         self.callers: dict[str, Any] = {}
+        self.input_ports = {name: frozenset(recipe.inputs()) for name, recipe in self.recipes.items()}
 
     @property
     def entry(self) -> str:
@@ -158,7 +161,7 @@ class PortSystem:
 
     async def send(self, component: str, port: str, message: Message) -> Message:
         """Deliver ``message`` to ``component.port`` and wait for its reply."""
-        if port not in self.recipes[component].inputs():
+        if port not in self.input_ports[component]:
             raise PortCallError(
                 "unknown_port", f"{component}.{port}", f"'{component}' has no input port '{port}'"
             )
@@ -171,6 +174,7 @@ class PortSystem:
             finally:
                 limiter.release_on_behalf_of(envelope)
         else:
+            envelope.done = anyio.Event()
             await inbox.send(envelope)
             await envelope.done.wait()
         if envelope.error is not None:

@@ -1,0 +1,115 @@
+"""The two slots of a system: blue (old, v1 on the RPC runtime) and green (new, v2 on the port runtime).
+
+Each slot serves from its own copy under ``live/<name>/``, so a later
+re-conversion or a restore never changes files under a running process.
+Blue is always served from a backup, which is what a rollback restores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from engine.deploy import supervisor
+from engine.deploy.http import Upstream
+from engine.parallel.workload import request_mix
+from engine.rollback.backups import copy_tree_atomically, latest_backup
+from engine.store import connect
+from engine.store import deployments as store
+from engine.workspace import Workspace, safe_child
+
+
+def slot_dir(ws: Workspace, name: str, slot: str) -> Path:
+    return safe_child(ws.live_dir, name) / slot
+
+
+def live(ws: Workspace, name: str, slot: str) -> dict[str, Any] | None:
+    """The slot's live process row if it is really running and answering, else None."""
+    with connect(ws.db_path) as con:
+        row = store.live_slot(con, name, slot)
+    if row is None or not supervisor.is_ours(int(row["pid"]), ws) or not supervisor.healthy(int(row["port"])):
+        return None
+    return row
+
+
+def start_blue(ws: Workspace, name: str, actor: str, timeout_s: float) -> dict[str, Any]:
+    """Restore the newest backup into ``live/<name>/blue`` and start v1 from it."""
+    backup = latest_backup(ws, name)
+    if backup is None:
+        raise supervisor.DeployError(
+            f"{name}: no backup under {ws.backups_dir} to serve the old version from"
+        )
+    target = slot_dir(ws, name, "blue")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    copy_tree_atomically(backup, target)
+    return supervisor.start_process(
+        ws,
+        system=name,
+        role="blue",
+        runtime="v1",
+        args=["engine.runtime.serve", "--system-dir", str(target), "--runtime", "v1"],
+        served_dir=target,
+        health_path="/health",
+        actor=actor,
+        timeout_s=timeout_s,
+    )
+
+
+def start_green(ws: Workspace, name: str, actor: str, timeout_s: float) -> dict[str, Any]:
+    """Copy the converted system into ``live/<name>/green`` and start v2 from it."""
+    source = ws.v2_dir / name
+    if not (source / "blueprint.yaml").is_file():
+        raise supervisor.DeployError(f"{name}: not converted (no {source / 'blueprint.yaml'})")
+    target = slot_dir(ws, name, "green")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    copy_tree_atomically(source, target)
+    return supervisor.start_process(
+        ws,
+        system=name,
+        role="green",
+        runtime="v2",
+        args=["engine.runtime.serve", "--system-dir", str(target), "--runtime", "v2"],
+        served_dir=target,
+        health_path="/health",
+        actor=actor,
+        timeout_s=timeout_s,
+    )
+
+
+def stop_slot(ws: Workspace, name: str, slot: str, reason: str, actor: str) -> None:
+    """Stop every live process of the slot, after the gateway has finished what it sent them."""
+    with connect(ws.db_path) as con:
+        rows = store.live_processes(con, name)
+    for row in rows.filter(rows["role"] == slot).iter_rows(named=True):
+        supervisor.wait_drained(ws, int(row["port"]))
+        supervisor.stop_process(ws, row, reason, actor)
+
+
+def smoke_test(port: int, path_prefix: str = "/call", variants: int = 3) -> list[str]:
+    """Send a few requests to every entry endpoint; each problem is one line (empty list: it answers)."""
+    endpoints = supervisor.get_json(port, "/endpoints")["endpoints"]
+    mix = request_mix(endpoints, variants=variants)
+
+    async def run() -> list[str]:
+        upstream = Upstream(supervisor.LOOPBACK, port)
+        problems = []
+        try:
+            for endpoint, body in mix:
+                try:
+                    status, payload = await upstream.request("POST", f"{path_prefix}/{endpoint}", body)
+                except OSError as exc:
+                    problems.append(f"{endpoint}: no answer ({exc})")
+                    continue
+                if status != 200:
+                    try:
+                        detail = json.loads(payload or b"{}").get("error", {}).get("detail", "")
+                    except (ValueError, AttributeError):
+                        detail = payload[:200].decode(errors="replace")
+                    problems.append(f"{endpoint}: HTTP {status} {detail}".strip())
+        finally:
+            upstream.close()
+        return problems
+
+    return asyncio.run(run())

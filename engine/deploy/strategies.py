@@ -1,0 +1,303 @@
+"""Deployment strategies: blue_green, canary and direct, on real local processes.
+
+* **deploy** (all strategies): blue (old) running from the backup, green (new)
+  started beside it and smoke-tested, the gateway routing every request to
+  blue. A green that fails its smoke test is stopped and the system stays
+  ``ready`` (the seed: ``success=False, reason="Test failed",
+  rollback_needed=False``).
+* **promote**:
+  - blue_green: switch all traffic to green, then the monitor window (blue
+    mirrored as the baseline, triggers checked); clean window -> blue is
+    decommissioned and the system is ``done``, a fired trigger -> rollback.
+  - canary: green answers a growing share of requests (policy
+    ``canary_weights``), each step watched for ``canary_step_s``; a fired
+    trigger aborts and rolls back; after the last step it is a blue_green
+    switch and window.
+  - direct: promoted straight after deploy, without a parallel run, then the
+    same window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from engine.deploy import slots, supervisor
+from engine.deploy.checklist import run_checklist
+from engine.errors import InputError, StateConflictError
+from engine.judge.policy import Policy
+from engine.parallel.run import WatchOutcome, watch
+from engine.rollback.manager import RollbackOutcome, rollback_system
+from engine.state import State
+from engine.store import connect, transaction
+from engine.store import deployments as store
+from engine.store import systems as systems_store
+from engine.store import validations as validations_store
+from engine.workspace import Workspace
+
+STRATEGIES = ("blue_green", "canary", "direct")
+Progress = Callable[[int, int, str], None]
+
+
+class DeployOutcome(BaseModel):
+    system: str
+    strategy: str
+    state: str
+    blue_port: int
+    green_port: int
+    gateway_port: int
+    smoke_problems: list[str] = []
+    promotion: PromoteOutcome | None = None
+
+
+class PromoteOutcome(BaseModel):
+    system: str
+    state: str
+    promoted: bool
+    steps: list[dict[str, Any]]
+    rollback: RollbackOutcome | None = None
+
+
+def _transition(
+    ws: Workspace, name: str, target: State, actor: str, reason: str, **kw: Any
+) -> dict[str, Any]:
+    with connect(ws.db_path) as con:
+        return systems_store.transition(con, name, target, actor=actor, reason=reason, **kw)
+
+
+def validation_rate(ws: Workspace, name: str) -> float | None:
+    """The newest v2 gate rate: the seed's validation criterion and trigger read it."""
+    with connect(ws.db_path) as con:
+        latest = validations_store.latest_validation(con, name, "v2")
+    return latest.validation_success_rate if latest else None
+
+
+def deploy_system(
+    ws: Workspace,
+    name: str,
+    strategy: str,
+    *,
+    actor: str,
+    reason: str,
+    policy: Policy,
+    progress: Progress,
+    expected_version: int | None = None,
+    monitor_s: float | None = None,
+) -> DeployOutcome:
+    """Start green beside blue and route to blue; ``direct`` goes on to promote. See the module doc."""
+    if strategy not in STRATEGIES:
+        raise InputError("strategy", repr(strategy), " | ".join(STRATEGIES))
+    with connect(ws.db_path) as con:
+        row = systems_store.get_system(con, name)
+        if State(row["state"]) != State.READY:
+            raise StateConflictError(
+                f"{name} is {row['state']}: deploy needs 'ready' (validate v2, then pass the checklist)"
+            )
+        checklist = run_checklist(con, ws, row, policy)
+    if not checklist.ready_to_migrate:
+        missing = "; ".join(f"{i.name} ({i.detail})" for i in checklist.missing())
+        raise StateConflictError(f"{name}: not ready to migrate, checklist items missing: {missing}")
+    if expected_version is not None and int(row["version"]) != expected_version:
+        raise StateConflictError(f"{name}: state changed since you loaded it; reload and try again")
+    with connect(ws.db_path) as con, transaction(con):
+        op = store.start_operation(con, name, "deploy", actor, {"strategy": strategy})
+    total = 5
+    try:
+        progress(1, total, "starting blue (v1, legacy RPC runtime) from the backup")
+        blue = slots.live(ws, name, "blue") or slots.start_blue(
+            ws, name, actor, policy.deploy.health_timeout_s
+        )
+        progress(2, total, "starting green (v2, port runtime)")
+        slots.stop_slot(ws, name, "green", "replaced by a new deploy", actor)
+        green = slots.start_green(ws, name, actor, policy.deploy.health_timeout_s)
+        progress(3, total, "smoke-testing green")
+        problems = slots.smoke_test(int(green["port"]))
+        if problems:
+            slots.stop_slot(ws, name, "green", "failed its smoke test", actor)
+            raise supervisor.DeployError(f"{name}: green failed its smoke test: " + "; ".join(problems[:5]))
+        progress(4, total, "routing traffic to blue through the gateway")
+        with connect(ws.db_path) as con, transaction(con):
+            store.put_route(con, name, strategy=strategy, active_slot="blue")
+        supervisor.publish_routes(ws, actor)
+        gateway = supervisor.gateway_port(ws)
+        assert gateway is not None
+        _transition(
+            ws,
+            name,
+            State.GREEN_DEPLOYED,
+            actor,
+            reason,
+            detail={
+                "strategy": strategy,
+                "blue_port": blue["port"],
+                "green_port": green["port"],
+                "gateway_port": gateway,
+            },
+        )
+        with connect(ws.db_path) as con:
+            store.end_operation(con, op, "completed")
+    except BaseException as exc:
+        with connect(ws.db_path) as con:
+            store.end_operation(con, op, "failed", {"error": str(exc)})
+        raise
+    progress(5, total, f"green deployed ({strategy})")
+    outcome = DeployOutcome(
+        system=name,
+        strategy=strategy,
+        state=str(State.GREEN_DEPLOYED),
+        blue_port=int(blue["port"]),
+        green_port=int(green["port"]),
+        gateway_port=gateway,
+    )
+    if strategy == "direct":
+        outcome.promotion = promote_system(
+            ws,
+            name,
+            actor=actor,
+            reason=f"direct deploy: {reason}",
+            policy=policy,
+            progress=progress,
+            monitor_s=monitor_s,
+        )
+        outcome.state = outcome.promotion.state
+    return outcome
+
+
+def promote_system(
+    ws: Workspace,
+    name: str,
+    *,
+    actor: str,
+    reason: str,
+    policy: Policy,
+    progress: Progress,
+    expected_version: int | None = None,
+    monitor_s: float | None = None,
+    rps: float | None = None,
+) -> PromoteOutcome:
+    """Switch traffic to green (stepwise for canary) and watch; decommission blue or roll back."""
+    if not reason.strip():
+        raise ValueError("a promotion needs a reason")
+    with connect(ws.db_path) as con:
+        row = systems_store.get_system(con, name)
+        route = store.get_route(con, name)
+        verdict = store.latest_verdict(con, name)
+    state = State(row["state"])
+    strategy = route["strategy"] if route else None
+    if expected_version is not None and int(row["version"]) != expected_version:
+        raise StateConflictError(
+            f"{name}: state changed since you loaded it (now {state} at version {row['version']}, "
+            f"you saw version {expected_version}); reload and try again"
+        )
+    resuming = state in (State.PROMOTED, State.MONITORING)  # a window that was stopped or interrupted
+    if (state == State.GREEN_DEPLOYED and strategy == "direct") or resuming:
+        pass
+    elif state == State.JUDGED:
+        if verdict is None or verdict["verdict"] != "GO":
+            seen = verdict["verdict"] if verdict else "none"
+            raise StateConflictError(f"{name}: the latest verdict is {seen}; only GO can be promoted")
+    else:
+        raise StateConflictError(f"{name} is {state}: promote needs a GO verdict (state 'judged')")
+    monitor_s = monitor_s or policy.deploy.monitor_window_s
+    rps = rps or policy.deploy.monitor_rps
+    rate = validation_rate(ws, name)
+    steps: list[dict[str, Any]] = []
+    with connect(ws.db_path) as con, transaction(con):
+        op = store.start_operation(con, name, "promote", actor, {"strategy": strategy})
+
+    def rolled_back(outcome: WatchOutcome, stage: str) -> PromoteOutcome:
+        assert outcome.fired is not None
+        with connect(ws.db_path) as con:
+            store.end_operation(con, op, "rolled_back", {"trigger": outcome.fired.model_dump()})
+        result = rollback_system(
+            ws,
+            name,
+            actor=f"trigger:{outcome.fired.name}",
+            policy=policy,
+            progress=progress,
+            reason=f"automatic rollback during {stage}: {outcome.fired.explanation}",
+            trigger=outcome.fired.model_dump(),
+        )
+        return PromoteOutcome(system=name, state=result.state, promoted=False, steps=steps, rollback=result)
+
+    try:
+        if strategy == "canary" and not resuming:
+            for weight in policy.deploy.canary_weights:
+                if weight >= 1.0:
+                    break
+                outcome = watch(
+                    ws,
+                    name,
+                    kind="canary",
+                    duration_s=policy.deploy.canary_step_s,
+                    bucket_s=1.0,
+                    rps=rps,
+                    actor=actor,
+                    policy=policy,
+                    validation_rate=rate,
+                    progress=progress,
+                    route={
+                        "strategy": strategy,
+                        "active_slot": "blue",
+                        "canary_weight": weight,
+                        "mirror": False,
+                    },
+                )
+                steps.append({"stage": f"canary {weight:.0%}", **outcome.summary()})
+                if outcome.fired is not None:
+                    return rolled_back(outcome, f"canary step {weight:.0%}")
+        if state != State.MONITORING:
+            if state != State.PROMOTED:
+                _transition(
+                    ws,
+                    name,
+                    State.PROMOTED,
+                    actor,
+                    reason,
+                    detail={"strategy": strategy, "verdict_id": verdict["id"] if verdict else None},
+                )
+            _transition(
+                ws, name, State.MONITORING, actor, f"monitor window {monitor_s:.0f} s after the switch"
+            )
+        outcome = watch(
+            ws,
+            name,
+            kind="monitor",
+            duration_s=monitor_s,
+            bucket_s=1.0,
+            rps=rps,
+            actor=actor,
+            policy=policy,
+            validation_rate=rate,
+            progress=progress,
+            route={
+                "strategy": strategy or "blue_green",
+                "active_slot": "green",
+                "canary_weight": 0.0,
+                "mirror": True,
+            },
+        )
+        steps.append({"stage": "monitor", **outcome.summary()})
+        if outcome.fired is not None:
+            return rolled_back(outcome, "the monitor window")
+        if outcome.status == "stopped":
+            with connect(ws.db_path) as con:
+                store.end_operation(con, op, "stopped")
+            return PromoteOutcome(system=name, state=str(State.MONITORING), promoted=False, steps=steps)
+        with connect(ws.db_path) as con, transaction(con):
+            store.put_route(con, name, strategy=strategy or "blue_green", active_slot="green")
+        supervisor.publish_routes(ws, actor)
+        slots.stop_slot(ws, name, "blue", "decommissioned after a clean monitor window", actor)
+        _transition(ws, name, State.DONE, actor, "monitor window clean; blue decommissioned")
+        with connect(ws.db_path) as con:
+            store.end_operation(con, op, "completed")
+    except BaseException as exc:
+        with connect(ws.db_path) as con:
+            store.end_operation(con, op, "failed", {"error": str(exc)})
+        raise
+    return PromoteOutcome(system=name, state=str(State.DONE), promoted=True, steps=steps)
+
+
+DeployOutcome.model_rebuild()

@@ -1,0 +1,455 @@
+"""Use cases of the migration itself: checklist, deploy, parallel run, judge, promote, rollback, status, down.
+
+Pages and the CLI reach these through :mod:`engine.services`. Each starts by
+reconciling the store with the processes really running (:func:`recover`),
+so a crash of an earlier command is found and recorded before anything new
+happens.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic import BaseModel
+
+from engine.deploy import slots, supervisor
+from engine.deploy.checklist import ACKNOWLEDGED_ITEMS, ITEMS, Checklist, run_checklist
+from engine.deploy.strategies import (
+    DeployOutcome,
+    PromoteOutcome,
+    deploy_system,
+    promote_system,
+    validation_rate,
+)
+from engine.errors import InputError, NotFoundError, StateConflictError
+from engine.judge.policy import Policy, load_policy
+from engine.judge.verdict import Verdict, judge_samples
+from engine.parallel.run import new_run_id, watch
+from engine.rollback.manager import RollbackOutcome, rollback_system
+from engine.state import State
+from engine.store import connect, transaction
+from engine.store import deployments as store
+from engine.store import systems as systems_store
+from engine.store.events import append_events
+from engine.store.samples import read_run_samples
+from engine.workspace import DEFAULT_POLICY, Workspace
+
+Progress = Callable[[int, int, str], None]
+
+
+def _quiet(done: int, total: int, label: str) -> None:
+    """Default progress: say nothing."""
+
+
+def _policy(path: Path = DEFAULT_POLICY) -> Policy:
+    return load_policy(path)
+
+
+# --------------------------------------------------------------------------- recovery
+
+
+def recover(ws: Workspace, actor: str = "supervisor") -> list[dict[str, Any]]:
+    """Reconcile processes, then settle what interrupted operations left half done (recorded as events)."""
+    if not ws.exists():
+        return []
+    findings = supervisor.reconcile(ws, actor)
+    for f in findings:
+        if f["kind"] != "interrupted":
+            continue
+        name = f["system"]
+        with connect(ws.db_path) as con:
+            row = systems_store.get_system(con, name)
+            running = store.list_runs(con, name).filter(pl.col("status") == "running")
+        for run in running.iter_rows(named=True):
+            with connect(ws.db_path) as con, transaction(con):
+                store.finish_run(con, run["id"], "interrupted", outcome={"reason": "its process died"})
+        if f["operation"] == "deploy" and row["state"] == State.READY:
+            slots.stop_slot(ws, name, "green", "deploy was interrupted", actor)
+        if f["operation"] == "parallel_run":
+            route = _route(ws, name)
+            if route is not None:
+                with connect(ws.db_path) as con, transaction(con):
+                    store.put_route(con, name, strategy=route["strategy"], active_slot="blue")
+            if row["state"] == State.PARALLEL_RUN:
+                with connect(ws.db_path) as con:
+                    systems_store.transition(
+                        con,
+                        name,
+                        State.GREEN_DEPLOYED,
+                        actor=actor,
+                        reason="parallel run interrupted (its process died); run it again",
+                    )
+    if any(f["kind"] != "orphan_stopped" for f in findings):
+        with connect(ws.db_path) as con:
+            has_gateway = store.live_gateway(con) is not None
+        if has_gateway:
+            supervisor.publish_routes(ws, actor)
+    return findings
+
+
+def _route(ws: Workspace, name: str) -> dict[str, Any] | None:
+    with connect(ws.db_path) as con:
+        return store.get_route(con, name)
+
+
+# --------------------------------------------------------------------------- checklist
+
+
+def checklist(
+    ws: Workspace, name: str, *, actor: str, ack: str | None = None, note: str | None = None
+) -> Checklist:
+    """Run the pre-migration checklist; ``ack`` records a person's acknowledgement first.
+
+    When every item holds and the system is ``validated``, it becomes ``ready``
+    in the same transaction as the audit event that lists the items.
+    """
+    if ack is not None and ack not in ACKNOWLEDGED_ITEMS:
+        raise InputError("--ack", repr(ack), f"one of: {', '.join(sorted(ACKNOWLEDGED_ITEMS))}")
+    if ack is not None and not actor.strip():
+        raise InputError("--actor", "''", "the name of the person acknowledging")
+    policy = _policy()
+    with connect(ws.db_path) as con:
+        row = systems_store.get_system(con, name)
+        with transaction(con):
+            if ack is not None:
+                store.add_ack(con, name, ack, actor, note)
+            result = run_checklist(con, ws, row, policy)
+            append_events(
+                con,
+                [
+                    {
+                        "actor": actor,
+                        "system": name,
+                        "action": "checklist",
+                        "reason": f"ack {ack}" if ack else None,
+                        "after": result.as_flags(),
+                    }
+                ],
+            )
+            if result.ready_to_migrate and row["state"] == State.VALIDATED:
+                systems_store.transition_within(
+                    con,
+                    name,
+                    State.READY,
+                    actor=actor,
+                    reason="pre-migration checklist complete",
+                    detail=result.as_flags(),
+                )
+    return result
+
+
+# --------------------------------------------------------------------------- deploy / run / judge
+
+
+def deploy(
+    ws: Workspace,
+    name: str,
+    strategy: str = "blue_green",
+    *,
+    actor: str,
+    reason: str = "deploy",
+    expected_version: int | None = None,
+    monitor_s: float | None = None,
+    progress: Progress = _quiet,
+) -> DeployOutcome:
+    recover(ws)
+    return deploy_system(
+        ws,
+        name,
+        strategy,
+        actor=actor,
+        reason=reason,
+        policy=_policy(),
+        progress=progress,
+        expected_version=expected_version,
+        monitor_s=monitor_s,
+    )
+
+
+class RunResult(BaseModel):
+    system: str
+    run_id: str
+    status: str
+    state: str
+    summary: dict[str, Any]
+    rollback: RollbackOutcome | None = None
+
+
+def parallel_run(
+    ws: Workspace,
+    name: str,
+    *,
+    actor: str,
+    duration_s: float | None = None,
+    bucket_s: float | None = None,
+    rps: float = 50.0,
+    progress: Progress = _quiet,
+) -> RunResult:
+    """Mirror traffic to green while blue answers, for ``duration_s``; triggers roll back on their own."""
+    policy = _policy()
+    duration_s = duration_s or policy.parallel_run.duration_s
+    bucket_s = bucket_s or policy.parallel_run.bucket_s
+    for label, value in (("--duration", duration_s), ("--bucket", bucket_s), ("--rps", rps)):
+        if value <= 0:
+            raise InputError(label, "value", "a positive number", str(value))
+    if bucket_s > duration_s:
+        raise InputError("--bucket", "value", f"at most the duration ({duration_s} s)", str(bucket_s))
+    recover(ws)
+    with connect(ws.db_path) as con:
+        row = systems_store.get_system(con, name)
+        route = store.get_route(con, name)
+    if State(row["state"]) not in (State.GREEN_DEPLOYED, State.JUDGED) or route is None:
+        raise StateConflictError(
+            f"{name} is {row['state']}: a parallel run needs green deployed (deploy first)"
+        )
+    if slots.live(ws, name, "green") is None or slots.live(ws, name, "blue") is None:
+        raise StateConflictError(f"{name}: blue or green is not running; roll back or deploy again")
+    run_id = new_run_id("parallel")
+    with connect(ws.db_path) as con, transaction(con):
+        op = store.start_operation(con, name, "parallel_run", actor, {"run_id": run_id})
+        systems_store.transition_within(
+            con,
+            name,
+            State.PARALLEL_RUN,
+            actor=actor,
+            reason=f"parallel run {duration_s:.0f} s at {rps} req/s",
+            detail={"run_id": run_id, "duration_s": duration_s, "bucket_s": bucket_s, "rps": rps},
+        )
+    try:
+        outcome = watch(
+            ws,
+            name,
+            kind="parallel",
+            duration_s=duration_s,
+            bucket_s=bucket_s,
+            rps=rps,
+            actor=actor,
+            policy=policy,
+            validation_rate=validation_rate(ws, name),
+            progress=progress,
+            run_id=run_id,
+            route={
+                "strategy": route["strategy"],
+                "active_slot": "blue",
+                "canary_weight": 0.0,
+                "mirror": True,
+            },
+        )
+    except BaseException as exc:
+        with connect(ws.db_path) as con, transaction(con):
+            store.end_operation(con, op, "failed", {"error": str(exc)})
+            store.finish_run(con, run_id, "failed", outcome={"error": str(exc)})
+            systems_store.transition_within(
+                con, name, State.GREEN_DEPLOYED, actor=actor, reason=f"parallel run failed: {exc}"
+            )
+        raise
+    rollback = None
+    with connect(ws.db_path) as con, transaction(con):
+        store.end_operation(con, op, outcome.status, outcome.summary())
+        if outcome.status == "stopped":
+            systems_store.transition_within(
+                con, name, State.GREEN_DEPLOYED, actor=actor, reason="parallel run stopped before its end"
+            )
+    if outcome.fired is not None:
+        rollback = rollback_system(
+            ws,
+            name,
+            actor=f"trigger:{outcome.fired.name}",
+            policy=policy,
+            progress=progress,
+            reason=f"automatic rollback during the parallel run: {outcome.fired.explanation}",
+            trigger=outcome.fired.model_dump(),
+        )
+    with connect(ws.db_path) as con:
+        state = systems_store.get_system(con, name)["state"]
+    return RunResult(
+        system=name,
+        run_id=run_id,
+        status=outcome.status,
+        state=state,
+        summary=outcome.summary(),
+        rollback=rollback,
+    )
+
+
+def stop_run(ws: Workspace, name: str, *, actor: str) -> str:
+    """Ask the running run of ``name`` to stop at its next tick; returns its id."""
+    with connect(ws.db_path) as con:
+        running = store.list_runs(con, name).filter(pl.col("status") == "running")
+        if running.is_empty():
+            raise NotFoundError(f"{name}: no run is in progress")
+        run_id = running["id"][0]
+        with transaction(con):
+            store.request_stop(con, run_id)
+            append_events(
+                con,
+                [
+                    {
+                        "actor": actor,
+                        "system": name,
+                        "action": "run:stop_requested",
+                        "reason": f"stop {run_id}",
+                    }
+                ],
+            )
+    return str(run_id)
+
+
+def judge(ws: Workspace, name: str, *, actor: str, run_id: str | None = None) -> Verdict:
+    """Judge the newest completed parallel run (or ``run_id``) and record the verdict."""
+    policy = _policy()
+    with connect(ws.db_path) as con:
+        row = systems_store.get_system(con, name)
+        run = store.get_run(con, run_id) if run_id else store.latest_run(con, name, "parallel", "completed")
+        green = store.live_slot(con, name, "green")
+    if State(row["state"]) not in (State.PARALLEL_RUN, State.JUDGED):
+        raise StateConflictError(f"{name} is {row['state']}: judge needs a finished parallel run")
+    if run is None or run["system"] != name:
+        raise NotFoundError(f"{name}: no completed parallel run to judge")
+    samples = read_run_samples(ws, name, run["id"])
+    health = int(green["health_failures"]) if green else None
+    verdict = judge_samples(
+        samples, policy, validation_success_rate=validation_rate(ws, name), failed_health_checks=health
+    )
+    result = json.loads(verdict.model_dump_json())
+    with connect(ws.db_path) as con, transaction(con):
+        verdict_id = store.insert_verdict(con, name, run["id"], result, actor)
+        systems_store.transition_within(
+            con,
+            name,
+            State.JUDGED,
+            actor=actor,
+            reason=f"verdict {verdict.verdict} on run {run['id']}",
+            detail={"verdict": verdict.verdict, "verdict_id": verdict_id, "run_id": run["id"]},
+        )
+    return verdict
+
+
+def promote(
+    ws: Workspace,
+    name: str,
+    *,
+    actor: str,
+    reason: str,
+    expected_version: int | None = None,
+    monitor_s: float | None = None,
+    rps: float | None = None,
+    progress: Progress = _quiet,
+) -> PromoteOutcome:
+    if not reason.strip():
+        raise InputError("--reason", "''", "why you promote (the verdict, a team decision, ...)")
+    recover(ws)
+    return promote_system(
+        ws,
+        name,
+        actor=actor,
+        reason=reason,
+        policy=_policy(),
+        progress=progress,
+        expected_version=expected_version,
+        monitor_s=monitor_s,
+        rps=rps,
+    )
+
+
+def rollback(
+    ws: Workspace,
+    name: str,
+    *,
+    actor: str,
+    reason: str,
+    expected_version: int | None = None,
+    progress: Progress = _quiet,
+) -> RollbackOutcome:
+    if not reason.strip():
+        raise InputError("--reason", "''", "why you roll back (team decision, customer impact, ...)")
+    recover(ws)
+    return rollback_system(
+        ws,
+        name,
+        actor=actor,
+        reason=reason,
+        policy=_policy(),
+        progress=progress,
+        expected_version=expected_version,
+    )
+
+
+# --------------------------------------------------------------------------- status / down
+
+
+class SystemStatus(BaseModel):
+    system: str
+    state: str
+    version: int
+    route: dict[str, Any] | None
+    processes: list[dict[str, Any]]
+    latest_run: dict[str, Any] | None
+    verdict: dict[str, Any] | None
+    checklist_items: tuple[str, ...] = ITEMS
+
+
+def status(ws: Workspace, name: str) -> SystemStatus:
+    """Where one system is: state, route, live processes (with a live health probe), runs, verdict."""
+    with connect(ws.db_path) as con:
+        row = systems_store.get_system(con, name)
+        route = store.get_route(con, name)
+        procs = store.live_processes(con, name)
+        run = store.latest_run(con, name, "parallel")
+        verdict = store.latest_verdict(con, name)
+    processes = [
+        {
+            "role": p["role"],
+            "runtime": p["runtime"],
+            "pid": p["pid"],
+            "port": p["port"],
+            "status": p["status"],
+            "healthy": supervisor.healthy(int(p["port"])),
+            "health_failures": p["health_failures"],
+        }
+        for p in procs.iter_rows(named=True)
+    ]
+    if run is not None:
+        run = {k: (str(v) if v is not None and k.endswith("_at") else v) for k, v in run.items()}
+        run["outcome"] = json.loads(run["outcome"]) if run.get("outcome") else None
+    if route is not None:
+        route = {k: (str(v) if k == "updated_at" else v) for k, v in route.items()}
+    if verdict is not None:
+        verdict = {
+            "id": verdict["id"],
+            "run_id": verdict["run_id"],
+            "ts": str(verdict["ts"]),
+            "verdict": verdict["verdict"],
+            "new_better": verdict["new_better"],
+            "actor": verdict["actor"],
+            "reasons": verdict["result"].get("reasons", []),
+        }
+    return SystemStatus(
+        system=name,
+        state=row["state"],
+        version=int(row["version"]),
+        route=route,
+        processes=processes,
+        latest_run=run,
+        verdict=verdict,
+    )
+
+
+def down(
+    ws: Workspace, *, actor: str, reason: str = "down: stop everything this workspace started"
+) -> list[str]:
+    """Stop every process this workspace started (services and gateway); returns what was stopped."""
+    if not ws.exists():
+        return []
+    recover(ws, actor)
+    stopped = []
+    with connect(ws.db_path) as con:
+        procs = store.live_processes(con)
+    for p in procs.sort("role", descending=False).iter_rows(named=True):
+        supervisor.stop_process(ws, p, reason, actor)
+        stopped.append(f"{p['system'] or 'gateway'} {p['role']} (pid {p['pid']}, port {p['port']})")
+    return stopped

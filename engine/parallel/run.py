@@ -1,0 +1,177 @@
+"""Watched traffic: drive the gateway, record samples under a run, and check the triggers as it goes.
+
+One loop serves three moments: the parallel run (old active, new mirrored),
+each canary step (a share of requests answered by new) and the monitor
+window after a switch (new active, old mirrored as the baseline). Every tick
+it reports progress, honours a stop request stored on the run (so the page,
+the CLI or another process can stop it), health-checks the new version and
+evaluates the seed's automatic triggers on the samples so far. A fired
+trigger stops the traffic and is returned; the caller rolls back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.deploy import supervisor
+from engine.judge.policy import Policy
+from engine.judge.verdict import Trigger, evaluate_triggers
+from engine.parallel.workload import WorkloadStats, drive, request_mix
+from engine.store import connect, transaction
+from engine.store import deployments as store
+from engine.store.events import append_events
+from engine.store.samples import read_run_samples
+from engine.workspace import Workspace
+
+MIN_TRIGGER_SAMPLES = 50
+"""New-version samples needed before sample-based triggers may fire (one early error is not 5 %)."""
+
+Progress = Callable[[int, int, str], None]
+
+
+def new_run_id(kind: str) -> str:
+    return f"{kind}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class WatchOutcome:
+    run_id: str
+    status: str  # completed | stopped | triggered
+    stats: WorkloadStats
+    samples: int = 0
+    triggers: list[Trigger] = field(default_factory=list)
+    fired: Trigger | None = None
+    health_failures: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            **self.stats.as_dict(),
+            "samples": self.samples,
+            "health_failures": self.health_failures,
+            "fired": self.fired.model_dump() if self.fired else None,
+        }
+
+
+def watch(
+    ws: Workspace,
+    system: str,
+    *,
+    kind: str,
+    duration_s: float,
+    bucket_s: float,
+    rps: float,
+    actor: str,
+    policy: Policy,
+    validation_rate: float | None,
+    route: dict[str, Any],
+    progress: Progress,
+    run_id: str | None = None,
+) -> WatchOutcome:
+    """Route as ``route`` says with this run recording, drive traffic, and watch; see the module doc."""
+    if duration_s <= 0 or bucket_s <= 0 or rps <= 0:
+        raise ValueError("duration, bucket and rate must be positive")
+    run_id = run_id or new_run_id(kind)
+    with connect(ws.db_path) as con, transaction(con):
+        store.create_run(con, run_id, system, kind, actor, duration_s=duration_s, bucket_s=bucket_s, rps=rps)
+        store.put_route(con, system, **route, record_run=run_id)
+        green = store.live_slot(con, system, "green")
+        blue = store.live_slot(con, system, "blue")
+    document = supervisor.publish_routes(ws, actor)
+    gateway = supervisor.gateway_port(ws)
+    assert gateway is not None
+    endpoints_from = blue or green
+    if endpoints_from is None:
+        raise supervisor.DeployError(f"{system}: neither version is running")
+    mix = request_mix(supervisor.get_json(int(endpoints_from["port"]), "/endpoints")["endpoints"])
+    state: dict[str, Any] = {"fired": None, "triggers": [], "stopped": False, "health": 0}
+    del document
+
+    def on_tick(elapsed: float, stats: WorkloadStats) -> bool:
+        progress(
+            min(int(elapsed), int(duration_s)),
+            int(duration_s),
+            f"{elapsed:.0f}/{duration_s:.0f} s · sent {stats.sent} · ok {stats.ok} · "
+            f"failed {stats.failed} · lost {stats.lost}",
+        )
+        with connect(ws.db_path) as con:
+            run = store.get_run(con, run_id)
+        if run is not None and run["stop_requested"]:
+            state["stopped"] = True
+            return False
+        if green is not None and not supervisor.healthy(int(green["port"])):
+            with connect(ws.db_path) as con:
+                state["health"] = store.add_health_failure(con, int(green["id"]))
+        supervisor.flush_samples(ws)
+        samples = read_run_samples(ws, system, run_id)
+        new_rows = samples.filter(samples["version"] == "new").height if samples.height else 0
+        if new_rows < MIN_TRIGGER_SAMPLES and state["health"] <= policy.triggers.max_failed_health_checks:
+            return True
+        triggers = evaluate_triggers(samples, policy, validation_rate, state["health"])
+        state["triggers"] = triggers
+        fired = next((t for t in triggers if t.fired), None)
+        if fired is not None:
+            state["fired"] = fired
+            return False
+        return True
+
+    stats = asyncio.run(
+        drive(
+            gateway,
+            f"/s/{system}/call",
+            mix,
+            rps=rps,
+            duration_s=duration_s,
+            tick_s=bucket_s,
+            on_tick=on_tick,
+        )
+    )
+    with connect(ws.db_path) as con, transaction(con):
+        store.put_route(con, system, **(route | {"mirror": False}), record_run=None)
+    supervisor.publish_routes(ws, actor)
+    supervisor.flush_samples(ws)
+    samples = read_run_samples(ws, system, run_id)
+    status = "triggered" if state["fired"] else "stopped" if state["stopped"] else "completed"
+    outcome = WatchOutcome(
+        run_id=run_id,
+        status=status,
+        stats=stats,
+        samples=samples.height,
+        triggers=state["triggers"],
+        fired=state["fired"],
+        health_failures=state["health"],
+    )
+    with connect(ws.db_path) as con, transaction(con):
+        store.finish_run(
+            con,
+            run_id,
+            status,
+            sent=stats.sent,
+            lost=stats.lost,
+            samples=samples.height,
+            outcome=outcome.summary(),
+        )
+        append_events(
+            con,
+            [
+                {
+                    "actor": actor,
+                    "system": system,
+                    "action": f"run:{kind}:{status}",
+                    "reason": outcome.fired.explanation if outcome.fired else f"{kind} run {status}",
+                    "after": outcome.summary(),
+                }
+            ],
+        )
+    progress(
+        int(duration_s),
+        int(duration_s),
+        f"{kind} run {status}: {stats.sent} requests, {samples.height} samples",
+    )
+    return outcome

@@ -1,0 +1,215 @@
+"""RollbackManager: the seed's five steps, made real.
+
+1. send all traffic back to blue (first, so users are safe while the rest runs);
+2. stop the new version;
+3. restore the old one from the newest backup and restart it (start the
+   restored copy, switch to it, then stop the previous blue: no request lost);
+4. verify it answers every entry endpoint;
+5. document the failure as ``migration/failures/<name>_<YYYYmmdd_HHMMSS>.json``
+   (system, timestamp, reason, logs, metrics).
+
+A failed verification leaves the system in ``emergency``, which the UI shows
+in red; a person restores by hand and records it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from engine.deploy import slots, supervisor
+from engine.errors import StateConflictError
+from engine.judge.policy import Policy
+from engine.state import ROLLBACK_STATES, State
+from engine.store import connect, transaction
+from engine.store import deployments as store
+from engine.store import systems as systems_store
+from engine.store.events import append_events
+from engine.workspace import Workspace
+
+Progress = Callable[[int, int, str], None]
+LOG_TAIL_LINES = 60
+
+
+class RollbackOutcome(BaseModel):
+    system: str
+    state: str
+    verified: bool
+    problems: list[str]
+    failure_document: str
+    reason: str
+
+
+def _log_tail(path: str, lines: int = LOG_TAIL_LINES) -> list[str]:
+    try:
+        return Path(path).read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
+
+
+def collect_metrics(ws: Workspace, name: str) -> dict[str, Any]:
+    """What the failure document carries as metrics: the latest runs and verdict, the processes."""
+    with connect(ws.db_path) as con:
+        runs = store.list_runs(con, name).head(5)
+        verdict = store.latest_verdict(con, name)
+        procs = store.process_history(con, name)
+    return {
+        "runs": [
+            {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items() if k != "outcome"}
+            | {"outcome": json.loads(r["outcome"]) if r["outcome"] else None}
+            for r in runs.iter_rows(named=True)
+        ],
+        "verdict": verdict["result"] if verdict else None,
+        "processes": [
+            {
+                "role": p["role"],
+                "runtime": p["runtime"],
+                "pid": p["pid"],
+                "port": p["port"],
+                "status": p["status"],
+                "health_failures": p["health_failures"],
+                "stop_reason": p["stop_reason"],
+            }
+            for p in procs.iter_rows(named=True)
+        ],
+    }
+
+
+def document_failure(
+    ws: Workspace, name: str, reason: str, actor: str, trigger: dict[str, Any] | None, extra: dict[str, Any]
+) -> Path:
+    """Write the seed's failure document (atomically) and return its path."""
+    now = dt.datetime.now()
+    with connect(ws.db_path) as con:
+        procs = store.process_history(con, name)
+    logs = {f"{p['role']}-{p['pid']}": _log_tail(p["log_path"]) for p in procs.tail(4).iter_rows(named=True)}
+    document = {
+        "system": name,
+        "timestamp": now.isoformat(),
+        "reason": reason,
+        "actor": actor,
+        "trigger": trigger,
+        "logs": logs,
+        "metrics": collect_metrics(ws, name),
+        **extra,
+    }
+    ws.failures_dir.mkdir(parents=True, exist_ok=True)
+    target = ws.failures_dir / f"{name}_{now:%Y%m%d_%H%M%S}.json"
+    n = 1
+    while target.exists():  # two rollbacks in one second keep both documents
+        target = ws.failures_dir / f"{name}_{now:%Y%m%d_%H%M%S}_{n}.json"
+        n += 1
+    temp = target.with_suffix(".json.tmp")
+    temp.write_text(json.dumps(document, indent=2, default=str))
+    os.replace(temp, target)
+    return target
+
+
+def rollback_system(
+    ws: Workspace,
+    name: str,
+    *,
+    actor: str,
+    reason: str,
+    policy: Policy,
+    trigger: dict[str, Any] | None = None,
+    expected_version: int | None = None,
+    progress: Progress,
+) -> RollbackOutcome:
+    """Roll ``name`` back to its old version; see the module doc for the steps."""
+    if not reason.strip():
+        raise ValueError("a rollback needs a reason")
+    with connect(ws.db_path) as con:
+        row = systems_store.get_system(con, name)
+        route = store.get_route(con, name)
+    if State(row["state"]) not in ROLLBACK_STATES:
+        raise StateConflictError(
+            f"{name} is {row['state']}: nothing of the new version is deployed to roll back"
+        )
+    if expected_version is not None and int(row["version"]) != expected_version:
+        raise StateConflictError(
+            f"{name}: state changed since you loaded it (now {row['state']} at version {row['version']}, "
+            f"you saw version {expected_version}); reload and try again"
+        )
+    strategy = route["strategy"] if route else "blue_green"
+    with connect(ws.db_path) as con, transaction(con):
+        op = store.start_operation(con, name, "rollback", actor, {"reason": reason, "trigger": trigger})
+    total = 5
+    problems: list[str] = []
+    try:
+        progress(1, total, "sending all traffic to blue")
+        old_blue = slots.live(ws, name, "blue")
+        if old_blue is not None:
+            _route_to_blue(ws, name, strategy, actor)
+        progress(2, total, "stopping green")
+        slots.stop_slot(ws, name, "green", f"rollback: {reason}", actor)
+        progress(3, total, "restoring blue from the newest backup and restarting it")
+        new_blue = slots.start_blue(ws, name, actor, policy.deploy.health_timeout_s)
+        _route_to_blue(ws, name, strategy, actor)
+        if old_blue is not None:
+            supervisor.wait_drained(ws, int(old_blue["port"]))
+            supervisor.stop_process(ws, old_blue, "replaced by the restored blue", actor)
+        progress(4, total, "verifying blue answers through the gateway")
+        gateway = supervisor.gateway_port(ws)
+        problems = slots.smoke_test(int(new_blue["port"]))
+        if gateway is not None:
+            problems += [
+                f"via gateway: {p}" for p in slots.smoke_test(gateway, f"/s/{name}/call", variants=1)
+            ]
+    except Exception as exc:  # noqa: BLE001 - any failure here is an emergency, recorded below
+        problems.append(f"{type(exc).__name__}: {exc}")
+    verified = not problems
+    progress(5, total, "writing the failure document")
+    doc = document_failure(
+        ws, name, reason, actor, trigger, {"verified": verified, "verification_problems": problems}
+    )
+    target = State.ROLLED_BACK if verified else State.EMERGENCY
+    with connect(ws.db_path) as con:
+        current = systems_store.get_system(con, name)
+    with connect(ws.db_path) as con, transaction(con):
+        if State(current["state"]) != target:
+            systems_store.transition_within(
+                con,
+                name,
+                target,
+                actor=actor,
+                reason=reason,
+                detail={
+                    "failure_document": str(doc.relative_to(ws.root)),
+                    "trigger": trigger,
+                    "problems": problems,
+                },
+            )
+        store.end_operation(con, op, "completed" if verified else "failed", {"problems": problems})
+        if not verified:
+            append_events(
+                con,
+                [
+                    {
+                        "actor": actor,
+                        "system": name,
+                        "action": "emergency",
+                        "reason": "rollback could not verify the old version: " + "; ".join(problems)[:500],
+                    }
+                ],
+            )
+    return RollbackOutcome(
+        system=name,
+        state=str(target),
+        verified=verified,
+        problems=problems,
+        failure_document=str(doc),
+        reason=reason,
+    )
+
+
+def _route_to_blue(ws: Workspace, name: str, strategy: str, actor: str) -> None:
+    with connect(ws.db_path) as con, transaction(con):
+        store.put_route(con, name, strategy=strategy, active_slot="blue", canary_weight=0.0, mirror=False)
+    supervisor.publish_routes(ws, actor)
