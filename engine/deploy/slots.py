@@ -87,9 +87,15 @@ def stop_slot(ws: Workspace, name: str, slot: str, reason: str, actor: str) -> N
         supervisor.stop_process(ws, row, reason, actor)
 
 
-def smoke_test(port: int, path_prefix: str = "/call", variants: int = 3) -> list[str]:
-    """Send a few requests to every entry endpoint; each problem is one line (empty list: it answers)."""
-    endpoints = supervisor.get_json(port, "/endpoints")["endpoints"]
+def smoke_test(
+    port: int, path_prefix: str = "/call", variants: int = 3, endpoints_port: int | None = None
+) -> list[str]:
+    """Send a few requests to every entry endpoint; each problem is one line (empty list: it answers).
+
+    The endpoints are read from the service on ``endpoints_port`` (default
+    ``port``), so the same test can go through the gateway.
+    """
+    endpoints = supervisor.get_json(endpoints_port or port, "/endpoints")["endpoints"]
     mix = request_mix(endpoints, variants=variants)
 
     async def run() -> list[str]:

@@ -160,7 +160,10 @@ def rollback_system(
         problems = slots.smoke_test(int(new_blue["port"]))
         if gateway is not None:
             problems += [
-                f"via gateway: {p}" for p in slots.smoke_test(gateway, f"/s/{name}/call", variants=1)
+                f"via gateway: {p}"
+                for p in slots.smoke_test(
+                    gateway, f"/s/{name}/call", variants=1, endpoints_port=int(new_blue["port"])
+                )
             ]
     except Exception as exc:  # noqa: BLE001 - any failure here is an emergency, recorded below
         problems.append(f"{type(exc).__name__}: {exc}")
