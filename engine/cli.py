@@ -261,7 +261,8 @@ def cmd_parallel_run(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]
         f"{s['samples']} samples; state {out.state}"
     )
     if out.rollback:
-        text += f"\nrolled back automatically: {out.rollback.reason} (failure document {out.rollback.failure_document})"
+        text += f"\nrolled back automatically: {out.rollback.reason}"
+        text += f"\nfailure document: {out.rollback.failure_document}"
     return out, text
 
 

@@ -1,0 +1,120 @@
+"""The migration journey on real local processes: deploy, parallel run, judge, promote, roll back.
+
+Durations are seconds, not the seed's hours; everything else (processes,
+gateway, Parquet samples, store, audit) is the real thing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+
+from engine import services
+from engine.deploy import supervisor
+from engine.errors import StateConflictError
+from engine.store import connect
+from engine.store import deployments as store
+from engine.store.samples import read_run_samples
+
+
+def actions(ws, name: str) -> list[str]:
+    return services.list_events(ws, system=name, limit=500)["action"].to_list()[::-1]
+
+
+def test_blue_green_regression_gets_no_go_and_rolls_back(ready_ws) -> None:
+    """auth_token_api's Authenticator is defaulted to a Transformer: its answers differ, for real."""
+    ws = ready_ws("auth_token_api")
+    deployed = services.deploy(ws, "auth_token_api", "blue_green", actor="lead", reason="phase 2")
+    assert deployed.state == "green_deployed"
+    assert supervisor.healthy(deployed.blue_port) and supervisor.healthy(deployed.green_port)
+
+    run = services.parallel_run(ws, "auth_token_api", actor="lead", duration_s=4, bucket_s=1, rps=80)
+    assert run.status == "completed" and run.state == "parallel_run"
+    assert run.summary["lost"] == 0
+    samples = read_run_samples(ws, "auth_token_api", run.run_id)
+    assert samples.height == 2 * run.summary["sent"]  # one row per request per version
+    assert set(samples["version"]) == {"old", "new"}
+
+    verdict = services.judge_system(ws, "auth_token_api", actor="lead")
+    assert verdict.verdict == "NO_GO"
+    mismatch = next(c for c in verdict.criteria if c.name == "mismatch_rate")
+    assert not mismatch.passed and mismatch.observed > 0.5
+
+    with pytest.raises(StateConflictError, match="NO_GO"):
+        services.promote(ws, "auth_token_api", actor="lead", reason="try anyway")
+
+    outcome = services.rollback(ws, "auth_token_api", actor="lead", reason="NO_GO: responses differ")
+    assert outcome.state == "rolled_back" and outcome.verified
+    doc = json.loads(open(outcome.failure_document).read())
+    assert doc["system"] == "auth_token_api" and doc["reason"] == "NO_GO: responses differ"
+    assert doc["metrics"]["verdict"]["verdict"] == "NO_GO" and doc["logs"]
+    status = services.status(ws, "auth_token_api")
+    assert [p["role"] for p in status.processes] == ["blue"]  # green stopped, blue restored and serving
+    assert status.route is not None and status.route["active_slot"] == "blue"
+    assert list(ws.backups_dir.glob("auth_token_api_*"))
+    assert (ws.rollback_dir / "auth_token_api.md").is_file()
+    seen = actions(ws, "auth_token_api")
+    for expected in (
+        "state:ready",
+        "state:green_deployed",
+        "state:parallel_run",
+        "state:judged",
+        "state:rolled_back",
+        "process:stop",
+    ):
+        assert expected in seen
+
+
+def test_direct_strategy_switches_without_losing_requests_and_decommissions_blue(ready_ws) -> None:
+    ws = ready_ws("hello_world_api")
+    out = services.deploy(ws, "hello_world_api", "direct", actor="lead", reason="pilot", monitor_s=2)
+    assert out.promotion is not None and out.promotion.promoted
+    assert out.state == "done"
+    monitor = out.promotion.steps[-1]
+    assert monitor["stage"] == "monitor" and monitor["sent"] > 0 and monitor["lost"] == 0
+    status = services.status(ws, "hello_world_api")
+    assert [p["role"] for p in status.processes] == ["green"]
+    assert status.route["active_slot"] == "green"
+    assert actions(ws, "hello_world_api")[-3:] == ["run:monitor:completed", "process:stop", "state:done"]
+
+
+def test_a_trigger_during_the_parallel_run_rolls_back_on_its_own(ready_ws) -> None:
+    ws = ready_ws("hello_world_api")
+    out = services.deploy(ws, "hello_world_api", "blue_green", actor="lead", reason="pilot")
+    killed = []
+
+    def kill_green_once(done: int, total: int, label: str) -> None:
+        if not killed:
+            os.kill(supervisor_pid(ws, out.green_port), signal.SIGKILL)
+            killed.append(True)
+
+    run = services.parallel_run(
+        ws, "hello_world_api", actor="lead", duration_s=20, bucket_s=0.5, rps=100, progress=kill_green_once
+    )
+    assert run.status == "triggered"
+    assert run.summary["fired"]["name"] in ("error_rate", "failed_health_checks")
+    assert run.rollback is not None and run.rollback.state == "rolled_back"
+    assert run.rollback.reason.startswith("automatic rollback during the parallel run")
+    assert run.summary["lost"] == 0  # blue kept answering every request while green was dead
+    last = services.list_events(ws, system="hello_world_api", limit=1).row(0, named=True)
+    assert last["action"] == "state:rolled_back" and last["actor"].startswith("trigger:")
+
+
+def supervisor_pid(ws, port: int) -> int:
+    with connect(ws.db_path) as con:
+        procs = store.live_processes(con)
+    return int(procs.filter(procs["port"] == port)["pid"][0])
+
+
+def test_deploy_refuses_until_the_checklist_is_complete(sample_ws) -> None:
+    services.convert_systems(sample_ws, ["hello_world_api"], actor="tester")
+    services.validate_systems_v2(sample_ws, ["hello_world_api"], actor="tester")
+    result = services.checklist(sample_ws, "hello_world_api", actor="tester")
+    assert not result.ready_to_migrate
+    assert [i.name for i in result.missing()] == ["team_notified"]
+    with pytest.raises(StateConflictError, match="ready"):
+        services.deploy(sample_ws, "hello_world_api", actor="tester")
+    assert services.status(sample_ws, "hello_world_api").processes == []
