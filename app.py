@@ -17,6 +17,7 @@ pages = [
     st.Page("pages/inventory.py", title="Inventory", icon=":material/inventory_2:", default=True),
     st.Page("pages/conversion.py", title="Conversion", icon=":material/swap_horiz:"),
     st.Page("pages/validation.py", title="Validation", icon=":material/verified:"),
+    st.Page("pages/go_no_go.py", title="Go / No-Go", icon=":material/fact_check:"),
 ]
 nav = st.navigation(pages)
 

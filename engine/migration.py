@@ -453,3 +453,63 @@ def down(
         supervisor.stop_process(ws, p, reason, actor)
         stopped.append(f"{p['system'] or 'gateway'} {p['role']} (pid {p['pid']}, port {p['port']})")
     return stopped
+
+
+# --------------------------------------------------------------------------- evidence for the page
+
+
+class RunEvidence(BaseModel):
+    """Everything the Go/No-Go page draws for one system, computed from the store and the samples."""
+
+    model_config = {"arbitrary_types_allowed": True}
+    system: str
+    state: str
+    version: int
+    run: dict[str, Any] | None
+    runs: pl.DataFrame
+    summary: pl.DataFrame
+    buckets: pl.DataFrame
+    latencies: pl.DataFrame
+    mismatches: pl.DataFrame
+    verdict: dict[str, Any] | None
+    checklist_acked: bool
+
+
+def run_evidence(ws: Workspace, name: str, run_id: str | None = None) -> RunEvidence:
+    """The newest parallel run of ``name`` (or ``run_id``): per-bucket stats, distributions, mismatches, verdict."""
+    from engine.parallel import compare
+
+    with connect(ws.db_path) as con:
+        row = systems_store.get_system(con, name)
+        runs = store.list_runs(con, name)
+        run = store.get_run(con, run_id) if run_id else store.latest_run(con, name, "parallel")
+        verdict = store.latest_verdict(con, name)
+        acked = store.latest_ack(con, name, "team_notified") is not None
+    empty = pl.DataFrame()
+    if run is None:
+        return RunEvidence(
+            system=name,
+            state=row["state"],
+            version=int(row["version"]),
+            run=None,
+            runs=runs,
+            summary=empty,
+            buckets=empty,
+            latencies=empty,
+            mismatches=empty,
+            verdict=verdict,
+            checklist_acked=acked,
+        )
+    return RunEvidence(
+        system=name,
+        state=row["state"],
+        version=int(row["version"]),
+        run=run,
+        runs=runs,
+        summary=compare.summary(ws, name, run["id"]),
+        buckets=compare.bucket_stats(ws, name, run["id"], float(run["bucket_s"])),
+        latencies=compare.latency_sample(ws, name, run["id"]),
+        mismatches=compare.mismatch_examples(ws, name, run["id"]),
+        verdict=verdict if verdict and verdict["run_id"] == run["id"] else None,
+        checklist_acked=acked,
+    )

@@ -28,6 +28,7 @@ from engine.judge.policy import load_policy
 from engine.judge.samples import read_samples_file
 from engine.judge.verdict import Verdict, judge_samples
 from engine.migration import (  # noqa: F401 - the migration's use cases are services too
+    RunEvidence,
     RunResult,
     SystemStatus,
     checklist,
@@ -37,6 +38,7 @@ from engine.migration import (  # noqa: F401 - the migration's use cases are ser
     promote,
     recover,
     rollback,
+    run_evidence,
     status,
     stop_run,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,18 @@ def sample_ws(sample_workspace_template: Path, tmp_path: Path) -> Workspace:
 def empty_ws(tmp_path: Path) -> Workspace:
     """A workspace folder with nothing in it yet."""
     return Workspace(tmp_path / "empty_ws")
+
+
+@pytest.fixture
+def ready_ws(sample_ws: Workspace) -> Iterator[Callable[[str], Workspace]]:
+    """``ready(name)`` converts, validates and checks off ``name``; every process is stopped afterwards."""
+
+    def ready(name: str) -> Workspace:
+        services.convert_systems(sample_ws, [name], actor="tester")
+        services.validate_systems_v2(sample_ws, [name], actor="tester")
+        result = services.checklist(sample_ws, name, actor="lead", ack="team_notified", note="told the team")
+        assert result.ready_to_migrate, result.missing()
+        return sample_ws
+
+    yield ready
+    services.down(sample_ws, actor="tester")

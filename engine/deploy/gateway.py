@@ -60,8 +60,15 @@ SAMPLE_COLUMNS: dict[str, Any] = {
     "latency_ms": pl.Float64,
     "digest": pl.String,
     "match": pl.Boolean,
+    "body": pl.String,
 }
-"""One row per request per version: the parallel run's measurement."""
+"""One row per request per version: the parallel run's measurement.
+
+``body`` is kept only for the first :data:`MISMATCH_EXAMPLES` mismatched pairs of
+a run, so the Go/No-Go page can show what differed without storing every response.
+"""
+MISMATCH_EXAMPLES = 20
+BODY_LIMIT = 2000
 
 
 def json_response(status: int, payload: Any) -> Response:
@@ -123,6 +130,7 @@ class Gateway:
         self.samples = SampleBuffer(samples_dir)
         self.request_ids = itertools.count(1)
         self.flush_lock = asyncio.Lock()
+        self.examples: dict[str, int] = {}
         self.reload()
 
     def reload(self) -> None:
@@ -256,7 +264,10 @@ class Gateway:
         request_id = next(self.request_ids)
         digests = {primary: digest(*primary_result[:2]), shadow: digest(*shadow_result[:2])}
         same = digests[primary] == digests[shadow]
-        for slot, (status, _, latency) in ((primary, primary_result), (shadow, shadow_result)):
+        keep_body = not same and self.examples.get(run_id, 0) < MISMATCH_EXAMPLES
+        if keep_body:
+            self.examples[run_id] = self.examples.get(run_id, 0) + 1
+        for slot, (status, body, latency) in ((primary, primary_result), (shadow, shadow_result)):
             version = route["slots"][slot]["version"]
             self.samples.add(
                 system,
@@ -272,6 +283,7 @@ class Gateway:
                 latency_ms=latency,
                 digest=digests[slot],
                 match=same if version == "new" else None,
+                body=body[:BODY_LIMIT].decode(errors="replace") if keep_body else None,
             )
 
     async def flush_forever(self) -> None:

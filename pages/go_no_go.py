@@ -1,0 +1,250 @@
+"""Go/No-Go: the evidence for one system, old vs new, and the buttons that act on it.
+
+Checklist, deploy, parallel run, judge, promote and roll back each call one
+service function. Long ones run as jobs in the engine (worker threads) while a
+fragment polls their progress, so the page never freezes. Promote and roll
+back ask for a reason and a confirmation, and carry the version the page was
+drawn from: if the system moved on meanwhile, the engine refuses and says so.
+"""
+
+from __future__ import annotations
+
+import plotly.express as px
+import polars as pl
+import streamlit as st
+
+from engine import services
+from engine.jobs import JobRegistry
+from pages._shared import actor, run_action, workspace
+
+DEPLOYED = {"green_deployed", "parallel_run", "judged", "promoted", "monitoring"}
+VERDICT_COLOURS = {"GO": "green", "NO_GO": "red", "INCONCLUSIVE": "orange"}
+
+
+@st.cache_resource
+def jobs() -> JobRegistry:
+    """One job registry per server: jobs outlive page reruns and browser sessions."""
+    return JobRegistry()
+
+
+ws = workspace()
+st.title(":material/fact_check: Go / No-Go")
+names = services.system_names(ws)
+name = st.selectbox(
+    "System", names, index=names.index("hello_world_api") if "hello_world_api" in names else 0
+)
+evidence = services.run_evidence(ws, name)
+registry = jobs()
+who = actor()  # read here: job threads have no session to read it from
+
+if evidence.state == "emergency":
+    st.error(
+        f"**EMERGENCY**: the rollback of {name} could not verify the old version. Restore it by hand from "
+        "the newest backup (see its rollback plan), then roll back again to record it.",
+        icon=":material/emergency:",
+    )
+st.markdown(f"State: **{evidence.state}** · version {evidence.version}")
+
+
+@st.fragment(run_every=1.0)
+def job_progress() -> None:
+    """Progress of this system's running or last job; polls the registry, never blocks the page."""
+    job = registry.latest(name)
+    if job is None:
+        return
+    if job.status == "running":
+        st.progress(job.fraction, text=f"{job.kind}: {job.label}")
+    elif job.status == "failed":
+        st.error(f"{job.kind} failed: {job.error}")
+    else:
+        st.success(f"{job.kind} finished: {job.label}")
+    if job.status != "running" and st.session_state.get(f"job-seen-{name}") != job.id:
+        st.session_state[f"job-seen-{name}"] = job.id
+        st.rerun()  # redraw the evidence with the job's outcome
+
+
+def start(kind: str, work) -> None:  # noqa: ANN001 - work(progress) -> result
+    run_action(lambda: registry.start(kind, name, who, work))
+
+
+job_progress()
+
+# --------------------------------------------------------------------------- steps before the evidence
+with st.expander("Checklist and deployment", expanded=evidence.state in {"validated", "ready"}):
+    cols = st.columns(3)
+    with cols[0]:
+        st.markdown("**Pre-migration checklist**")
+        note = st.text_input("Note for the acknowledgement", key="ack-note")
+        if st.button("Team notified: acknowledge", key="ack"):
+            run_action(lambda: services.checklist(ws, name, actor=who, ack="team_notified", note=note))
+        if st.button("Run checklist", key="checklist"):
+            result = run_action(lambda: services.checklist(ws, name, actor=who))
+            if result is not None:
+                st.dataframe(pl.DataFrame([i.model_dump() for i in result.items]), hide_index=True)
+                st.write("ready_to_migrate:", result.ready_to_migrate)
+    with cols[1]:
+        st.markdown("**Deploy green beside blue**")
+        strategy = st.radio("Strategy", ["blue_green", "canary", "direct"], horizontal=True)
+        if st.button("Deploy", key="deploy", disabled=evidence.state != "ready"):
+            start(
+                "deploy",
+                lambda p: services.deploy(
+                    ws,
+                    name,
+                    strategy,
+                    actor=who,
+                    reason="deploy from the Go/No-Go page",
+                    expected_version=evidence.version,
+                    progress=p,
+                ),
+            )
+    with cols[2]:
+        st.markdown("**Parallel run (mirrored traffic)**")
+        duration = st.number_input("Duration (s)", 5, 86400, 60)
+        bucket = st.number_input("Bucket (s)", 1, 3600, 1)
+        rps = st.number_input("Requests per second", 1, 2000, 100)
+        can_run = evidence.state in {"green_deployed", "judged"}
+        if st.button("Start parallel run", key="run", disabled=not can_run):
+            start(
+                "parallel run",
+                lambda p: services.parallel_run(
+                    ws,
+                    name,
+                    actor=who,
+                    duration_s=float(duration),
+                    bucket_s=float(bucket),
+                    rps=float(rps),
+                    progress=p,
+                ),
+            )
+        if st.button("Stop the run", key="stop", disabled=evidence.state != "parallel_run"):
+            run_action(lambda: services.stop_run(ws, name, actor=who))
+
+# --------------------------------------------------------------------------- evidence
+run = evidence.run
+if run is None:
+    st.info("No parallel run yet: deploy green, then start a parallel run to collect evidence.")
+    st.stop()
+
+st.subheader(f"Run {run['id']} · {run['status']}")
+st.caption(
+    f"{run['duration_s']:.0f} s at {run['rps']:.0f} req/s, buckets of {run['bucket_s']:.0f} s; "
+    f"{run['samples'] or 0} samples, {run['lost'] or 0} requests lost"
+)
+if evidence.summary.height:
+    st.dataframe(evidence.summary, hide_index=True, width="stretch")
+
+verdict = evidence.verdict
+if verdict is None:
+    st.warning("This run has not been judged yet.")
+    if st.button("Judge this run", key="judge", disabled=evidence.state != "parallel_run"):
+        run_action(lambda: services.judge_system(ws, name, actor=who))
+        st.rerun()
+else:
+    result = verdict["result"]
+    colour = VERDICT_COLOURS.get(verdict["verdict"], "gray")
+    st.markdown(
+        f"### Verdict: :{colour}[{verdict['verdict']}]  "
+        f"<small>seed rule new_better = {result['new_better']} · "
+        f"confidence {result['policy']['statistics']['confidence_level']:.0%}</small>",
+        unsafe_allow_html=True,
+    )
+    for reason in result["reasons"]:
+        st.markdown(f"- {reason}")
+    criteria = pl.DataFrame(result["criteria"]).select(
+        "name", "observed", "threshold", "ci_low", "ci_high", "passed", "conclusive", "n_old", "n_new"
+    )
+    st.dataframe(criteria, hide_index=True, width="stretch")
+    triggers = pl.DataFrame(result["triggers"]).select(
+        "name", "fired", "observed", "threshold", "explanation"
+    )
+    st.markdown("**Automatic rollback triggers**")
+    st.dataframe(triggers, hide_index=True, width="stretch")
+
+charts = st.columns(2)
+if evidence.latencies.height:
+    charts[0].plotly_chart(
+        px.histogram(
+            evidence.latencies.to_pandas(),
+            x="latency_ms",
+            color="version",
+            barmode="overlay",
+            nbins=80,
+            title="Latency distribution (ok requests)",
+            color_discrete_map={"old": "#1f77b4", "new": "#2ca02c"},
+        ),
+        key="latency-hist",
+    )
+if evidence.buckets.height:
+    b = evidence.buckets.to_pandas()
+    long = evidence.buckets.unpivot(index=["bucket", "version"], on=["p50", "p95", "p99"], variable_name="q")
+    charts[1].plotly_chart(
+        px.line(
+            long.to_pandas(),
+            x="bucket",
+            y="value",
+            color="version",
+            line_dash="q",
+            title="Latency percentiles over time (ms)",
+        ),
+        key="percentiles",
+    )
+    charts = st.columns(2)
+    charts[0].plotly_chart(
+        px.line(b, x="bucket", y="error_rate", color="version", title="Error rate per bucket"), key="errors"
+    )
+    charts[1].plotly_chart(
+        px.line(b, x="bucket", y="throughput_rps", color="version", title="Throughput per bucket (ok/s)"),
+        key="throughput",
+    )
+if evidence.mismatches.height:
+    st.markdown("**Responses that differed (new vs old)**")
+    st.dataframe(evidence.mismatches, hide_index=True, width="stretch")
+
+# --------------------------------------------------------------------------- decisions
+st.divider()
+left, right = st.columns(2)
+with left, st.form("promote"):
+    st.markdown("**Promote**: switch traffic to new, watch the monitor window, decommission old")
+    reason = st.text_input("Reason", key="promote-reason")
+    monitor = st.number_input("Monitor window (s)", 1, 3600, 30)
+    sure = st.checkbox("I have reviewed the evidence and want to promote", key="promote-sure")
+    if st.form_submit_button("Promote", type="primary"):
+        if not (sure and reason.strip()):
+            st.error("Give a reason and tick the confirmation to promote.")
+        else:
+            start(
+                "promote",
+                lambda p: services.promote(
+                    ws,
+                    name,
+                    actor=who,
+                    reason=reason,
+                    expected_version=evidence.version,
+                    monitor_s=float(monitor),
+                    progress=p,
+                ),
+            )
+with right, st.form("rollback"):
+    st.markdown("**Roll back**: stop new, restore old from the backup, verify, document")
+    reason_rb = st.selectbox(
+        "Reason", ["team decision", "customer impact", "data corruption risk", "NO_GO verdict"]
+    )
+    detail = st.text_input("Details", key="rollback-detail")
+    sure_rb = st.checkbox("I want to roll back", key="rollback-sure")
+    if st.form_submit_button("Roll back"):
+        if not sure_rb:
+            st.error("Tick the confirmation to roll back.")
+        else:
+            why = f"{reason_rb}: {detail}" if detail.strip() else reason_rb
+            start(
+                "rollback",
+                lambda p: services.rollback(
+                    ws,
+                    name,
+                    actor=who,
+                    reason=why,
+                    expected_version=evidence.version,
+                    progress=p,
+                ),
+            )
