@@ -28,6 +28,7 @@ from engine.deploy.strategies import (
 from engine.errors import InputError, NotFoundError, StateConflictError
 from engine.judge.policy import Policy, load_policy
 from engine.judge.verdict import Verdict, judge_samples
+from engine.parallel import compare
 from engine.parallel.run import new_run_id, watch
 from engine.rollback.manager import RollbackOutcome, rollback_system
 from engine.state import State
@@ -476,9 +477,7 @@ class RunEvidence(BaseModel):
 
 
 def run_evidence(ws: Workspace, name: str, run_id: str | None = None) -> RunEvidence:
-    """The newest parallel run of ``name`` (or ``run_id``): per-bucket stats, distributions, mismatches, verdict."""
-    from engine.parallel import compare
-
+    """The newest parallel run of ``name`` (or ``run_id``): bucket stats, distributions, mismatches, verdict."""
     with connect(ws.db_path) as con:
         row = systems_store.get_system(con, name)
         runs = store.list_runs(con, name)

@@ -47,7 +47,7 @@ def bucket_stats(ws: Workspace, system: str, run_id: str, bucket_s: float) -> pl
 
 
 def latency_sample(ws: Workspace, system: str, run_id: str, limit: int = 20000) -> pl.DataFrame:
-    """Latencies of successful requests, up to ``limit`` per version (a fixed pseudo-random pick by request)."""
+    """Latencies of ok requests, up to ``limit`` per version (a fixed pseudo-random pick by request)."""
     return _query(
         ws,
         system,
