@@ -477,7 +477,7 @@ class RunEvidence(BaseModel):
 
 
 def run_evidence(ws: Workspace, name: str, run_id: str | None = None) -> RunEvidence:
-    """The newest parallel run of ``name`` (or ``run_id``): bucket stats, distributions, mismatches, verdict."""
+    """Newest parallel run of ``name`` (or ``run_id``): bucket stats, distributions, mismatches, verdict."""
     with connect(ws.db_path) as con:
         row = systems_store.get_system(con, name)
         runs = store.list_runs(con, name)
