@@ -107,7 +107,7 @@ def gateway_and_switch(ws: Workspace) -> None:
         one_direct = asyncio.run(closed_loop(out.blue_port, "/call/hello", 3, clients=1))[1]
         one_gw = asyncio.run(closed_loop(out.gateway_port, f"/s/{name}/call/hello", 3, clients=1))[1]
         print(
-            f"added p50 with one client: {one_gw - one_direct:.2f} ms (direct {one_direct:.2f} ms; target < 1)"
+            f"added p50 with one client: {one_gw - one_direct:.2f} ms (direct {one_direct:.2f}; target < 1)"
         )
         print(
             f"gateway overhead: direct {direct_rps:.0f} req/s p50 {direct_p50:.2f} ms, through gateway "
@@ -149,7 +149,7 @@ def gateway_and_switch(ws: Workspace) -> None:
 
         sent, lost, failed = asyncio.run(load_while_switching())
         print(
-            f"blue/green switch x20 under load: {sent} requests, {lost} lost, {failed} non-200 (target 0 lost)"
+            f"blue/green switch x20 under load: {sent} requests, {lost} lost, {failed} non-200 (target 0)"
         )
     finally:
         services.down(ws, actor="bench")
