@@ -34,6 +34,26 @@ def live(ws: Workspace, name: str, slot: str) -> dict[str, Any] | None:
     return row
 
 
+def _start_slot(
+    ws: Workspace, name: str, slot: str, runtime: str, source: Path, actor: str, timeout_s: float
+) -> dict[str, Any]:
+    """Copy ``source`` into ``live/<name>/<slot>`` and serve it there on ``runtime``."""
+    target = slot_dir(ws, name, slot)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    copy_tree_atomically(source, target)
+    return supervisor.start_process(
+        ws,
+        system=name,
+        role=slot,
+        runtime=runtime,
+        args=["engine.runtime.serve", "--system-dir", str(target), "--runtime", runtime],
+        served_dir=target,
+        health_path="/health",
+        actor=actor,
+        timeout_s=timeout_s,
+    )
+
+
 def start_blue(ws: Workspace, name: str, actor: str, timeout_s: float) -> dict[str, Any]:
     """Restore the newest backup into ``live/<name>/blue`` and start v1 from it."""
     backup = latest_backup(ws, name)
@@ -41,20 +61,7 @@ def start_blue(ws: Workspace, name: str, actor: str, timeout_s: float) -> dict[s
         raise supervisor.DeployError(
             f"{name}: no backup under {ws.backups_dir} to serve the old version from"
         )
-    target = slot_dir(ws, name, "blue")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    copy_tree_atomically(backup, target)
-    return supervisor.start_process(
-        ws,
-        system=name,
-        role="blue",
-        runtime="v1",
-        args=["engine.runtime.serve", "--system-dir", str(target), "--runtime", "v1"],
-        served_dir=target,
-        health_path="/health",
-        actor=actor,
-        timeout_s=timeout_s,
-    )
+    return _start_slot(ws, name, "blue", "v1", backup, actor, timeout_s)
 
 
 def start_green(ws: Workspace, name: str, actor: str, timeout_s: float) -> dict[str, Any]:
@@ -62,20 +69,7 @@ def start_green(ws: Workspace, name: str, actor: str, timeout_s: float) -> dict[
     source = ws.v2_dir / name
     if not (source / "blueprint.yaml").is_file():
         raise supervisor.DeployError(f"{name}: not converted (no {source / 'blueprint.yaml'})")
-    target = slot_dir(ws, name, "green")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    copy_tree_atomically(source, target)
-    return supervisor.start_process(
-        ws,
-        system=name,
-        role="green",
-        runtime="v2",
-        args=["engine.runtime.serve", "--system-dir", str(target), "--runtime", "v2"],
-        served_dir=target,
-        health_path="/health",
-        actor=actor,
-        timeout_s=timeout_s,
-    )
+    return _start_slot(ws, name, "green", "v2", source, actor, timeout_s)
 
 
 def stop_slot(ws: Workspace, name: str, slot: str, reason: str, actor: str) -> None:

@@ -99,8 +99,7 @@ def deploy_system(
     if not checklist.ready_to_migrate:
         missing = "; ".join(f"{i.name} ({i.detail})" for i in checklist.missing())
         raise StateConflictError(f"{name}: not ready to migrate, checklist items missing: {missing}")
-    if expected_version is not None and int(row["version"]) != expected_version:
-        raise StateConflictError(f"{name}: state changed since you loaded it; reload and try again")
+    systems_store.check_version(row, expected_version)
     with connect(ws.db_path) as con, transaction(con):
         op = store.start_operation(con, name, "deploy", actor, {"strategy": strategy})
     total = 5
@@ -186,11 +185,7 @@ def promote_system(
         verdict = store.latest_verdict(con, name)
     state = State(row["state"])
     strategy = route["strategy"] if route else None
-    if expected_version is not None and int(row["version"]) != expected_version:
-        raise StateConflictError(
-            f"{name}: state changed since you loaded it (now {state} at version {row['version']}, "
-            f"you saw version {expected_version}); reload and try again"
-        )
+    systems_store.check_version(row, expected_version)
     resuming = state in (State.PROMOTED, State.MONITORING)  # a window that was stopped or interrupted
     if (state == State.GREEN_DEPLOYED and strategy == "direct") or resuming:
         pass

@@ -132,11 +132,7 @@ def rollback_system(
         raise StateConflictError(
             f"{name} is {row['state']}: nothing of the new version is deployed to roll back"
         )
-    if expected_version is not None and int(row["version"]) != expected_version:
-        raise StateConflictError(
-            f"{name}: state changed since you loaded it (now {row['state']} at version {row['version']}, "
-            f"you saw version {expected_version}); reload and try again"
-        )
+    systems_store.check_version(row, expected_version)
     strategy = route["strategy"] if route else "blue_green"
     with connect(ws.db_path) as con, transaction(con):
         op = store.start_operation(con, name, "rollback", actor, {"reason": reason, "trigger": trigger})

@@ -93,6 +93,15 @@ def get_system(con: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any]:
     return frame.row(0, named=True)
 
 
+def check_version(row: dict[str, Any], expected_version: int | None) -> None:
+    """StateConflictError when the caller saw an older version of the row (a stale click)."""
+    if expected_version is not None and int(row["version"]) != expected_version:
+        raise StateConflictError(
+            f"{row['name']}: state changed since you loaded it (now {row['state']} at version "
+            f"{row['version']}, you saw version {expected_version}); reload and try again"
+        )
+
+
 def transition(
     con: duckdb.DuckDBPyConnection,
     name: str,
