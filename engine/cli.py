@@ -21,8 +21,8 @@ from engine import services
 from engine.errors import InputError, SwitchyardError
 from engine.workspace import Workspace
 
-WORKSPACE_FREE = {"init", "judge"}
-"""Commands that work without an initialised workspace."""
+WORKSPACE_FREE = {"init"}
+"""Commands that work without an initialised workspace (and ``judge --samples FILE``)."""
 
 Handler = Callable[[argparse.Namespace, Workspace], tuple[Any, str]]
 """A command returns (JSON-able result, human text)."""
@@ -185,8 +185,6 @@ def cmd_judge(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     if bool(args.samples) == bool(args.name):
         raise InputError("judge", "arguments", "a system NAME, or --samples FILE (not both)")
     if args.name:
-        if not ws.exists():
-            raise SwitchyardError(f"{ws.root}: no workspace here yet; run 'python -m engine init' first")
         verdict = services.judge_system(ws, args.name, actor=_actor(args))
     else:
         verdict = services.judge_samples_file(
@@ -408,7 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     ws = Workspace.at(args.workspace)
     try:
-        if args.command not in WORKSPACE_FREE and not ws.exists():
+        judging_a_file = args.command == "judge" and not args.name
+        if args.command not in WORKSPACE_FREE and not judging_a_file and not ws.exists():
             raise SwitchyardError(f"{ws.root}: no workspace here yet; run 'python -m engine init' first")
         result, text = args.handler(args, ws)
     except SwitchyardError as exc:

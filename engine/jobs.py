@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import SwitchyardError
-
-Progress = Callable[[int, int, str], None]
+from engine.progress import Progress
 
 
 @dataclass

@@ -9,7 +9,6 @@ happens.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,8 @@ from engine.judge.policy import Policy, load_policy
 from engine.judge.verdict import Verdict, judge_samples
 from engine.parallel import compare
 from engine.parallel.run import new_run_id, watch
-from engine.rollback.manager import RollbackOutcome, rollback_system
+from engine.progress import Progress, no_progress
+from engine.rollback.manager import RollbackOutcome, rollback_on_trigger, rollback_system
 from engine.state import State
 from engine.store import connect, transaction
 from engine.store import deployments as store
@@ -38,12 +38,6 @@ from engine.store import systems as systems_store
 from engine.store.events import append_events
 from engine.store.samples import read_run_samples
 from engine.workspace import DEFAULT_POLICY, Workspace
-
-Progress = Callable[[int, int, str], None]
-
-
-def _quiet(done: int, total: int, label: str) -> None:
-    """Default progress: say nothing."""
 
 
 def _policy(path: Path = DEFAULT_POLICY) -> Policy:
@@ -155,7 +149,7 @@ def deploy(
     reason: str = "deploy",
     expected_version: int | None = None,
     monitor_s: float | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = no_progress,
 ) -> DeployOutcome:
     recover(ws)
     return deploy_system(
@@ -188,7 +182,7 @@ def parallel_run(
     duration_s: float | None = None,
     bucket_s: float | None = None,
     rps: float = 50.0,
-    progress: Progress = _quiet,
+    progress: Progress = no_progress,
 ) -> RunResult:
     """Mirror traffic to green while blue answers, for ``duration_s``; triggers roll back on their own."""
     policy = _policy()
@@ -256,14 +250,8 @@ def parallel_run(
                 con, name, State.GREEN_DEPLOYED, actor=actor, reason="parallel run stopped before its end"
             )
     if outcome.fired is not None:
-        rollback = rollback_system(
-            ws,
-            name,
-            actor=f"trigger:{outcome.fired.name}",
-            policy=policy,
-            progress=progress,
-            reason=f"automatic rollback during the parallel run: {outcome.fired.explanation}",
-            trigger=outcome.fired.model_dump(),
+        rollback = rollback_on_trigger(
+            ws, name, outcome.fired, "the parallel run", policy=policy, progress=progress
         )
     with connect(ws.db_path) as con:
         state = systems_store.get_system(con, name)["state"]
@@ -339,10 +327,8 @@ def promote(
     expected_version: int | None = None,
     monitor_s: float | None = None,
     rps: float | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = no_progress,
 ) -> PromoteOutcome:
-    if not reason.strip():
-        raise InputError("--reason", "''", "why you promote (the verdict, a team decision, ...)")
     recover(ws)
     return promote_system(
         ws,
@@ -364,10 +350,8 @@ def rollback(
     actor: str,
     reason: str,
     expected_version: int | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = no_progress,
 ) -> RollbackOutcome:
-    if not reason.strip():
-        raise InputError("--reason", "''", "why you roll back (team decision, customer impact, ...)")
     recover(ws)
     return rollback_system(
         ws,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from engine.migration import judge as judge_system  # noqa: F401
 from engine.models.blueprint_v1 import load_v1_blueprint
 from engine.models.blueprint_v2 import load_v2_blueprint
 from engine.models.validation import FleetValidation, SystemValidation
+from engine.progress import Progress, no_progress
 from engine.state import CONVERTIBLE_STATES, VALIDATABLE_STATES, State
 from engine.store import connect, transaction
 from engine.store import conversions as conversions_store
@@ -57,9 +57,6 @@ from engine.validate.gate import gate_outcome, validate_v2_dir
 from engine.validate.v1 import validate_v1_system
 from engine.workspace import DEFAULT_PLAN, DEFAULT_POLICY, SAMPLE_FLEET_DIR, Workspace, safe_child
 
-Progress = Callable[[int, int, str], None]
-"""``progress(done, total, label)``: how long operations report where they are."""
-
 
 def default_actor() -> str:
     """Who is acting when no one says: $SWITCHYARD_ACTOR, else the OS user."""
@@ -67,10 +64,6 @@ def default_actor() -> str:
         return os.environ.get("SWITCHYARD_ACTOR") or getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-def _no_progress(done: int, total: int, label: str) -> None:
-    """The default progress callback: say nothing."""
 
 
 # --------------------------------------------------------------------------- workspace
@@ -89,7 +82,7 @@ def init_workspace(
     *,
     actor: str | None = None,
     plan_path: Path = DEFAULT_PLAN,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> InitResult:
     """Create the workspace, import a fleet (the bundled sample by default) and validate it (v1)."""
     created = not ws.exists()
@@ -104,9 +97,7 @@ def init_workspace(
     )
 
 
-def ensure_initialised(
-    ws: Workspace, *, actor: str = "switchyard", progress: Progress = _no_progress
-) -> bool:
+def ensure_initialised(ws: Workspace, *, actor: str = "switchyard", progress: Progress = no_progress) -> bool:
     """Initialise the workspace on the bundled sample fleet if it has no systems yet.
 
     Returns True when it did: this is what makes the app's first start need no
@@ -266,7 +257,7 @@ def validate_v1(
     names: list[str] | None = None,
     *,
     actor: str | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> FleetValidation:
     """Run the v1 validator on ``names`` (all systems if None) and keep the results as history."""
     actor = actor or default_actor()
@@ -340,7 +331,7 @@ class ConvertedSystem(BaseModel):
 
 
 def convert_systems(
-    ws: Workspace, names: list[str], *, actor: str | None = None, progress: Progress = _no_progress
+    ws: Workspace, names: list[str], *, actor: str | None = None, progress: Progress = no_progress
 ) -> list[ConvertedSystem]:
     """Convert each system to v2 under ``generated_systems_v2/`` and move it to ``converted``.
 
@@ -386,7 +377,7 @@ def convert_systems(
 
 
 def validate_systems_v2(
-    ws: Workspace, names: list[str], *, actor: str | None = None, progress: Progress = _no_progress
+    ws: Workspace, names: list[str], *, actor: str | None = None, progress: Progress = no_progress
 ) -> FleetValidation:
     """Run the PortBasedValidationGate on converted systems; each moves to validated or validation_failed."""
     actor = actor or default_actor()

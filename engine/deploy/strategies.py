@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -29,7 +28,8 @@ from engine.deploy.checklist import run_checklist
 from engine.errors import InputError, StateConflictError
 from engine.judge.policy import Policy
 from engine.parallel.run import WatchOutcome, watch
-from engine.rollback.manager import RollbackOutcome, rollback_system
+from engine.progress import Progress
+from engine.rollback.manager import RollbackOutcome, rollback_on_trigger
 from engine.state import State
 from engine.store import connect, transaction
 from engine.store import deployments as store
@@ -38,7 +38,6 @@ from engine.store import validations as validations_store
 from engine.workspace import Workspace
 
 STRATEGIES = ("blue_green", "canary", "direct")
-Progress = Callable[[int, int, str], None]
 
 
 class DeployOutcome(BaseModel):
@@ -178,7 +177,7 @@ def promote_system(
 ) -> PromoteOutcome:
     """Switch traffic to green (stepwise for canary) and watch; decommission blue or roll back."""
     if not reason.strip():
-        raise ValueError("a promotion needs a reason")
+        raise InputError("--reason", "''", "why you promote (the verdict, a team decision, ...)")
     with connect(ws.db_path) as con:
         row = systems_store.get_system(con, name)
         route = store.get_route(con, name)
@@ -206,15 +205,7 @@ def promote_system(
         assert outcome.fired is not None
         with connect(ws.db_path) as con:
             store.end_operation(con, op, "rolled_back", {"trigger": outcome.fired.model_dump()})
-        result = rollback_system(
-            ws,
-            name,
-            actor=f"trigger:{outcome.fired.name}",
-            policy=policy,
-            progress=progress,
-            reason=f"automatic rollback during {stage}: {outcome.fired.explanation}",
-            trigger=outcome.fired.model_dump(),
-        )
+        result = rollback_on_trigger(ws, name, outcome.fired, stage, policy=policy, progress=progress)
         return PromoteOutcome(system=name, state=result.state, promoted=False, steps=steps, rollback=result)
 
     try:

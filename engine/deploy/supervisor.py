@@ -51,13 +51,20 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def is_ours(pid: int, ws: Workspace) -> bool:
-    """Whether ``pid`` is alive and is a process this workspace started (guards against pid reuse)."""
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie (a pid of another user counts as existing)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
+        return True
+    return not _is_zombie(pid)
+
+
+def is_ours(pid: int, ws: Workspace) -> bool:
+    """Whether ``pid`` is alive and is a process this workspace started (guards against pid reuse)."""
+    if not pid_alive(pid):
         return False
     cmd = _cmdline(pid)
     return not cmd or f"--owner {ws.owner_tag}" in cmd
@@ -339,7 +346,7 @@ def reconcile(ws: Workspace, actor: str = "supervisor") -> list[dict[str, Any]]:
     claimed = set()
     for row in procs.iter_rows(named=True):
         pid = int(row["pid"])
-        if is_ours(pid, ws) and not _is_zombie(pid):
+        if is_ours(pid, ws):
             claimed.add(pid)
             continue
         findings.append(
@@ -358,14 +365,7 @@ def reconcile(ws: Workspace, actor: str = "supervisor") -> list[dict[str, Any]]:
         pid = int(op["pid"])
         if pid == os.getpid():
             continue
-        try:
-            os.kill(pid, 0)
-            alive = not _is_zombie(pid)
-        except ProcessLookupError:
-            alive = False
-        except PermissionError:
-            alive = True
-        if not alive:
+        if not pid_alive(pid):
             findings.append(
                 {"kind": "interrupted", "system": op["system"], "operation": op["kind"], "id": op["id"]}
             )

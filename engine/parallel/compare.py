@@ -6,24 +6,15 @@ connection, so reading never competes for the control store's lock).
 
 from __future__ import annotations
 
-import duckdb
 import polars as pl
 
-from engine.store.db import query_frame
-from engine.store.samples import segments
+from engine.store.samples import query_run
 from engine.workspace import Workspace
 
 
 def _query(ws: Workspace, system: str, run_id: str, sql: str, params: list | None = None) -> pl.DataFrame:
-    files = [str(f) for f in segments(ws, system, run_id)]
-    if not files:
-        return pl.DataFrame()
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
-        columns = query_frame(con, "DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [files])
-        extra = "" if "body" in columns["column_name"].to_list() else ", NULL::VARCHAR AS body"
-        cte = f"WITH s AS (SELECT *{extra} FROM read_parquet(?, union_by_name = true)) "
-        return query_frame(con, cte + sql, [files, *(params or [])])
+    frame = query_run(ws, system, run_id, sql, params)
+    return frame if frame is not None else pl.DataFrame()
 
 
 def bucket_stats(ws: Workspace, system: str, run_id: str, bucket_s: float) -> pl.DataFrame:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +21,7 @@ from engine.deploy import supervisor
 from engine.judge.policy import Policy
 from engine.judge.verdict import Trigger, evaluate_triggers
 from engine.parallel.workload import WorkloadStats, drive, request_mix
+from engine.progress import Progress
 from engine.store import connect, transaction
 from engine.store import deployments as store
 from engine.store.events import append_events
@@ -30,8 +30,6 @@ from engine.workspace import Workspace
 
 MIN_TRIGGER_SAMPLES = 50
 """New-version samples needed before sample-based triggers may fire (one early error is not 5 %)."""
-
-Progress = Callable[[int, int, str], None]
 
 
 def new_run_id(kind: str) -> str:

@@ -12,7 +12,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from engine.deploy.http import HttpError, Upstream
@@ -48,7 +48,6 @@ class WorkloadStats:
     ok: int = 0
     failed: int = 0
     lost: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"sent": self.sent, "ok": self.ok, "failed": self.failed, "lost": self.lost}
@@ -80,7 +79,6 @@ async def drive(
     stop = asyncio.Event()
 
     async def one(endpoint: str, body: bytes) -> None:
-        start = time.perf_counter()
         try:
             status, _ = await upstream.request("POST", f"{path_prefix}/{endpoint}", body)
         except (HttpError, OSError, TimeoutError):
@@ -88,7 +86,6 @@ async def drive(
             return
         finally:
             slots.release()
-        stats.latencies_ms.append((time.perf_counter() - start) * 1000)
         if status == 200:
             stats.ok += 1
         else:

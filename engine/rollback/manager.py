@@ -17,15 +17,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from engine.deploy import slots, supervisor
-from engine.errors import StateConflictError
+from engine.errors import InputError, StateConflictError
 from engine.judge.policy import Policy
+from engine.judge.verdict import Trigger
+from engine.progress import Progress
 from engine.state import ROLLBACK_STATES, State
 from engine.store import connect, transaction
 from engine.store import deployments as store
@@ -33,7 +34,6 @@ from engine.store import systems as systems_store
 from engine.store.events import append_events
 from engine.workspace import Workspace
 
-Progress = Callable[[int, int, str], None]
 LOG_TAIL_LINES = 60
 
 
@@ -124,7 +124,7 @@ def rollback_system(
 ) -> RollbackOutcome:
     """Roll ``name`` back to its old version; see the module doc for the steps."""
     if not reason.strip():
-        raise ValueError("a rollback needs a reason")
+        raise InputError("--reason", "''", "why you roll back (team decision, customer impact, ...)")
     with connect(ws.db_path) as con:
         row = systems_store.get_system(con, name)
         route = store.get_route(con, name)
@@ -205,6 +205,21 @@ def rollback_system(
         problems=problems,
         failure_document=str(doc),
         reason=reason,
+    )
+
+
+def rollback_on_trigger(
+    ws: Workspace, name: str, trigger: Trigger, stage: str, *, policy: Policy, progress: Progress
+) -> RollbackOutcome:
+    """The automatic rollback: the trigger is the actor and its explanation the reason."""
+    return rollback_system(
+        ws,
+        name,
+        actor=f"trigger:{trigger.name}",
+        policy=policy,
+        progress=progress,
+        reason=f"automatic rollback during {stage}: {trigger.explanation}",
+        trigger=trigger.model_dump(),
     )
 
 
