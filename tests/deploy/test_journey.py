@@ -15,6 +15,7 @@ import pytest
 from engine import services
 from engine.deploy import supervisor
 from engine.errors import StateConflictError
+from engine.parallel import compare
 from engine.store import connect
 from engine.store import deployments as store
 from engine.store.samples import read_run_samples
@@ -42,6 +43,9 @@ def test_blue_green_regression_gets_no_go_and_rolls_back(ready_ws) -> None:
     assert verdict.verdict == "NO_GO"
     mismatch = next(c for c in verdict.criteria if c.name == "mismatch_rate")
     assert not mismatch.passed and mismatch.observed > 0.5
+    examples = compare.mismatch_examples(ws, "auth_token_api", run.run_id)
+    kept = examples.drop_nulls("new_body")
+    assert 0 < kept.height <= 20 and (kept["old_body"] != kept["new_body"]).all()  # what differed, shown
 
     with pytest.raises(StateConflictError, match="NO_GO"):
         services.promote(ws, "auth_token_api", actor="lead", reason="try anyway")
