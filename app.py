@@ -7,7 +7,7 @@ sidebar; every page lives in ``pages/`` and every decision in ``engine``.
 import streamlit as st
 
 from engine import services
-from pages._shared import workspace
+from pages._shared import NOT_LOGGED_IN, actor, can_act, identity_provider, workspace
 
 st.set_page_config(page_title="Switchyard", page_icon=":material/alt_route:", layout="wide")
 
@@ -27,6 +27,14 @@ with st.sidebar:
     fleet = services.fleet_summary(ws)
     st.metric("Systems in fleet", fleet["total"])
     st.caption(" · ".join(f"{state}: {n}" for state, n in fleet["by_state"].items()))
-    st.text_input("Acting as", key="actor", value=services.default_actor(), help="Recorded on every action.")
+    who, (allowed, why) = actor(), can_act()
+    st.caption(
+        f"Signed in as **{who}** · {'operator' if allowed else 'viewer'}",
+        help=why or "Recorded on every action you take.",
+    )
+    if identity_provider() and who == NOT_LOGGED_IN:
+        st.button("Log in", icon=":material/login:", on_click=st.login)
+    elif identity_provider():
+        st.button("Log out", icon=":material/logout:", on_click=st.logout)
 
 nav.run()

@@ -316,6 +316,26 @@ def cmd_down(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     ) if stopped else "nothing running"
 
 
+def cmd_roles(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    if args.grant is not None:
+        roles = services.set_role(ws, args.grant, args.role or "operator", actor=_actor(args))
+    elif args.role is not None:
+        raise InputError("roles", "--role", "--grant NAME with it (roles --grant NAME --role operator)")
+    else:
+        roles = services.roles(ws)
+    me = _actor(args)
+    result = roles.model_dump(mode="json") | {"you": me, "your_role": roles.role_of(me).value}
+    text = "\n".join(
+        [
+            f"operators: {', '.join(roles.operators) or '(none)'}",
+            f"viewers: {', '.join(roles.viewers) or '(none)'}",
+            f"everyone else: {roles.default_role.value}",
+            f"you ({me}): {roles.role_of(me).value}   (file: {services.access.roles_path(ws)})",
+        ]
+    )
+    return result, text
+
+
 def cmd_events(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     frame = services.list_events(ws, system=args.system, actor=args.by, action=args.action, limit=args.limit)
     text = text_table(frame.to_dicts(), ["ts", "actor", "system", "action", "reason"])
@@ -394,6 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", help="file with columns ts, version, latency_ms, ok[, endpoint, match]")
     p.add_argument("--validation-rate", type=float, default=None, help="validation success rate of new")
     p.add_argument("--policy", help="policy file (default data/policy.toml)")
+    p = add("roles", cmd_roles, "who is an operator and who a viewer; --grant NAME --role R to change it")
+    p.add_argument("--grant", metavar="NAME", help="list NAME (user or e-mail) under --role (operators only)")
+    p.add_argument("--role", choices=["operator", "viewer"], help="the role to grant (default: operator)")
     p = add("events", cmd_events, "the audit log, newest first")
     p.add_argument("--system")
     p.add_argument("--by", help="only events by this actor")

@@ -6,6 +6,7 @@ it), so the CLI can print one line and the app one red box, never a traceback.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 
@@ -57,3 +58,19 @@ class StateConflictError(SwitchyardError):
 
 class StoreLockedError(SwitchyardError):
     """Another process holds the DuckDB write lock."""
+
+
+class AccessDeniedError(SwitchyardError):
+    """The actor's role does not allow the change they asked for (see ``engine.access``)."""
+
+    def __init__(self, actor: str, role: str, what: str, roles_file: str | Path):
+        self.actor = actor
+        self.role = role
+        self.what = what
+        self.roles_file = str(roles_file)
+        where = self.roles_file if Path(roles_file).exists() else f"{self.roles_file} (not written yet)"
+        grant = f"python -m engine roles --grant {shlex.quote(actor)} --role operator"
+        super().__init__(
+            f"{actor!r} is a {role} and may not {what}. Operators are listed in {where}: "
+            f"add the name there, or ask an operator to run '{grant}'"
+        )

@@ -3,7 +3,9 @@
 Pages and the CLI reach these through :mod:`engine.services`. Each starts by
 reconciling the store with the processes really running (:func:`recover`),
 so a crash of an earlier command is found and recorded before anything new
-happens.
+happens. Those that change state first check that their actor is an operator
+(``@operator_only``); what the engine does on its own (recovery, automatic
+rollbacks) is not checked, as nobody asked for it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel
 
+from engine.access import operator_only
 from engine.deploy import slots, supervisor
 from engine.deploy.checklist import ACKNOWLEDGED_ITEMS, ITEMS, Checklist, run_checklist
 from engine.deploy.strategies import (
@@ -94,6 +97,7 @@ def _route(ws: Workspace, name: str) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- checklist
 
 
+@operator_only("run the pre-migration checklist or acknowledge its items")
 def checklist(
     ws: Workspace, name: str, *, actor: str, ack: str | None = None, note: str | None = None
 ) -> Checklist:
@@ -140,6 +144,7 @@ def checklist(
 # --------------------------------------------------------------------------- deploy / run / judge
 
 
+@operator_only("deploy")
 def deploy(
     ws: Workspace,
     name: str,
@@ -174,6 +179,7 @@ class RunResult(BaseModel):
     rollback: RollbackOutcome | None = None
 
 
+@operator_only("start a parallel run")
 def parallel_run(
     ws: Workspace,
     name: str,
@@ -265,6 +271,7 @@ def parallel_run(
     )
 
 
+@operator_only("stop a run")
 def stop_run(ws: Workspace, name: str, *, actor: str) -> str:
     """Ask the running run of ``name`` to stop at its next tick; returns its id."""
     with connect(ws.db_path) as con:
@@ -288,6 +295,7 @@ def stop_run(ws: Workspace, name: str, *, actor: str) -> str:
     return str(run_id)
 
 
+@operator_only("judge a run (it records a verdict)")
 def judge(ws: Workspace, name: str, *, actor: str, run_id: str | None = None) -> Verdict:
     """Judge the newest completed parallel run (or ``run_id``) and record the verdict."""
     policy = _policy()
@@ -318,6 +326,7 @@ def judge(ws: Workspace, name: str, *, actor: str, run_id: str | None = None) ->
     return verdict
 
 
+@operator_only("promote")
 def promote(
     ws: Workspace,
     name: str,
@@ -343,6 +352,7 @@ def promote(
     )
 
 
+@operator_only("roll back")
 def rollback(
     ws: Workspace,
     name: str,
@@ -424,6 +434,7 @@ def status(ws: Workspace, name: str) -> SystemStatus:
     )
 
 
+@operator_only("stop the workspace's processes")
 def down(
     ws: Workspace, *, actor: str, reason: str = "down: stop everything this workspace started"
 ) -> list[str]:

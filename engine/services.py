@@ -3,13 +3,13 @@
 Each function opens the workspace's store for one unit of work, validates its
 input before touching anything, and records who did what in the audit log in
 the same transaction as the change. Pages and the CLI never talk to the store
-or the file system directly.
+or the file system directly. Every function that changes state is for
+operators only (``@operator_only``, :mod:`engine.access`): the check is here,
+so no page or script can skip it.
 """
 
 from __future__ import annotations
 
-import getpass
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,8 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel
 
+from engine import access
+from engine.access import Role, Roles, default_actor, operator_only
 from engine.convert.converter import ConversionReport, convert_blueprint
 from engine.convert.diagram import v1_dot, v2_dot
 from engine.convert.writer import write_v2_system
@@ -57,15 +59,6 @@ from engine.validate.gate import gate_outcome, validate_v2_dir
 from engine.validate.v1 import validate_v1_system
 from engine.workspace import DEFAULT_PLAN, DEFAULT_POLICY, SAMPLE_FLEET_DIR, Workspace, safe_child
 
-
-def default_actor() -> str:
-    """Who is acting when no one says: $SWITCHYARD_ACTOR, else the OS user."""
-    try:
-        return os.environ.get("SWITCHYARD_ACTOR") or getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
 # --------------------------------------------------------------------------- workspace
 
 
@@ -84,11 +77,26 @@ def init_workspace(
     plan_path: Path = DEFAULT_PLAN,
     progress: Progress = no_progress,
 ) -> InitResult:
-    """Create the workspace, import a fleet (the bundled sample by default) and validate it (v1)."""
+    """Create the workspace, import a fleet (the bundled sample by default) and validate it (v1).
+
+    A new workspace gets a roles file naming ``actor`` (default: the OS user)
+    as its first operator; initialising a workspace that has one already
+    re-imports its fleet, which only an operator may do.
+    """
+    actor = actor or default_actor()
+    if not access.ensure_roles_file(ws, first_operator=actor):
+        access.require_operator(ws, actor, "re-initialise the workspace (re-import, re-validate)")
+    return _init(ws, fleet_dir, actor=actor, plan_path=plan_path, progress=progress)
+
+
+def _init(
+    ws: Workspace, fleet_dir: Path | None, *, actor: str, plan_path: Path, progress: Progress
+) -> InitResult:
+    """Import and validate without a role check: the engine's own first start runs this."""
     created = not ws.exists()
     ws.ensure()
-    report = import_fleet(ws, fleet_dir or SAMPLE_FLEET_DIR, actor=actor, plan_path=plan_path)
-    validation = validate_v1(ws, report.loaded + report.updated, actor=actor, progress=progress)
+    report = import_fleet.__wrapped__(ws, fleet_dir or SAMPLE_FLEET_DIR, actor=actor, plan_path=plan_path)
+    validation = validate_v1.__wrapped__(ws, report.loaded + report.updated, actor=actor, progress=progress)
     return InitResult(
         workspace=str(ws.root),
         created=created,
@@ -101,20 +109,23 @@ def ensure_initialised(ws: Workspace, *, actor: str = "switchyard", progress: Pr
     """Initialise the workspace on the bundled sample fleet if it has no systems yet.
 
     Returns True when it did: this is what makes the app's first start need no
-    manual step.
+    manual step. The roles file is written first if missing, naming the OS
+    user running the server (:func:`default_actor`) as the first operator.
     """
+    access.ensure_roles_file(ws, first_operator=default_actor())
     if ws.exists():
         with connect(ws.db_path) as con:
             count = first_row(con, "SELECT count(*) FROM systems")
         if count and count[0] > 0:
             return False
-    init_workspace(ws, actor=actor, progress=progress)
+    _init(ws, None, actor=actor, plan_path=DEFAULT_PLAN, progress=progress)
     return True
 
 
 # --------------------------------------------------------------------------- inventory
 
 
+@operator_only("import a fleet")
 def import_fleet(
     ws: Workspace, fleet_dir: Path, *, actor: str | None = None, plan_path: Path = DEFAULT_PLAN
 ) -> ImportReport:
@@ -252,6 +263,7 @@ def system_detail(ws: Workspace, name: str) -> SystemDetail:
 # --------------------------------------------------------------------------- validation
 
 
+@operator_only("run the v1 validation")
 def validate_v1(
     ws: Workspace,
     names: list[str] | None = None,
@@ -330,6 +342,7 @@ class ConvertedSystem(BaseModel):
     state: str
 
 
+@operator_only("convert systems")
 def convert_systems(
     ws: Workspace, names: list[str], *, actor: str | None = None, progress: Progress = no_progress
 ) -> list[ConvertedSystem]:
@@ -376,6 +389,7 @@ def convert_systems(
     return out
 
 
+@operator_only("run the validation gate")
 def validate_systems_v2(
     ws: Workspace, names: list[str], *, actor: str | None = None, progress: Progress = no_progress
 ) -> FleetValidation:
@@ -502,6 +516,53 @@ def judge_samples_file(
         )
     policy = load_policy(policy_path)
     return judge_samples(read_samples_file(path), policy, validation_success_rate=validation_success_rate)
+
+
+# --------------------------------------------------------------------------- roles
+
+
+def roles(ws: Workspace) -> Roles:
+    """Who is an operator and who a viewer in this workspace (``roles.toml``)."""
+    return access.load_roles(ws)
+
+
+def role_of(ws: Workspace, actor: str | None = None) -> Role:
+    return access.role_of(ws, actor or default_actor())
+
+
+@operator_only("change roles")
+def set_role(ws: Workspace, name: str, role: Role | str, *, actor: str | None = None) -> Roles:
+    """List ``name`` under ``role`` in the roles file (rewriting it) and record it in the audit log.
+
+    Refuses to leave the workspace without an operator.
+    """
+    actor = actor or default_actor()
+    try:
+        role = Role(role)
+    except ValueError:
+        raise InputError("--role", "value", "operator or viewer", str(role)) from None
+    if not name.strip():
+        raise InputError("--grant", "value", "a user name or e-mail address", repr(name))
+    current = access.load_roles(ws)
+    updated = current.with_role(name, role)
+    if not updated.operators and updated.default_role is not Role.OPERATOR:
+        raise StateConflictError(f"{name} is the last operator; make someone else an operator first")
+    with connect(ws.db_path) as con, transaction(con):
+        events_store.append_events(
+            con,
+            [
+                {
+                    "actor": actor,
+                    "system": None,
+                    "action": f"role:{role.value}",
+                    "reason": f"{name.strip()} is now {role.value}",
+                    "before": {"name": name.strip(), "role": current.role_of(name).value},
+                    "after": {"name": name.strip(), "role": role.value},
+                }
+            ],
+        )
+        access.write_roles(ws, updated)  # inside the transaction: if writing fails, no event either
+    return updated
 
 
 # --------------------------------------------------------------------------- audit

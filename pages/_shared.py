@@ -1,4 +1,4 @@
-"""Helpers every page uses: the workspace, the acting user, and how errors are shown.
+"""Helpers every page uses: the workspace, the acting user and their role, and how errors are shown.
 
 Kept tiny on purpose: pages read through ``engine.services`` and draw; this
 module only holds what would otherwise be repeated at the top of each page.
@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from engine import services
+from engine import access, services
 from engine.errors import SwitchyardError
 from engine.workspace import Workspace
 
@@ -31,9 +31,58 @@ def workspace() -> Workspace:
     return _initialised_workspace(str(Workspace.at().root))
 
 
+NOT_LOGGED_IN = "anonymous (not logged in)"
+"""The actor of a visitor who has not logged in while an identity provider is configured."""
+
+
+def _user_info() -> dict[str, Any]:
+    """``st.user`` as a dict; empty when there is none (no script context, no [auth] in secrets)."""
+    try:
+        return dict(st.user.to_dict())
+    except Exception:  # identity must never break a page
+        return {}
+
+
+def identity_provider() -> bool:
+    """True when ``[auth]`` is configured in secrets: st.user then says whether someone logged in."""
+    return "is_logged_in" in _user_info()
+
+
 def actor() -> str:
-    """Who is using the app; recorded on every action."""
-    return st.session_state.get("actor") or services.default_actor()
+    """Who is using the app; recorded on every action and checked against the workspace's roles.
+
+    With an identity provider configured, the logged-in user's e-mail (not
+    logged in: nobody in particular, a viewer); without one, the OS user
+    running the server (or $SWITCHYARD_ACTOR). Never typed in by the visitor.
+    """
+    info = _user_info()
+    if "is_logged_in" not in info:
+        return services.default_actor()
+    if info["is_logged_in"]:
+        return str(info.get("email") or info.get("preferred_username") or info.get("sub") or NOT_LOGGED_IN)
+    return NOT_LOGGED_IN
+
+
+def can_act() -> tuple[bool, str]:
+    """(allowed, why not): whether the visitor may press buttons that change state."""
+    ws = workspace()
+    who = actor()
+    try:
+        role = services.role_of(ws, who)
+    except SwitchyardError as exc:  # a malformed roles.toml: say so, act as a viewer
+        return False, str(exc)
+    if role is access.Role.OPERATOR:
+        return True, ""
+    login = " Log in to act." if who == NOT_LOGGED_IN else ""
+    return False, f"You ({who}) are a viewer; operators are listed in {access.roles_path(ws)}.{login}"
+
+
+def viewer_note() -> tuple[bool, str]:
+    """``can_act()``, drawing a note at the top of the page when the visitor may not act."""
+    allowed, why = can_act()
+    if not allowed:
+        st.info(why, icon=":material/visibility:")
+    return allowed, why
 
 
 def run_action(action: Callable[[], T]) -> T | None:

@@ -4,11 +4,12 @@ import polars as pl
 import streamlit as st
 
 from engine import services
-from pages._shared import actor, run_action, workspace
+from pages._shared import actor, run_action, viewer_note, workspace
 
 ws = workspace()
 st.title(":material/swap_horiz: Conversion")
 st.caption("v1 (RPC) -> v2 (port-based), with the seed's recipe mapping and a report of every decision.")
+allowed, why = viewer_note()
 
 inventory = services.inventory(ws)
 left, right = st.columns([2, 1])
@@ -18,7 +19,7 @@ scope = left.radio(
 name = left.selectbox("System", inventory["name"].to_list(), key="convert_system")
 phase = right.selectbox("Phase", sorted(inventory["phase"].unique().to_list()), key="convert_phase")
 
-if st.button("Convert", type="primary", key="convert"):
+if st.button("Convert", type="primary", key="convert", disabled=not allowed, help=why or None):
     if scope == "one system":
         chosen = [name]
     else:

@@ -15,7 +15,7 @@ import streamlit as st
 
 from engine import services
 from engine.jobs import JobRegistry
-from pages._shared import actor, run_action, workspace
+from pages._shared import actor, run_action, viewer_note, workspace
 
 DEPLOYED = {"green_deployed", "parallel_run", "judged", "promoted", "monitoring"}
 VERDICT_COLOURS = {"GO": "green", "NO_GO": "red", "INCONCLUSIVE": "orange"}
@@ -29,6 +29,14 @@ def jobs() -> JobRegistry:
 
 ws = workspace()
 st.title(":material/fact_check: Go / No-Go")
+allowed, why = viewer_note()  # the services refuse a viewer anyway; this explains the disabled buttons
+
+
+def enabled(when: bool = True) -> dict:
+    """Button arguments: enabled if the state allows it and the visitor is an operator, else why not."""
+    return {"disabled": not (when and allowed), "help": why or None}
+
+
 names = services.system_names(ws)
 name = st.selectbox(
     "System", names, index=names.index("hello_world_api") if "hello_world_api" in names else 0
@@ -75,9 +83,9 @@ with st.expander("Checklist and deployment", expanded=evidence.state in {"valida
     with cols[0]:
         st.markdown("**Pre-migration checklist**")
         note = st.text_input("Note for the acknowledgement", key="ack-note")
-        if st.button("Team notified: acknowledge", key="ack"):
+        if st.button("Team notified: acknowledge", key="ack", **enabled()):
             run_action(lambda: services.checklist(ws, name, actor=who, ack="team_notified", note=note))
-        if st.button("Run checklist", key="checklist"):
+        if st.button("Run checklist", key="checklist", **enabled()):
             result = run_action(lambda: services.checklist(ws, name, actor=who))
             if result is not None:
                 st.dataframe(pl.DataFrame([i.model_dump() for i in result.items]), hide_index=True)
@@ -85,7 +93,7 @@ with st.expander("Checklist and deployment", expanded=evidence.state in {"valida
     with cols[1]:
         st.markdown("**Deploy green beside blue**")
         strategy = st.radio("Strategy", ["blue_green", "canary", "direct"], horizontal=True)
-        if st.button("Deploy", key="deploy", disabled=evidence.state != "ready"):
+        if st.button("Deploy", key="deploy", **enabled(evidence.state == "ready")):
             start(
                 "deploy",
                 lambda p: services.deploy(
@@ -104,7 +112,7 @@ with st.expander("Checklist and deployment", expanded=evidence.state in {"valida
         bucket = st.number_input("Bucket (s)", 1, 3600, 1)
         rps = st.number_input("Requests per second", 1, 2000, 100)
         can_run = evidence.state in {"green_deployed", "judged"}
-        if st.button("Start parallel run", key="run", disabled=not can_run):
+        if st.button("Start parallel run", key="run", **enabled(can_run)):
             start(
                 "parallel run",
                 lambda p: services.parallel_run(
@@ -117,7 +125,7 @@ with st.expander("Checklist and deployment", expanded=evidence.state in {"valida
                     progress=p,
                 ),
             )
-        if st.button("Stop the run", key="stop", disabled=evidence.state != "parallel_run"):
+        if st.button("Stop the run", key="stop", **enabled(evidence.state == "parallel_run")):
             run_action(lambda: services.stop_run(ws, name, actor=who))
 
 # --------------------------------------------------------------------------- evidence
@@ -137,7 +145,7 @@ if evidence.summary.height:
 verdict = evidence.verdict
 if verdict is None:
     st.warning("This run has not been judged yet.")
-    if st.button("Judge this run", key="judge", disabled=evidence.state != "parallel_run"):
+    if st.button("Judge this run", key="judge", **enabled(evidence.state == "parallel_run")):
         run_action(lambda: services.judge_system(ws, name, actor=who))
         st.rerun()
 else:
@@ -209,7 +217,7 @@ with left, st.form("promote"):
     reason = st.text_input("Reason", key="promote-reason")
     monitor = st.number_input("Monitor window (s)", 1, 3600, 30)
     sure = st.checkbox("I have reviewed the evidence and want to promote", key="promote-sure")
-    if st.form_submit_button("Promote", type="primary"):
+    if st.form_submit_button("Promote", type="primary", **enabled()):
         if not (sure and reason.strip()):
             st.error("Give a reason and tick the confirmation to promote.")
         else:
@@ -232,7 +240,7 @@ with right, st.form("rollback"):
     )
     detail = st.text_input("Details", key="rollback-detail")
     sure_rb = st.checkbox("I want to roll back", key="rollback-sure")
-    if st.form_submit_button("Roll back"):
+    if st.form_submit_button("Roll back", **enabled()):
         if not sure_rb:
             st.error("Tick the confirmation to roll back.")
         else:

@@ -7,11 +7,12 @@ import polars as pl
 import streamlit as st
 
 from engine import services
-from pages._shared import actor, run_action, workspace
+from pages._shared import actor, run_action, viewer_note, workspace
 
 ws = workspace()
 st.title(":material/inventory_2: Inventory")
 st.caption("Every system in the fleet, its place in the plan, its state and its measured v1 validation.")
+allowed, why = viewer_note()
 
 frame = services.inventory(ws).with_columns(
     pl.when(pl.col("v1_passed"))
@@ -134,7 +135,7 @@ else:
                 width="stretch",
                 column_order=["passed", "name", "component", "target", "message"],
             )
-        if st.button("Re-validate (v1)", key="revalidate"):
+        if st.button("Re-validate (v1)", key="revalidate", disabled=not allowed, help=why or None):
             with st.spinner(f"Validating {name}…"):
                 result = run_action(lambda: services.validate_v1(ws, [name], actor=actor()))
             if result is not None:
@@ -144,7 +145,7 @@ else:
 with st.expander("Import another fleet folder"):
     st.caption("A folder with one sub-folder per system, each holding a v1 blueprint.yaml and components/.")
     folder = st.text_input("Fleet folder", key="import_folder", placeholder="/path/to/generated_systems")
-    if st.button("Import fleet", key="import_fleet", disabled=not folder):
+    if st.button("Import fleet", key="import_fleet", disabled=not (folder and allowed), help=why or None):
         with st.status(f"Importing {folder}…", expanded=True) as status:
             report = run_action(lambda: services.import_fleet(ws, Path(folder), actor=actor()))
             if report is None:

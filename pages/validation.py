@@ -6,11 +6,12 @@ import streamlit as st
 
 from engine import services
 from engine.validate.gate import GATE_THRESHOLD
-from pages._shared import actor, run_action, workspace
+from pages._shared import actor, run_action, viewer_note, workspace
 
 ws = workspace()
 st.title(":material/verified: Validation")
 st.caption(f"The gate stops a migration below a {GATE_THRESHOLD:.0%} check pass rate, as the seed does.")
+allowed, why = viewer_note()
 
 table = services.validation_comparison(ws)
 v1_done = table.filter(pl.col("v1_passed").is_not_null())
@@ -65,7 +66,7 @@ converted = v2_done["name"].to_list()
 if not converted:
     st.info("No system has been converted and validated yet: use the Conversion page, then validate here.")
 name = st.selectbox("System", table["name"].to_list(), key="validation_system")
-if st.button("Validate (v2 gate)", key="validate_v2"):
+if st.button("Validate (v2 gate)", key="validate_v2", disabled=not allowed, help=why or None):
     with st.spinner(f"Running the gate on {name}…"):
         if run_action(lambda: services.validate_systems_v2(ws, [name], actor=actor())) is not None:
             st.rerun()

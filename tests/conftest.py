@@ -8,15 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from engine import services
+from engine import access, services
 from engine.workspace import Workspace
+
+OPERATORS = ["fixture", "tester", "lead", "t", "someone else"]
+"""The actors the tests act as; with the OS user (the CLI's and the pages' default) they are operators."""
 
 
 @pytest.fixture(scope="session")
 def sample_workspace_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace initialised on the bundled sample fleet; never handed out for writing."""
     root = tmp_path_factory.mktemp("template") / "ws"
-    services.init_workspace(Workspace(root), actor="fixture")
+    ws = Workspace(root)
+    services.init_workspace(ws, actor="fixture")
+    access.write_roles(ws, access.Roles(operators=[*OPERATORS, services.default_actor()]))
     return root
 
 

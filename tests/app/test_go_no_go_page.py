@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine import services
-from engine.errors import StateConflictError
+from engine.errors import AccessDeniedError, StateConflictError
 from engine.workspace import Workspace
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "go_no_go.py")
@@ -73,3 +73,21 @@ def test_a_stale_click_changes_nothing(judged: Workspace) -> None:
         )
     status = services.status(judged, "auth_token_api")
     assert status.state == "judged" and {p["role"] for p in status.processes} == {"blue", "green"}
+
+
+def test_a_viewer_sees_the_evidence_with_every_button_disabled(
+    judged: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWITCHYARD_ACTOR", "visitor")
+    at = open_page()
+    assert any("NO_GO" in m.value for m in at.markdown)  # the evidence is all there
+    assert any("You (visitor) are a viewer" in i.value for i in at.info)
+    acting = ["Team notified: acknowledge", "Run checklist", "Deploy", "Start parallel run", "Stop the run"]
+    buttons = {b.label: b for b in at.button}
+    for label in [*acting, "Promote", "Roll back"]:
+        assert buttons[label].disabled, label
+        assert "roles.toml" in buttons[label].help, label
+    # a click that got through anyway (an old tab, a crafted request) is refused by the engine
+    with pytest.raises(AccessDeniedError):
+        services.rollback(judged, "auth_token_api", actor="visitor", reason="team decision")
+    assert services.status(judged, "auth_token_api").state == "judged"

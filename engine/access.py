@@ -1,0 +1,179 @@
+"""Who may change what: the two roles, the workspace's ``roles.toml``, and the one check.
+
+Operators change state (import, validate, convert, checklist, deploy, run,
+judge, promote, roll back, stop, roles); viewers read everything and change
+nothing. The check lives in the use cases themselves (:func:`operator_only`),
+so a page's disabled button is a courtesy and not the protection.
+
+``<workspace>/roles.toml`` is written when the workspace is created, naming
+its creator as the first operator; anyone not listed gets ``default_role``,
+which is ``viewer``. Names are compared without case and surrounding blanks.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import os
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationInfo, field_validator
+
+from engine.errors import AccessDeniedError
+from engine.models.common import load_toml_model
+from engine.workspace import Workspace
+
+ROLES_FILE = "roles.toml"
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def default_actor() -> str:
+    """Who is acting when no one says: $SWITCHYARD_ACTOR, else the OS user."""
+    try:
+        return os.environ.get("SWITCHYARD_ACTOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)]
+
+
+def _key(name: str) -> str:
+    return name.strip().casefold()
+
+
+class Roles(BaseModel):
+    """The content of ``roles.toml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_role: Role = Role.VIEWER
+    operators: list[Name] = []
+    viewers: list[Name] = []
+
+    @field_validator("viewers")
+    @classmethod
+    def _in_one_list_only(cls, viewers: list[str], info: ValidationInfo) -> list[str]:
+        operators = {_key(n) for n in info.data.get("operators", [])}
+        both = [n for n in viewers if _key(n) in operators]
+        if both:
+            raise ValueError(f"each name in one list only; also under operators: {', '.join(both)}")
+        return viewers
+
+    def role_of(self, name: str) -> Role:
+        key = _key(name or "")
+        if not key:
+            return Role.VIEWER  # nobody in particular is never an operator
+        if key in {_key(n) for n in self.operators}:
+            return Role.OPERATOR
+        if key in {_key(n) for n in self.viewers}:
+            return Role.VIEWER
+        return self.default_role
+
+    def with_role(self, name: str, role: Role) -> Roles:
+        """A copy where ``name`` is listed under ``role`` (and no longer under the other list)."""
+        key = _key(name)
+        operators = [n for n in self.operators if _key(n) != key]
+        viewers = [n for n in self.viewers if _key(n) != key]
+        (operators if role is Role.OPERATOR else viewers).append(name.strip())
+        return Roles(default_role=self.default_role, operators=operators, viewers=viewers)
+
+
+HEADER = """\
+# Who can do what in this Switchyard workspace (README, "Who can do what").
+#
+# operator: import, validate, convert, run the checklist, deploy, run in parallel,
+#           judge, promote, roll back, stop, and change this file (`python -m engine roles --grant`).
+# viewer:   sees every page and the audit log; every button that changes something is disabled.
+#
+# Names are compared without case: the OS user (the CLI, or the app without a login; the
+# $SWITCHYARD_ACTOR variable overrides it) or the e-mail address the identity provider gives
+# the app (st.login). Anyone listed nowhere gets default_role; keep it "viewer".
+"""
+
+
+def roles_path(ws: Workspace) -> Path:
+    return ws.root / ROLES_FILE
+
+
+def load_roles(ws: Workspace) -> Roles:
+    """The workspace's roles; without a roles file nobody is an operator. A bad file raises InputError."""
+    path = roles_path(ws)
+    if not path.exists():
+        return Roles()
+    return load_toml_model(Roles, path)
+
+
+def render_roles(roles: Roles) -> str:
+    """TOML text of ``roles`` under the explanatory header (JSON strings are valid TOML strings)."""
+
+    def names(items: list[str]) -> str:
+        return "[" + ", ".join(json.dumps(n, ensure_ascii=False) for n in items) + "]"
+
+    return (
+        f"{HEADER}\n"
+        f'default_role = "{roles.default_role.value}"\n'
+        f"operators = {names(roles.operators)}\n"
+        f"viewers = {names(roles.viewers)}\n"
+    )
+
+
+def write_roles(ws: Workspace, roles: Roles) -> Path:
+    """Replace the roles file in one step (a reader never sees half a file)."""
+    path = roles_path(ws)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(render_roles(roles), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def ensure_roles_file(ws: Workspace, first_operator: str) -> bool:
+    """Write the roles file naming ``first_operator`` unless there is one; True when it did."""
+    if roles_path(ws).exists():
+        return False
+    write_roles(ws, Roles(operators=[first_operator]))
+    return True
+
+
+def role_of(ws: Workspace, actor: str) -> Role:
+    return load_roles(ws).role_of(actor)
+
+
+def require_operator(ws: Workspace, actor: str, what: str) -> None:
+    """Raise AccessDeniedError unless ``actor`` is an operator of ``ws``."""
+    role = role_of(ws, actor)
+    if role is not Role.OPERATOR:
+        raise AccessDeniedError(actor, role.value, what, roles_path(ws))
+
+
+def operator_only(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a use case that changes state: its ``actor`` must be an operator, checked first.
+
+    The use case's first argument is the workspace; ``actor=None`` means
+    :func:`default_actor`. The engine's own calls (first start, for one) use
+    ``fn.__wrapped__``, which does not check.
+    """
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            ws: Any = args[0] if args else kwargs["ws"]
+            actor = kwargs.get("actor")
+            require_operator(ws, default_actor() if actor is None else str(actor), what)
+            return fn(*args, **kwargs)
+
+        return guarded
+
+    return decorate
