@@ -13,12 +13,21 @@ st.set_page_config(page_title="Switchyard", page_icon=":material/alt_route:", la
 
 ws = workspace()
 
-pages = [
-    st.Page("pages/inventory.py", title="Inventory", icon=":material/inventory_2:", default=True),
-    st.Page("pages/conversion.py", title="Conversion", icon=":material/swap_horiz:"),
-    st.Page("pages/validation.py", title="Validation", icon=":material/verified:"),
-    st.Page("pages/go_no_go.py", title="Go / No-Go", icon=":material/fact_check:"),
-]
+pages = {
+    "Today": [
+        st.Page("pages/standup.py", title="Standup", icon=":material/groups:", default=True),
+        st.Page("pages/go_no_go.py", title="Go / No-Go", icon=":material/fact_check:"),
+    ],
+    "Migrate": [
+        st.Page("pages/inventory.py", title="Inventory", icon=":material/inventory_2:"),
+        st.Page("pages/conversion.py", title="Conversion", icon=":material/swap_horiz:"),
+        st.Page("pages/validation.py", title="Validation", icon=":material/verified:"),
+    ],
+    "Plan and review": [
+        st.Page("pages/timeline.py", title="Timeline", icon=":material/timeline:"),
+        st.Page("pages/audit.py", title="Audit log", icon=":material/history:"),
+    ],
+}
 nav = st.navigation(pages)
 
 with st.sidebar:

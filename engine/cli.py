@@ -316,6 +316,17 @@ def cmd_down(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     ) if stopped else "nothing running"
 
 
+def _when(label: str, value: str | None) -> dt.datetime | None:
+    """A --since/--until/--as-of value: a date (midnight UTC) or an ISO timestamp."""
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(label, "value", "a date YYYY-MM-DD or an ISO timestamp", value) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
 def cmd_roles(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     if args.grant is not None:
         roles = services.set_role(ws, args.grant, args.role or "operator", actor=_actor(args))
@@ -337,9 +348,70 @@ def cmd_roles(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
 
 
 def cmd_events(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
-    frame = services.list_events(ws, system=args.system, actor=args.by, action=args.action, limit=args.limit)
+    filters = {
+        "system": args.system,
+        "actor": args.by,
+        "action": args.action,
+        "action_prefix": args.action_prefix,
+        "since": _when("--since", args.since),
+        "until": _when("--until", args.until),
+    }
+    if args.csv:
+        Path(args.csv).write_bytes(services.events_csv(ws, **filters))
+        return {"csv": args.csv}, f"wrote {args.csv}"
+    frame = services.list_events(ws, **filters, limit=args.limit)
     text = text_table(frame.to_dicts(), ["ts", "actor", "system", "action", "reason"])
     return {"events": frame}, text
+
+
+def _kpi_lines(metrics: Any) -> list[str]:
+    lines = [f"KPIs as of {metrics.as_of:%Y-%m-%d %H:%M} UTC"]
+    for target in metrics.targets():
+        lines.append(
+            f"  {target.label:20s} {target.value:10.3f}  target {target.direction} {target.target:g}  "
+            f"{'met' if target.met else 'NOT MET'}"
+        )
+    lines.append(f"  systems migrated     {metrics.systems_migrated} / {metrics.systems_total}")
+    lines.append(f"  migration rate       {metrics.migration_rate:.2f} systems/day")
+    lines.append(f"success score {metrics.success_score:.3f} = mean of")
+    lines += [f"  {p.name:12s} {p.value:6.3f}  {p.formula}" for p in metrics.score_parts()]
+    return lines
+
+
+def cmd_kpis(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    metrics = services.kpis(ws, _when("--as-of", args.as_of))
+    result = {
+        **metrics.model_dump(mode="json"),
+        "success_score": metrics.success_score,
+        "score_parts": metrics.score_parts(),
+        "targets": metrics.targets(),
+    }
+    return result, "\n".join(_kpi_lines(metrics))
+
+
+def cmd_timeline(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    if args.start:
+        try:
+            start = dt.date.fromisoformat(args.start)
+        except ValueError:
+            raise InputError("--start", "value", "a date YYYY-MM-DD", args.start) from None
+        services.set_plan_start(ws, start, actor=_actor(args), reason=args.reason)
+    view = services.overview(ws, _when("--as-of", args.as_of))
+    fc = view.timeline.forecast
+    lines = [f"plan from {view.plan.start_date}, planned finish {fc.planned_finish}"]
+    for ph in view.timeline.phases:
+        actual = f"started {ph.actual_start:%Y-%m-%d}" if ph.actual_start else "not started"
+        lines.append(
+            f"  phase {ph.number} {ph.name:11s} {ph.planned_start} .. {ph.planned_end}  "
+            f"{ph.migrated}/{ph.systems} migrated, {actual}"
+        )
+    if fc.forecast_finish:
+        slip = f"{fc.slip_days:+d} days vs plan"
+        lines.append(f"forecast finish {fc.forecast_finish} ({slip}): {fc.explanation}")
+    else:
+        lines.append(f"no forecast: {fc.explanation}")
+    result = {"timeline": view.timeline, "systems": view.schedule, "burn_up": view.burn_up}
+    return result, "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- parser
@@ -420,8 +492,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("events", cmd_events, "the audit log, newest first")
     p.add_argument("--system")
     p.add_argument("--by", help="only events by this actor")
-    p.add_argument("--action")
+    p.add_argument("--action", help="exact action, e.g. state:promoted")
+    p.add_argument("--action-prefix", help="actions starting with this, e.g. state:")
+    p.add_argument("--since", help="from this date or ISO time (inclusive)")
+    p.add_argument("--until", help="up to this date or ISO time (exclusive)")
     p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--csv", metavar="FILE", help="write every matching event to FILE as CSV")
+    p = add("kpis", cmd_kpis, "the seed's migration KPIs and success score, measured from the store")
+    p.add_argument("--as-of", help="as of this date or ISO time (default now)")
+    p = add("timeline", cmd_timeline, "plan vs actual per phase and the forecast finish date")
+    p.add_argument("--as-of", help="as of this date or ISO time (default now)")
+    p.add_argument("--start", help="set the plan's start date first (YYYY-MM-DD)")
+    p.add_argument("--reason", default="plan start date set")
     return parser
 
 

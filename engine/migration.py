@@ -310,7 +310,11 @@ def judge(ws: Workspace, name: str, *, actor: str, run_id: str | None = None) ->
     samples = read_run_samples(ws, name, run["id"])
     health = int(green["health_failures"]) if green else None
     verdict = judge_samples(
-        samples, policy, validation_success_rate=validation_rate(ws, name), failed_health_checks=health
+        samples,
+        policy,
+        validation_success_rate=validation_rate(ws, name),
+        failed_health_checks=health,
+        bucket_s=float(run["bucket_s"]),
     )
     result = json.loads(verdict.model_dump_json())
     with connect(ws.db_path) as con, transaction(con):

@@ -10,6 +10,7 @@ so no page or script can skip it.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ from engine.fleet.importer import ImportReport, Rejection, scan_fleet
 from engine.judge.policy import load_policy
 from engine.judge.samples import read_samples_file
 from engine.judge.verdict import Verdict, judge_samples
+from engine.kpi.metrics import MigrationMetrics
+from engine.kpi.overview import Overview, build_overview, metrics_as_of
+from engine.kpi.plan_file import workspace_plan, write_start_date
 from engine.migration import (  # noqa: F401 - the migration's use cases are services too
     RunEvidence,
     RunResult,
@@ -569,9 +573,58 @@ def set_role(ws: Workspace, name: str, role: Role | str, *, actor: str | None = 
 
 
 def list_events(ws: Workspace, **filters: Any) -> pl.DataFrame:
-    """Audit events newest first; filters: system, actor, action, since, limit."""
+    """Audit events newest first; filters: system, actor, action, action_prefix, since, until, limit."""
     with connect(ws.db_path) as con:
         return events_store.list_events(con, **filters)
+
+
+def event_facets(ws: Workspace) -> dict[str, list[str]]:
+    """The systems, actors and actions that occur in the audit log (for filter choices)."""
+    with connect(ws.db_path) as con:
+        return events_store.event_facets(con)
+
+
+def events_csv(ws: Workspace, **filters: Any) -> bytes:
+    """The filtered audit log as CSV (UTF-8, header row; before/after as JSON text)."""
+    frame = list_events(ws, **filters)
+    return frame.with_columns(pl.col("ts").dt.to_string("%Y-%m-%dT%H:%M:%S%.6f%z")).write_csv().encode()
+
+
+# --------------------------------------------------------------------------- KPIs, standup, timeline
+
+
+def overview(ws: Workspace, as_of: dt.datetime | None = None) -> Overview:
+    """KPIs now and a day earlier, the plan and timeline, changes, blockers and what is due next."""
+    with connect(ws.db_path) as con:
+        return build_overview(con, ws, as_of)
+
+
+def kpis(ws: Workspace, as_of: dt.datetime | None = None) -> MigrationMetrics:
+    """The seed's MigrationMetrics measured from the store as of a moment (default now)."""
+    with connect(ws.db_path) as con:
+        return metrics_as_of(con, ws, as_of)
+
+
+@operator_only("move the plan's start date")
+def set_plan_start(ws: Workspace, start: dt.date, *, actor: str, reason: str = "plan start date set") -> Plan:
+    """Move the plan's start date (writes the workspace's plan.toml) and record who did it."""
+    with connect(ws.db_path) as con:
+        before = workspace_plan(con, ws).start_date
+        plan = write_start_date(ws, start)
+        events_store.append_events(
+            con,
+            [
+                {
+                    "actor": actor,
+                    "system": None,
+                    "action": "plan:start_date",
+                    "reason": reason,
+                    "before": {"start_date": before.isoformat()},
+                    "after": {"start_date": start.isoformat()},
+                }
+            ],
+        )
+    return plan
 
 
 def fleet_summary(ws: Workspace) -> dict[str, Any]:

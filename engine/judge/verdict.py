@@ -164,9 +164,15 @@ def judge_samples(
     validation_success_rate: float | None,
     failed_health_checks: int | None = None,
     now: dt.datetime | None = None,
+    bucket_s: float | None = None,
 ) -> Verdict:
-    """Judge a frame of samples (see :mod:`engine.judge.samples`) against ``policy``."""
+    """Judge a frame of samples (see :mod:`engine.judge.samples`) against ``policy``.
+
+    ``bucket_s`` is the aggregation bucket of the run being judged (a 60 s demo
+    run uses 1 s buckets); without it, the policy's bucket.
+    """
     conf = policy.statistics.confidence_level
+    bucket_s = bucket_s or policy.parallel_run.bucket_s
     old = samples.filter(pl.col("version") == "old")
     new = samples.filter(pl.col("version") == "new")
     n_old, n_new = old.height, new.height
@@ -194,14 +200,15 @@ def judge_samples(
     )
 
     # 2. throughput: successful responses per bucket, paired buckets.
-    counts = bucket_counts(samples, policy.parallel_run.bucket_s) if samples.height else None
+    counts = bucket_counts(samples, bucket_s) if samples.height else None
     if counts is not None and counts.height:
         tp = paired_ratio_change(counts["old"].to_numpy(), counts["new"].to_numpy(), conf)
-        seconds = max(policy.parallel_run.bucket_s * counts.height, 1e-9)
+        seconds = max(bucket_s * counts.height, 1e-9)
         tp_detail = {
             "old_rps": counts["old"].sum() / seconds,
             "new_rps": counts["new"].sum() / seconds,
             "buckets": float(counts.height),
+            "bucket_s": float(bucket_s),
         }
     else:
         tp, tp_detail = Interval(math.nan, math.nan, math.nan), {}

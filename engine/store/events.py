@@ -69,18 +69,26 @@ def list_events(
     system: str | None = None,
     actor: str | None = None,
     action: str | None = None,
+    action_prefix: str | None = None,
     since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
     limit: int | None = None,
 ) -> pl.DataFrame:
-    """Events newest first, filtered by any of the given fields."""
+    """Events newest first, filtered by any of the given fields (``since`` inclusive, ``until`` not)."""
     where, params = [], []
     for column, value in (("system", system), ("actor", actor), ("action", action)):
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
+    if action_prefix is not None:
+        where.append("starts_with(action, ?)")
+        params.append(action_prefix)
     if since is not None:
         where.append("ts >= ?")
         params.append(since)
+    if until is not None:
+        where.append("ts < ?")
+        params.append(until)
     sql = "SELECT id, ts, actor, system, action, reason, before, after FROM events"
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -89,3 +97,13 @@ def list_events(
         sql += " LIMIT ?"
         params.append(int(limit))
     return query_frame(con, sql, params)
+
+
+def event_facets(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """Distinct systems, actors and actions, for the audit page's filters."""
+    return {
+        column: query_frame(
+            con, f"SELECT DISTINCT {column} AS v FROM events WHERE {column} IS NOT NULL ORDER BY v"
+        )["v"].to_list()
+        for column in ("system", "actor", "action")
+    }

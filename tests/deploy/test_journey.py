@@ -10,6 +10,7 @@ import json
 import os
 import signal
 
+import polars as pl
 import pytest
 
 from engine import services
@@ -70,6 +71,9 @@ def test_blue_green_regression_gets_no_go_and_rolls_back(ready_ws) -> None:
         "process:stop",
     ):
         assert expected in seen
+    kpis = services.kpis(ws)  # the KPIs see the real rollback, and nothing migrated
+    assert (kpis.rollback_count, kpis.systems_migrated, kpis.failed_migrations) == (1, 0, 0)
+    assert kpis.total_downtime_minutes == 0  # blue served every request of the run
 
 
 def test_direct_strategy_switches_without_losing_requests_and_decommissions_blue(ready_ws) -> None:
@@ -83,6 +87,12 @@ def test_direct_strategy_switches_without_losing_requests_and_decommissions_blue
     assert [p["role"] for p in status.processes] == ["green"]
     assert status.route["active_slot"] == "green"
     assert actions(ws, "hello_world_api")[-3:] == ["run:monitor:completed", "process:stop", "state:done"]
+    kpis = services.kpis(ws)
+    assert kpis.systems_migrated == 1 and kpis.total_downtime_minutes == 0
+    assert 0 < kpis.avg_migration_time_hours < 0.1  # deploy, switch and a 2 s window: seconds, measured
+    view = services.overview(ws)
+    assert view.changes["what"].to_list()[:2] == ["done", "promoted"]
+    assert view.schedule.filter(pl.col("name") == "hello_world_api")["migrated_at"].is_not_null().all()
 
 
 def test_a_trigger_during_the_parallel_run_rolls_back_on_its_own(ready_ws) -> None:
@@ -105,6 +115,7 @@ def test_a_trigger_during_the_parallel_run_rolls_back_on_its_own(ready_ws) -> No
     assert run.summary["lost"] == 0  # blue kept answering every request while green was dead
     last = services.list_events(ws, system="hello_world_api", limit=1).row(0, named=True)
     assert last["action"] == "state:rolled_back" and last["actor"].startswith("trigger:")
+    assert services.overview(ws).changes["what"][0] == "trigger fired, rolled back"
 
 
 def supervisor_pid(ws, port: int) -> int:

@@ -1,0 +1,127 @@
+"""What the store knew at a moment: the raw facts every KPI is computed from.
+
+KPIs must be computable "as of" any past moment (the standup shows the change
+since yesterday), so nothing here reads the *current* columns of a table that
+moves on; it replays the append-only history instead: state events, validation
+results, verdicts and parallel-run samples, each cut at ``as_of``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from engine.store.db import query_frame
+from engine.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The store's history up to ``as_of``, as polars frames (timestamps in UTC)."""
+
+    as_of: dt.datetime
+    systems: pl.DataFrame
+    """name, category, priority, phase, migration_order: the inventory as imported by then."""
+    transitions: pl.DataFrame
+    """ts, system, actor, reason, from_state, to_state: every state change, oldest first."""
+    validations: pl.DataFrame
+    """system, passed, validation_success_rate: the newest v2 result per system."""
+    verdicts: pl.DataFrame
+    """ts, system, run_id, verdict, actor, throughput_change, latency_increase: every verdict."""
+    downtime: pl.DataFrame
+    """system, down_seconds: seconds in which every request served to clients failed."""
+
+    def state_at(self) -> pl.DataFrame:
+        """name, state: each system's state at ``as_of`` (inventoried when it never moved)."""
+        last = self.transitions.group_by("system").agg(pl.col("to_state").last().alias("state"))
+        return (
+            self.systems.select("name")
+            .join(last, left_on="name", right_on="system", how="left")
+            .with_columns(pl.col("state").fill_null("inventoried"))
+        )
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime:
+    moment = moment or dt.datetime.now(dt.UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _observed(criterion: str) -> str:
+    """SQL for the observed value of one named criterion in a verdict's JSON result."""
+    return (
+        "CAST(list_filter(CAST(result->'$.criteria' AS JSON[]), "
+        f"lambda c: c->>'$.name' = '{criterion}')[1]->>'$.observed' AS DOUBLE)"
+    )
+
+
+def load_facts(con: duckdb.DuckDBPyConnection, ws: Workspace, as_of: dt.datetime | None = None) -> Facts:
+    """Read the history up to ``as_of`` (default now) in a handful of bulk queries."""
+    as_of = _utc(as_of)
+    con.execute("SET TimeZone = 'UTC'")
+    systems = query_frame(
+        con,
+        "SELECT name, category, priority, phase, migration_order FROM systems "
+        "WHERE imported_at <= ? ORDER BY migration_order, name",
+        [as_of],
+    )
+    transitions = query_frame(
+        con,
+        """
+        SELECT ts, system, actor, reason,
+               json_extract_string(before, '$.state') AS from_state,
+               json_extract_string(after, '$.state') AS to_state
+        FROM events WHERE action LIKE 'state:%' AND ts <= ? ORDER BY ts, id
+        """,
+        [as_of],
+    )
+    validations = query_frame(
+        con,
+        """
+        SELECT system, passed, validation_success_rate FROM (
+            SELECT *, row_number() OVER (PARTITION BY system ORDER BY ts DESC, id DESC) AS rn
+            FROM validations WHERE blueprint_version = 'v2' AND ts <= ?
+        ) WHERE rn = 1 ORDER BY system
+        """,
+        [as_of],
+    )
+    verdicts = query_frame(
+        con,
+        f"""
+        SELECT ts, system, run_id, verdict, actor,
+               {_observed("throughput_change")} AS throughput_change,
+               {_observed("latency_increase")} AS latency_increase
+        FROM verdicts WHERE ts <= ? ORDER BY ts, id
+        """,  # noqa: S608 - the interpolated parts are constant criterion names, not values
+        [as_of],
+    )
+    return Facts(as_of, systems, transitions, validations, verdicts, _downtime(ws.samples_dir, as_of))
+
+
+def _downtime(samples_dir: Path, as_of: dt.datetime) -> pl.DataFrame:
+    """Seconds, per system, in which requests were served and every one of them failed.
+
+    Measured on the traffic Switchyard itself carried (parallel runs, canary
+    steps, monitor windows), from the sample segments the gateway wrote.
+    """
+    empty = pl.DataFrame(schema={"system": pl.String, "down_seconds": pl.Int64})
+    if not any(samples_dir.glob("system=*/run=*/part-*.parquet")):
+        return empty
+    pattern = str(samples_dir / "system=*" / "run=*" / "part-*.parquet")
+    with duckdb.connect() as mem:
+        mem.execute("SET TimeZone = 'UTC'")
+        return query_frame(
+            mem,
+            """
+            SELECT system, count(*)::BIGINT AS down_seconds FROM (
+                SELECT system, date_trunc('second', ts) AS second, bool_or(ok) AS any_ok
+                FROM read_parquet(?, hive_partitioning = true, union_by_name = true)
+                WHERE "primary" AND ts <= ?
+                GROUP BY ALL
+            ) WHERE NOT any_ok GROUP BY system ORDER BY system
+            """,
+            [pattern, as_of],
+        )

@@ -1,0 +1,127 @@
+"""Standup: the fleet in five minutes: KPIs and targets, change since yesterday, blockers, what is next."""
+
+import datetime as dt
+
+import polars as pl
+import streamlit as st
+
+from engine import services
+from pages._charts import burn_up_figure, score_parts_figure
+from pages._shared import workspace
+
+ws = workspace()
+today = dt.datetime.now(dt.UTC).date()
+day = st.sidebar.date_input("Standup as of", value=today, help="Look back at the standup of an earlier day.")
+# an earlier day is seen as at its end; today as of now
+as_of = None if day == today else dt.datetime.combine(day, dt.time.max, tzinfo=dt.UTC)
+view = services.overview(ws, as_of)
+m, y = view.metrics, view.yesterday
+fc = view.timeline.forecast
+
+st.title(":material/groups: Standup")
+st.caption(
+    f"As of {view.as_of:%Y-%m-%d %H:%M} UTC. Every figure is measured from the store; deltas compare "
+    "with the same moment yesterday."
+)
+
+# ---- headline: progress, score, forecast
+top = st.columns(4)
+top[0].metric(
+    "Systems migrated",
+    f"{m.systems_migrated} / {m.systems_total}",
+    delta=m.systems_migrated - y.systems_migrated or None,
+    help="Promoted, monitoring or done. A promotion that was rolled back does not count.",
+)
+top[1].metric(
+    "Success score",
+    f"{m.success_score:.2f}",
+    delta=round(m.success_score - y.success_score, 3) or None,
+    help="The seed's score: the mean of the six parts shown below.",
+)
+top[2].metric("Migration rate", f"{m.migration_rate:.2f} / day", help="Systems migrated a day since start")
+if fc.forecast_finish is not None:
+    top[3].metric(
+        "Forecast finish",
+        f"{fc.forecast_finish:%d %b}",
+        delta=f"{fc.slip_days:+d} days vs plan" if fc.slip_days else "on plan",
+        delta_color="inverse",
+        help=fc.explanation,
+    )
+else:
+    top[3].metric("Forecast finish", "–", help=fc.explanation)
+    top[3].caption(f"Plan ends {fc.planned_finish:%d %b}; {fc.explanation}.")
+
+# ---- KPI tiles with targets
+FORMATS = {
+    "ratio": lambda v: f"{v:.0%}",
+    "change": lambda v: f"{v:+.1%}",
+    "count": lambda v: f"{v:.0f}",
+    "hours": lambda v: f"{v:.2f} h",
+    "minutes": lambda v: f"{v:.1f} min",
+}
+before = {t.field: t.value for t in y.targets()}
+tiles = st.columns(len(m.targets()))
+for tile, target in zip(tiles, m.targets(), strict=True):
+    fmt = FORMATS[target.unit]
+    change = target.value - before[target.field]
+    lower_is_better = target.direction in ("<", "<=", "==")
+    with tile.container(border=True):
+        st.metric(
+            target.label,
+            fmt(target.value),
+            delta=fmt(change) if change else None,
+            delta_color="inverse" if lower_is_better else "normal",
+        )
+        mark = ":green[:material/check_circle: met]" if target.met else ":red[:material/cancel: not met]"
+        st.caption(f"target {target.direction} {fmt(target.target)} · {mark}")
+notes = []
+if m.systems_validated_v2 == 0:
+    notes.append("no system validated on v2 yet")
+if m.systems_with_verdict == 0:
+    notes.append("no migrated system has a verdict yet, so throughput and latency show the seed's 0 default")
+if notes:
+    st.caption("Note: " + "; ".join(notes) + ".")
+
+# ---- burn-up and score parts
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Burn-up against the plan")
+    st.plotly_chart(burn_up_figure(view.burn_up, m, fc), width="stretch")
+with right:
+    st.subheader("Success score, part by part")
+    st.plotly_chart(score_parts_figure(m), width="stretch")
+
+# ---- what changed, what is blocked, what is next
+left, right = st.columns(2)
+with left:
+    st.subheader("Last 24 hours")
+    if view.changes.height:
+        st.dataframe(
+            view.changes.with_columns(pl.col("ts").dt.strftime("%a %H:%M")),
+            hide_index=True,
+            width="stretch",
+            column_config={"ts": "when", "what": "what happened", "actor": "who"},
+        )
+    else:
+        st.caption("No promotion, rollback, trigger or NO_GO verdict in the last 24 hours.")
+    st.subheader("Next by the plan")
+    st.dataframe(
+        view.next_due.with_columns(pl.col("due").dt.strftime("%a %d %b %H:%M")),
+        hide_index=True,
+        width="stretch",
+        column_config={"overdue": st.column_config.CheckboxColumn("overdue")},
+    )
+with right:
+    st.subheader(f"Blockers ({len(view.blockers)})")
+    if not view.blockers:
+        st.success("Nothing is blocked.", icon=":material/check_circle:")
+    icons = {
+        "emergency": ":material/emergency:",
+        "validation": ":material/rule:",
+        "checklist": ":material/checklist:",
+    }
+    for blocker in view.blockers[:12]:
+        box = st.error if blocker.kind == "emergency" else st.warning
+        box(f"**{blocker.system}** ({blocker.kind}): {blocker.detail}", icon=icons.get(blocker.kind))
+    if len(view.blockers) > 12:
+        st.caption(f"… and {len(view.blockers) - 12} more: see the Inventory and Validation pages.")
