@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import plotly.express as px
 import plotly.graph_objects as go
 import polars as pl
 
@@ -23,6 +24,7 @@ def burn_up_figure(burn: pl.DataFrame, metrics: MigrationMetrics, forecast: Fore
         x=burn["day"].to_list(),
         y=burn["actual"].to_list(),
         name="migrated",
+        mode="lines+markers",
         line={"color": ACTUAL_COLOUR, "width": 3},
     )
     if forecast.forecast_finish is not None:
@@ -73,3 +75,21 @@ def now_line(fig: go.Figure, moment: dt.datetime) -> None:
     fig.add_shape(
         type="line", x0=moment, x1=moment, yref="paper", y0=0, y1=1, line={"color": "#c62828", "dash": "dot"}
     )
+
+
+def gantt_figure(bars: pl.DataFrame, as_of: dt.datetime, *, height: int) -> go.Figure:
+    """Plan and actual bars per label (columns label, kind, start, end), with a 'now' marker."""
+    fig = px.timeline(
+        bars.to_pandas(),
+        x_start="start",
+        x_end="end",
+        y="label",
+        color="kind",
+        color_discrete_map={"plan": PLAN_COLOUR, "actual": ACTUAL_COLOUR},
+    )
+    fig.update_yaxes(autorange="reversed", title=None)
+    fig.update_layout(
+        barmode="group", height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend_title=None
+    )
+    now_line(fig, as_of.astimezone(dt.UTC).replace(tzinfo=None))
+    return fig

@@ -40,6 +40,7 @@ st.dataframe(
     events.with_columns(pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S")).drop("id"),
     hide_index=True,
     width="stretch",
+    height=520,
     column_config={c: st.column_config.TextColumn(width="small") for c in ("before", "after")},
 )
 st.download_button(

@@ -60,20 +60,24 @@ FORMATS = {
     "minutes": lambda v: f"{v:.1f} min",
 }
 before = {t.field: t.value for t in y.targets()}
-tiles = st.columns(len(m.targets()))
-for tile, target in zip(tiles, m.targets(), strict=True):
+targets = m.targets()
+tiles = [*st.columns(4), *st.columns(4)]  # two rows: readable labels on a laptop screen
+for tile, target in zip(tiles, targets, strict=False):
     fmt = FORMATS[target.unit]
-    change = target.value - before[target.field]
+    change = fmt(target.value - before[target.field])
     lower_is_better = target.direction in ("<", "<=", "==")
     with tile.container(border=True):
         st.metric(
             target.label,
             fmt(target.value),
-            delta=fmt(change) if change else None,
+            delta=change if change != fmt(0.0) else None,
             delta_color="inverse" if lower_is_better else "normal",
         )
         mark = ":green[:material/check_circle: met]" if target.met else ":red[:material/cancel: not met]"
         st.caption(f"target {target.direction} {fmt(target.target)} · {mark}")
+with tiles[len(targets)].container(border=True):
+    st.metric("Evidence", f"{m.systems_with_verdict} verdicts", help="Migrated systems with a verdict.")
+    st.caption(f"{m.systems_validated_v2} systems validated on v2")
 notes = []
 if m.systems_validated_v2 == 0:
     notes.append("no system validated on v2 yet")

@@ -2,12 +2,12 @@
 
 import datetime as dt
 
-import plotly.express as px
 import polars as pl
 import streamlit as st
 
 from engine import services
-from pages._charts import burn_up_figure, now_line
+from engine.kpi.timeline import phase_bars, system_bars
+from pages._charts import burn_up_figure, gantt_figure
 from pages._shared import actor, can_act, run_action, workspace
 
 ws = workspace()
@@ -37,28 +37,8 @@ else:
 st.caption(f"Forecast: {fc.explanation}.")
 
 # ---- phases: plan vs actual
-rows = []
-for ph in view.timeline.phases:
-    label = f"{ph.number}. {ph.name} ({ph.migrated}/{ph.systems})"
-    rows.append({"phase": label, "kind": "plan", "start": ph.planned_start, "end": ph.planned_end})
-    if ph.actual_start is not None:
-        end = ph.actual_end or view.as_of
-        rows.append({"phase": label, "kind": "actual", "start": ph.actual_start, "end": end})
-frame = pl.DataFrame(rows).with_columns(
-    pl.col("start").cast(pl.Datetime("us")), pl.col("end").cast(pl.Datetime("us"))
-)
-fig = px.timeline(
-    frame.to_pandas(),
-    x_start="start",
-    x_end="end",
-    y="phase",
-    color="kind",
-    color_discrete_map={"plan": "#90a4ae", "actual": "#1565c0"},
-)
-fig.update_layout(barmode="group")
-fig.update_yaxes(autorange="reversed", title=None)
-fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend_title=None)
-now_line(fig, view.as_of.replace(tzinfo=None))
+frame = phase_bars(view.timeline)
+fig = gantt_figure(frame, view.as_of, height=300)
 st.subheader("Phases")
 st.plotly_chart(fig, width="stretch")
 st.dataframe(
@@ -75,34 +55,8 @@ phase = st.segmented_control(
     "Phase", [p.number for p in plan.phases], default=1, format_func=lambda n: f"phase {n}", key="phase"
 )
 schedule = view.schedule.filter(pl.col("phase") == (phase or 1))
-bars = pl.concat(
-    [
-        schedule.select(
-            "name",
-            pl.lit("plan").alias("kind"),
-            pl.col("phase_start").alias("start"),
-            pl.col("due").alias("end"),
-        ),
-        schedule.filter(pl.col("deployed_at").is_not_null()).select(
-            "name",
-            pl.lit("actual").alias("kind"),
-            pl.col("deployed_at").alias("start"),
-            pl.coalesce("migrated_at", pl.lit(view.as_of)).alias("end"),
-        ),
-    ]
-).with_columns(pl.col("start").dt.replace_time_zone(None), pl.col("end").dt.replace_time_zone(None))
-fig = px.timeline(
-    bars.to_pandas(),
-    x_start="start",
-    x_end="end",
-    y="name",
-    color="kind",
-    color_discrete_map={"plan": "#90a4ae", "actual": "#1565c0"},
-)
-fig.update_layout(barmode="group")
-fig.update_yaxes(autorange="reversed", title=None)
-fig.update_layout(height=max(240, 34 * schedule.height), margin={"l": 10, "r": 10, "t": 30, "b": 10})
-now_line(fig, view.as_of.replace(tzinfo=None))
+bars = system_bars(schedule, view.as_of)
+fig = gantt_figure(bars, view.as_of, height=max(240, 34 * schedule.height))
 st.plotly_chart(fig, width="stretch")
 st.dataframe(
     schedule.select(

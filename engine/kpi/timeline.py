@@ -172,3 +172,41 @@ def forecast(metrics: MigrationMetrics, plan: Plan) -> Forecast:
         remaining=remaining,
         explanation=why,
     )
+
+
+def _naive(moment: dt.date | dt.datetime) -> dt.datetime:
+    """A UTC moment without tzinfo, as chart libraries want it (a date is its midnight)."""
+    if not isinstance(moment, dt.datetime):
+        return dt.datetime.combine(moment, dt.time())
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def phase_bars(timeline: Timeline) -> pl.DataFrame:
+    """label, kind (plan|actual), start, end: one plan bar per phase, one actual bar once it started."""
+    rows = []
+    for ph in timeline.phases:
+        label = f"{ph.number}. {ph.name} ({ph.migrated}/{ph.systems})"
+        rows.append((label, "plan", _naive(ph.planned_start), _naive(ph.planned_end)))
+        if ph.actual_start is not None:
+            end = ph.actual_end or timeline.as_of
+            rows.append((label, "actual", _naive(ph.actual_start), _naive(end)))
+    return pl.DataFrame(rows, schema=["label", "kind", "start", "end"], orient="row")
+
+
+def system_bars(schedule: pl.DataFrame, as_of: dt.datetime) -> pl.DataFrame:
+    """label, kind, start, end: plan (phase start to due) and actual (deployed to migrated, or now)."""
+    plan = schedule.select(
+        pl.col("name").alias("label"),
+        pl.lit("plan").alias("kind"),
+        pl.col("phase_start").alias("start"),
+        pl.col("due").alias("end"),
+    )
+    actual = schedule.filter(pl.col("deployed_at").is_not_null()).select(
+        pl.col("name").alias("label"),
+        pl.lit("actual").alias("kind"),
+        pl.col("deployed_at").alias("start"),
+        pl.coalesce("migrated_at", pl.lit(as_of)).alias("end"),
+    )
+    return pl.concat([plan, actual]).with_columns(
+        pl.col("start").dt.replace_time_zone(None), pl.col("end").dt.replace_time_zone(None)
+    )
