@@ -339,8 +339,15 @@ def evaluate_triggers(
     validation_success_rate: float | None,
     failed_health_checks: int | None,
     counts: pl.DataFrame | None = None,
+    new_share: float | None = None,
 ) -> list[Trigger]:
-    """The seed's automatic rollback triggers on the samples so far (cheap enough to run every bucket)."""
+    """The seed's automatic rollback triggers on the samples so far (cheap enough to run every bucket).
+
+    ``new_share`` is the fraction of requests routed to the new version when
+    traffic is *split* (a canary step) rather than mirrored: throughput is then
+    compared per unit of offered traffic, or a 10 % step would always look
+    like a 0.11x collapse.
+    """
     t = policy.triggers
     old = samples.filter(pl.col("version") == "old")
     new = samples.filter(pl.col("version") == "new")
@@ -393,6 +400,8 @@ def evaluate_triggers(
     tp_ratio = None
     if counts is not None and counts.height and counts["old"].sum():
         tp_ratio = counts["new"].sum() / counts["old"].sum()
+        if new_share is not None and 0 < new_share < 1:
+            tp_ratio *= (1 - new_share) / new_share
     add(
         "throughput_ratio",
         tp_ratio,

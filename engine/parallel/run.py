@@ -17,6 +17,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+import polars as pl
+
 from engine.deploy import supervisor
 from engine.judge.policy import Policy
 from engine.judge.verdict import Trigger, evaluate_triggers
@@ -29,7 +31,11 @@ from engine.store.samples import read_run_samples
 from engine.workspace import Workspace
 
 MIN_TRIGGER_SAMPLES = 50
-"""New-version samples needed before sample-based triggers may fire (one early error is not 5 %)."""
+"""New-version samples needed before sample-based triggers may fire mid-run (one early error is not 5 %)."""
+
+MIN_FINAL_TRIGGER_SAMPLES = 20
+"""At the end of a watch, fewer suffice: a 10 % canary step may give green only a few dozen requests,
+and a step must not pass because its failures were too few to count mid-run."""
 
 
 def new_run_id(kind: str) -> str:
@@ -107,17 +113,20 @@ def watch(
             with connect(ws.db_path) as con:
                 state["health"] = store.add_health_failure(con, int(green["id"]))
         supervisor.flush_samples(ws)
-        samples = read_run_samples(ws, system, run_id)
+        return not check_triggers(read_run_samples(ws, system, run_id), MIN_TRIGGER_SAMPLES)
+
+    # a canary step splits traffic (mirror off, weight between 0 and 1); a parallel run mirrors it all
+    split = None if route.get("mirror") else float(route.get("canary_weight") or 0) or None
+
+    def check_triggers(samples: pl.DataFrame, min_new: int) -> bool:
+        """The seed's triggers, once enough new samples (or health failures) exist; True if one fired."""
         new_rows = samples.filter(samples["version"] == "new").height if samples.height else 0
-        if new_rows < MIN_TRIGGER_SAMPLES and state["health"] <= policy.triggers.max_failed_health_checks:
-            return True
-        triggers = evaluate_triggers(samples, policy, validation_rate, state["health"])
-        state["triggers"] = triggers
-        fired = next((t for t in triggers if t.fired), None)
-        if fired is not None:
-            state["fired"] = fired
+        if new_rows < min_new and state["health"] <= policy.triggers.max_failed_health_checks:
             return False
-        return True
+        triggers = evaluate_triggers(samples, policy, validation_rate, state["health"], new_share=split)
+        state["triggers"] = triggers
+        state["fired"] = next((t for t in triggers if t.fired), None)
+        return state["fired"] is not None
 
     stats = asyncio.run(
         drive(
@@ -135,6 +144,8 @@ def watch(
     supervisor.publish_routes(ws, actor)
     supervisor.flush_samples(ws)
     samples = read_run_samples(ws, system, run_id)
+    if not state["fired"] and not state["stopped"]:
+        check_triggers(samples, MIN_FINAL_TRIGGER_SAMPLES)  # the last partial tick and small steps
     status = "triggered" if state["fired"] else "stopped" if state["stopped"] else "completed"
     outcome = WatchOutcome(
         run_id=run_id,
