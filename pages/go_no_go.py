@@ -78,18 +78,29 @@ def start(kind: str, work) -> None:  # noqa: ANN001 - work(progress) -> result
 job_progress()
 
 # --------------------------------------------------------------------------- steps before the evidence
-with st.expander("Checklist and deployment", expanded=evidence.state in {"validated", "ready"}):
+SETUP_STATES = {"validated", "ready", "green_deployed"}  # the next step is in the expander: keep it open
+with st.expander("Checklist and deployment", expanded=evidence.state in SETUP_STATES):
     cols = st.columns(3)
     with cols[0]:
         st.markdown("**Pre-migration checklist**")
         note = st.text_input("Note for the acknowledgement", key="ack-note")
+        checked = None
         if st.button("Team notified: acknowledge", key="ack", **enabled()):
-            run_action(lambda: services.checklist(ws, name, actor=who, ack="team_notified", note=note))
+            checked = run_action(
+                lambda: services.checklist(ws, name, actor=who, ack="team_notified", note=note)
+            )
         if st.button("Run checklist", key="checklist", **enabled()):
-            result = run_action(lambda: services.checklist(ws, name, actor=who))
-            if result is not None:
-                st.dataframe(pl.DataFrame([i.model_dump() for i in result.items]), hide_index=True)
-                st.write("ready_to_migrate:", result.ready_to_migrate)
+            checked = run_action(lambda: services.checklist(ws, name, actor=who))
+        if checked is not None:  # kept across the rerun that redraws the state and enables Deploy
+            st.session_state[f"checklist-{name}"] = checked
+            st.rerun()
+        last = st.session_state.get(f"checklist-{name}")
+        if last is not None:
+            if last.ready_to_migrate:
+                st.success("Checklist complete: ready to migrate.")
+            else:
+                st.warning("Not ready: " + ", ".join(i.name for i in last.missing()))
+            st.dataframe(pl.DataFrame([i.model_dump() for i in last.items]), hide_index=True)
     with cols[1]:
         st.markdown("**Deploy green beside blue**")
         strategy = st.radio("Strategy", ["blue_green", "canary", "direct"], horizontal=True)

@@ -1,0 +1,155 @@
+"""A team lead's main journey, clicked through in a real browser (Debian's chromium via Playwright).
+
+AppTest cannot drive an ``st.navigation`` app across pages, so this is where
+the whole app is exercised as a user meets it: first start on the sample
+fleet, then Conversion, Validation and Go / No-Go (checklist, deploy, a short
+parallel run, the verdict, and Promote on GO, else Roll back, through the
+confirmation form) down to the final state, and the Audit log after it.
+Pages are reached through the sidebar by their titles, never by being the
+default page. Screenshots of each step land in the test's tmp dir.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import services
+
+pytestmark = pytest.mark.browser
+
+SYSTEM = "hello_world_api"
+RUN_S, RUN_RPS = 10, 300  # short; 3000 requests per version usually narrow the p50 interval enough for GO
+LONG = 90_000  # ms: the first start, deploys and runs are real processes on a 2-core machine
+
+
+def go(page: Any, title: str) -> None:
+    """Open a page through its sidebar link and wait for its title."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
+    page.get_by_role("heading", name=title).first.wait_for()
+
+
+def choose(page: Any, label: str, option: str) -> None:
+    """Pick ``option`` in the st.selectbox labelled ``label``."""
+    box = page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True)).first
+    box.locator("input").click()
+    page.keyboard.type(option)
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def snap(page: Any, shots: Path, name: str) -> None:
+    page.screenshot(path=shots / f"{name}.png", full_page=True)
+
+
+def test_a_lead_migrates_one_system_through_the_browser(playwright_browser, app, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=LONG)
+    page = playwright_browser.new_page(viewport={"width": 1500, "height": 1000})
+    page.set_default_timeout(LONG)
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    try:
+        _journey(page, expect, app.url, shots)
+    except Exception:
+        snap(page, shots, "failure")
+        print(f"\nscreenshots in {shots}\nstreamlit log:\n{app.log_tail()}")
+        raise
+    finally:
+        page.close()
+    print(f"\nscreenshots in {shots}")
+    assert services.status(app.ws, SYSTEM).state in {"done", "rolled_back"}
+
+
+def _journey(page: Any, expect: Any, url: str, shots: Path) -> None:
+    # first start: the app creates the workspace on the 52-system sample fleet
+    page.goto(url)
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar.get_by_test_id("stMetric").filter(has_text="Systems in fleet")).to_contain_text("52")
+    expect(sidebar.get_by_text("· operator")).to_be_visible()
+    snap(page, shots, "0-first-start")
+
+    # Conversion: one system, v1 -> v2, with the report
+    go(page, "Conversion")
+    choose(page, "System", SYSTEM)
+    expect(page.get_by_text(f"{SYSTEM} · state inventoried")).to_be_visible()
+    page.get_by_role("button", name="Convert", exact=True).click()
+    expect(page.get_by_text(re.compile(r"^Converted 1 system\(s\) into "))).to_be_visible()
+    expect(page.get_by_role("heading", name="Conversion report")).to_be_visible()
+    expect(page.get_by_text(f"{SYSTEM} · state converted")).to_be_visible()
+    snap(page, shots, "1-converted")
+
+    # Validation: the PortBasedValidationGate on it
+    go(page, "Validation")
+    choose(page, "System", SYSTEM)
+    expect(page.get_by_text("v2 gate: not run yet.")).to_be_visible()
+    page.get_by_role("button", name="Validate (v2 gate)").click()
+    expect(page.get_by_text(re.compile(r"v2 gate: (\d+)/\1 checks passed \(100%\)"))).to_be_visible()
+    snap(page, shots, "2-validated")
+
+    # Go / No-Go: checklist, deploy, parallel run, verdict, decision
+    go(page, "Go / No-Go")
+    choose(page, "System", SYSTEM)
+    expect(page.get_by_text("State: validated")).to_be_visible()
+    page.get_by_role("textbox", name="Note for the acknowledgement").fill("told the team at the standup")
+    page.get_by_role("button", name="Team notified: acknowledge").click()
+    expect(page.get_by_text("Checklist complete: ready to migrate.")).to_be_visible()
+    expect(page.get_by_text("State: ready")).to_be_visible()
+
+    page.get_by_text("blue_green", exact=True).click()
+    page.get_by_role("button", name="Deploy", exact=True).click()
+    expect(page.get_by_text("deploy finished")).to_be_visible()
+    expect(page.get_by_text("State: green_deployed")).to_be_visible()
+    snap(page, shots, "3-deployed")
+
+    for label, value in (("Duration (s)", RUN_S), ("Requests per second", RUN_RPS)):
+        box = page.get_by_role("spinbutton", name=label)
+        box.fill(str(value))
+        box.press("Enter")
+        expect(box).to_have_value(str(value))
+    page.get_by_role("button", name="Start parallel run").click()
+    expect(page.get_by_text(re.compile(rf"parallel run: \d+/{RUN_S} s"))).to_be_visible()  # live progress
+    expect(page.get_by_role("heading", name=re.compile(r"Run parallel-\S+ · completed"))).to_be_visible()
+    expect(page.get_by_text(f"{RUN_S} s at {RUN_RPS} req/s")).to_be_visible()
+    expect(page.get_by_text("This run has not been judged yet.")).to_be_visible()
+    snap(page, shots, "4-run-done")
+
+    page.get_by_role("button", name="Judge this run").click()
+    verdict = page.get_by_role("heading", name=re.compile(r"Verdict: (GO|NO_GO|INCONCLUSIVE)"))
+    expect(verdict).to_be_visible()
+    expect(page.get_by_text("State: judged")).to_be_visible()
+    snap(page, shots, "5-verdict")
+
+    if re.search(r"Verdict: GO\b", verdict.inner_text()):
+        form = page.get_by_test_id("stForm").filter(has_text="Promote")
+        form.get_by_role("textbox", name="Reason").fill(f"GO on the {RUN_S} s run")
+        form.get_by_role("spinbutton", name="Monitor window (s)").fill("3")
+        form.get_by_text("I have reviewed the evidence and want to promote").click()
+        form.get_by_role("button", name="Promote").click()
+        job, final = "promote", "done"
+    else:  # a short run can be too small to be sure: take the other decision, through its own form
+        form = page.get_by_test_id("stForm").filter(has_text="Roll back")
+        form.get_by_role("textbox", name="Details").fill(f"the {RUN_S} s run was not conclusive")
+        form.get_by_text("I want to roll back").click()
+        form.get_by_role("button", name="Roll back").click()
+        job, final = "rollback", "rolled_back"
+    expect(page.get_by_text(f"{job} finished")).to_be_visible()
+    expect(page.get_by_text(f"State: {final}")).to_be_visible()
+    print(f"\nverdict: {verdict.inner_text().splitlines()[0]} -> {final}")
+    page.get_by_text(f"State: {final}").scroll_into_view_if_needed()
+    snap(page, shots, "6-decided")
+
+    # the decision is on the record: the audit log, filtered to the system, downloaded as CSV
+    go(page, "Audit log")
+    choose(page, "System", SYSTEM)
+    choose(page, "Action", "state")
+    expect(page.get_by_text(re.compile(r"^\d+ events$"))).to_be_visible()
+    snap(page, shots, "7-audit")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    csv = Path(download.value.path()).read_text()
+    for state in ("converted", "validated", "ready", "green_deployed", "parallel_run", "judged", final):
+        assert f"state:{state}" in csv, f"state:{state} missing from the audit CSV:\n{csv}"
