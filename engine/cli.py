@@ -414,6 +414,19 @@ def cmd_timeline(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     return result, "\n".join(lines)
 
 
+def cmd_report(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    report = services.post_mortem_file(
+        ws, args.scope, args.format, generated_by=_actor(args), as_of=_when("--as-of", args.as_of)
+    )
+    target = Path(args.out) if args.out else Path(report.file_name)
+    try:
+        target.write_bytes(report.data)
+    except OSError as exc:
+        raise InputError("--out", "path", "a writable file", str(target)) from exc
+    result = {"file": str(target), "format": args.format, "scope": args.scope, "bytes": len(report.data)}
+    return result, f"wrote {target} ({len(report.data):,} bytes)"
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -504,6 +517,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="as of this date or ISO time (default now)")
     p.add_argument("--start", help="set the plan's start date first (YYYY-MM-DD)")
     p.add_argument("--reason", default="plan start date set")
+    p = add("report", cmd_report, "post-mortem of the migration, a phase or a system: Markdown, HTML, PDF")
+    p.add_argument("--scope", default="migration", help="migration | phase:N | system:NAME")
+    p.add_argument("--format", default="md", choices=["md", "html", "pdf"])
+    p.add_argument("--out", help="file to write (default post-mortem_<scope>_<date>.<format>)")
+    p.add_argument("--as-of", help="as of this date or ISO time (default now)")
     return parser
 
 

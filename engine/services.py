@@ -52,6 +52,11 @@ from engine.models.blueprint_v1 import load_v1_blueprint
 from engine.models.blueprint_v2 import load_v2_blueprint
 from engine.models.validation import FleetValidation, SystemValidation
 from engine.progress import Progress, no_progress
+from engine.report import FORMATS as REPORT_FORMATS
+from engine.report import PostMortem, Scope, parse_scope
+from engine.report import file_name as report_file_name
+from engine.report import render as render_report
+from engine.report.collect import collect as collect_post_mortem
 from engine.state import CONVERTIBLE_STATES, VALIDATABLE_STATES, State
 from engine.store import connect, transaction
 from engine.store import conversions as conversions_store
@@ -625,6 +630,45 @@ def set_plan_start(ws: Workspace, start: dt.date, *, actor: str, reason: str = "
             ],
         )
     return plan
+
+
+# --------------------------------------------------------------------------- post-mortem
+
+
+class ReportFile(BaseModel):
+    """A rendered post-mortem: what to call the file, its MIME type and its bytes."""
+
+    file_name: str
+    mime: str
+    data: bytes
+
+
+def post_mortem(
+    ws: Workspace, scope: str | Scope, *, generated_by: str | None = None, as_of: dt.datetime | None = None
+) -> PostMortem:
+    """Everything the post-mortem for ``scope`` (migration, phase:N, system:NAME) says, from the store."""
+    parsed = scope if isinstance(scope, Scope) else parse_scope(scope)
+    with connect(ws.db_path) as con:
+        return collect_post_mortem(con, ws, parsed, generated_by=generated_by or default_actor(), as_of=as_of)
+
+
+def post_mortem_file(
+    ws: Workspace,
+    scope: str | Scope,
+    fmt: str,
+    *,
+    generated_by: str | None = None,
+    as_of: dt.datetime | None = None,
+) -> ReportFile:
+    """The post-mortem rendered as Markdown, HTML or PDF (reading only: viewers may export too)."""
+    if fmt not in REPORT_FORMATS:
+        raise InputError("--format", "value", " | ".join(REPORT_FORMATS), fmt)
+    post = post_mortem(ws, scope, generated_by=generated_by, as_of=as_of)
+    return ReportFile(
+        file_name=report_file_name(post.scope, fmt, post.as_of),
+        mime=REPORT_FORMATS[fmt][0],
+        data=render_report(post, fmt),
+    )
 
 
 def fleet_summary(ws: Workspace) -> dict[str, Any]:

@@ -35,6 +35,18 @@ class Facts:
     downtime: pl.DataFrame
     """system, down_seconds: seconds in which every request served to clients failed."""
 
+    def restricted(self, names: list[str]) -> Facts:
+        """The same history for some systems only (a phase's or one system's post-mortem)."""
+        keep = pl.col("system").is_in(names)
+        return Facts(
+            self.as_of,
+            self.systems.filter(pl.col("name").is_in(names)),
+            self.transitions.filter(keep),
+            self.validations.filter(keep),
+            self.verdicts.filter(keep),
+            self.downtime.filter(keep),
+        )
+
     def state_at(self) -> pl.DataFrame:
         """name, state: each system's state at ``as_of`` (inventoried when it never moved)."""
         last = self.transitions.group_by("system").agg(pl.col("to_state").last().alias("state"))
@@ -50,11 +62,15 @@ def _utc(moment: dt.datetime | None) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def _observed(criterion: str) -> str:
-    """SQL for the observed value of one named criterion in a verdict's JSON result."""
+def criterion_sql(criterion: str, field: str = "observed") -> str:
+    """SQL for one field (observed, threshold, ...) of one named criterion in a verdict's JSON result.
+
+    Both arguments are constants of the code, never user input (they are
+    pasted into the SQL text; values go in as parameters).
+    """
     return (
         "CAST(list_filter(CAST(result->'$.criteria' AS JSON[]), "
-        f"lambda c: c->>'$.name' = '{criterion}')[1]->>'$.observed' AS DOUBLE)"
+        f"lambda c: c->>'$.name' = '{criterion}')[1]->>'$.{field}' AS DOUBLE)"
     )
 
 
@@ -92,8 +108,8 @@ def load_facts(con: duckdb.DuckDBPyConnection, ws: Workspace, as_of: dt.datetime
         con,
         f"""
         SELECT ts, system, run_id, verdict, actor,
-               {_observed("throughput_change")} AS throughput_change,
-               {_observed("latency_increase")} AS latency_increase
+               {criterion_sql("throughput_change")} AS throughput_change,
+               {criterion_sql("latency_increase")} AS latency_increase
         FROM verdicts WHERE ts <= ? ORDER BY ts, id
         """,  # noqa: S608 - the interpolated parts are constant criterion names, not values
         [as_of],

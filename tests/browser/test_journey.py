@@ -4,7 +4,8 @@ AppTest cannot drive an ``st.navigation`` app across pages, so this is where
 the whole app is exercised as a user meets it: first start on the sample
 fleet, then Conversion, Validation and Go / No-Go (checklist, deploy, a short
 parallel run, the verdict, and Promote on GO, else Roll back, through the
-confirmation form) down to the final state, and the Audit log after it.
+confirmation form) down to the final state, the Audit log after it, and the
+system's post-mortem downloaded as PDF.
 Pages are reached through the sidebar by their titles, never by being the
 default page. Screenshots of each step land in the test's tmp dir.
 """
@@ -153,3 +154,19 @@ def _journey(page: Any, expect: Any, url: str, shots: Path) -> None:
     csv = Path(download.value.path()).read_text()
     for state in ("converted", "validated", "ready", "green_deployed", "parallel_run", "judged", final):
         assert f"state:{state}" in csv, f"state:{state} missing from the audit CSV:\n{csv}"
+
+    # the post-mortem of this system, downloaded as PDF with its charts
+    go(page, "Post-mortem")
+    page.get_by_test_id("stButtonGroup").get_by_text("A system", exact=True).click()
+    choose(page, "System", SYSTEM)
+    expect(page.get_by_role("heading", name=f"Post-mortem: system {SYSTEM}")).to_be_visible()
+    outcome = "1 of 1 systems migrated" if final == "done" else "1 rollback(s)"
+    expect(page.get_by_text(outcome, exact=False).first).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()  # the decisions, drawn after the summary
+    snap(page, shots, "8-post-mortem")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="PDF").click()
+    assert download.value.suggested_filename.startswith(f"post-mortem_system-{SYSTEM}_")
+    pdf = Path(download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF-") and f"/Title (Post-mortem: system {SYSTEM})".encode() in pdf
+    assert len(re.findall(rb"/Subtype\s*/Image", pdf)) >= 2, "the PDF should carry the charts"
