@@ -7,6 +7,7 @@ sidebar; every page lives in ``pages/`` and every decision in ``engine``.
 import streamlit as st
 
 from engine import services
+from pages._governance import hold_banners
 from pages._shared import NOT_LOGGED_IN, actor, can_act, identity_provider, workspace
 
 st.set_page_config(page_title="Switchyard", page_icon=":material/alt_route:", layout="wide")
@@ -47,4 +48,5 @@ with st.sidebar:
     elif identity_provider():
         st.button("Log out", icon=":material/logout:", on_click=st.logout)
 
+hold_banners(ws)  # a hold, its owner and reason are shown on every page
 nav.run()

@@ -414,6 +414,51 @@ def cmd_timeline(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     return result, "\n".join(lines)
 
 
+def cmd_hold(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    if args.release:
+        released = services.release(ws, args.name, actor=_actor(args), reason=args.reason)
+        return {"released": released}, f"{args.name}: hold released (it was: {released.reason})"
+    placed = services.hold(ws, args.name, actor=_actor(args), reason=args.reason, owner=args.owner)
+    return {"hold": placed}, placed.sentence()
+
+
+def cmd_approve(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    frame = services.approve(ws, args.name, actor=_actor(args), reason=args.reason)
+    names = ", ".join(frame["actor"].to_list())
+    return {"approvals": frame}, f"{args.name}: the newest verdict is approved by {names}"
+
+
+def _settings(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError("--set", pair, "SECTION.KEY=VALUE, e.g. rule.max_latency_increase=0.2", pair)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def cmd_rejudge(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    result = services.rejudge(
+        ws,
+        args.name,
+        actor=_actor(args),
+        run_id=args.run,
+        overrides=_settings(args.set or []),
+        policy_path=Path(args.policy) if args.policy else None,
+        reason=args.reason,
+    )
+    lines = [
+        f"{args.name} run {result.run_id}: {result.original.verdict} (verdict {result.original_id}) "
+        f"-> {result.rejudged.verdict} under the edited policy",
+        *(f"  policy {c.what}: {c.before} -> {c.after}" for c in result.policy_changes),
+        *(f"  outcome {c.what}: {c.before} -> {c.after}" for c in result.outcome_changes),
+        *(f"  {r}" for r in result.rejudged.reasons),
+        "(recorded beside the original; Promote still acts on the original verdict)",
+    ]
+    return result, "\n".join(lines)
+
+
 def cmd_report(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     report = services.post_mortem_file(
         ws, args.scope, args.format, generated_by=_actor(args), as_of=_when("--as-of", args.as_of)
@@ -517,6 +562,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="as of this date or ISO time (default now)")
     p.add_argument("--start", help="set the plan's start date first (YYYY-MM-DD)")
     p.add_argument("--reason", default="plan start date set")
+    p = add("hold", cmd_hold, "put a system on HOLD (traffic stays, nothing moves) or --release it")
+    p.add_argument("name")
+    p.add_argument("--reason", required=True, help="why (recorded with your name)")
+    p.add_argument("--owner", help="who owns the hold (default: you)")
+    p.add_argument("--release", action="store_true", help="end the hold instead")
+    p = add("approve", cmd_approve, "approve promoting a system on its newest GO verdict (four eyes)")
+    p.add_argument("name")
+    p.add_argument("--reason", required=True, help="why (recorded with your name)")
+    p = add("rejudge", cmd_rejudge, "judge a finished run again under another policy, without traffic")
+    p.add_argument("name")
+    p.add_argument("--run", help="run id (default: the run of the newest verdict)")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="policy setting to change")
+    p.add_argument("--policy", help="judge under this policy file instead of data/policy.toml")
+    p.add_argument("--reason", default="", help="why (recorded with your name)")
     p = add("report", cmd_report, "post-mortem of the migration, a phase or a system: Markdown, HTML, PDF")
     p.add_argument("--scope", default="migration", help="migration | phase:N | system:NAME")
     p.add_argument("--format", default="md", choices=["md", "html", "pdf"])

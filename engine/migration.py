@@ -28,6 +28,8 @@ from engine.deploy.strategies import (
     validation_rate,
 )
 from engine.errors import InputError, NotFoundError, StateConflictError
+from engine.governance.approvals import require_approval
+from engine.governance.hold import ensure_not_held
 from engine.judge.policy import Policy, load_policy
 from engine.judge.verdict import Verdict, judge_samples
 from engine.parallel import compare
@@ -157,6 +159,8 @@ def deploy(
     progress: Progress = no_progress,
 ) -> DeployOutcome:
     recover(ws)
+    with connect(ws.db_path) as con:
+        ensure_not_held(con, name, "deploy")
     return deploy_system(
         ws,
         name,
@@ -191,6 +195,8 @@ def parallel_run(
     progress: Progress = no_progress,
 ) -> RunResult:
     """Mirror traffic to green while blue answers, for ``duration_s``; triggers roll back on their own."""
+    with connect(ws.db_path) as con:
+        ensure_not_held(con, name, "start a parallel run")
     policy = _policy()
     duration_s = duration_s or policy.parallel_run.duration_s
     bucket_s = bucket_s or policy.parallel_run.bucket_s
@@ -343,12 +349,17 @@ def promote(
     progress: Progress = no_progress,
 ) -> PromoteOutcome:
     recover(ws)
+    policy = _policy()
+    with connect(ws.db_path) as con:
+        ensure_not_held(con, name, "promote")
+        if policy.governance.approval_required:
+            require_approval(con, name, store.latest_verdict(con, name), actor)
     return promote_system(
         ws,
         name,
         actor=actor,
         reason=reason,
-        policy=_policy(),
+        policy=policy,
         progress=progress,
         expected_version=expected_version,
         monitor_s=monitor_s,
@@ -367,6 +378,8 @@ def rollback(
     progress: Progress = no_progress,
 ) -> RollbackOutcome:
     recover(ws)
+    with connect(ws.db_path) as con:
+        ensure_not_held(con, name, "roll back")
     return rollback_system(
         ws,
         name,

@@ -26,7 +26,13 @@ from engine.convert.writer import write_v2_system
 from engine.errors import InputError, NotFoundError, StateConflictError
 from engine.fleet.catalog import Plan, load_plan, place_fleet
 from engine.fleet.importer import ImportReport, Rejection, scan_fleet
-from engine.judge.policy import load_policy
+from engine.governance.approvals import approvals as approvals_of
+from engine.governance.approvals import grant
+from engine.governance.hold import Hold, current_holds, place_hold, release_hold
+from engine.governance.rejudge import REJUDGED, Rejudgement, apply_overrides
+from engine.governance.rejudge import record as record_rejudgement
+from engine.governance.rejudge import rejudge as rejudge_run
+from engine.judge.policy import Policy, load_policy
 from engine.judge.samples import read_samples_file
 from engine.judge.verdict import Verdict, judge_samples
 from engine.kpi.metrics import MigrationMetrics
@@ -60,6 +66,7 @@ from engine.report.collect import collect as collect_post_mortem
 from engine.state import CONVERTIBLE_STATES, VALIDATABLE_STATES, State
 from engine.store import connect, transaction
 from engine.store import conversions as conversions_store
+from engine.store import deployments as deployments_store
 from engine.store import events as events_store
 from engine.store import systems as systems_store
 from engine.store import validations as validations_store
@@ -630,6 +637,80 @@ def set_plan_start(ws: Workspace, start: dt.date, *, actor: str, reason: str = "
             ],
         )
     return plan
+
+
+# --------------------------------------------------------------------------- hold, approvals, re-judge
+
+
+@operator_only("put a system on hold")
+def hold(ws: Workspace, name: str, *, actor: str, reason: str, owner: str | None = None) -> Hold:
+    """Freeze ``name`` where it is (traffic stays, no promote/rollback/deploy/run) until released."""
+    with connect(ws.db_path) as con, transaction(con):
+        state = systems_store.get_system(con, name)["state"]
+        return place_hold(con, name, state, actor=actor, reason=reason, owner=owner)
+
+
+@operator_only("release a hold")
+def release(ws: Workspace, name: str, *, actor: str, reason: str) -> Hold:
+    """End the hold on ``name``; it resumes from the state it was held in."""
+    with connect(ws.db_path) as con, transaction(con):
+        systems_store.get_system(con, name)
+        return release_hold(con, name, actor=actor, reason=reason)
+
+
+def policy() -> Policy:
+    """The decision policy in force (data/policy.toml): thresholds, triggers, governance."""
+    return load_policy(DEFAULT_POLICY)
+
+
+def holds(ws: Workspace) -> pl.DataFrame:
+    """Systems on hold now: system, since, placed_by, owner, reason, state (every page shows them)."""
+    with connect(ws.db_path) as con:
+        return current_holds(con)
+
+
+@operator_only("approve a promotion")
+def approve(ws: Workspace, name: str, *, actor: str, reason: str) -> pl.DataFrame:
+    """Approve promoting ``name`` on its newest GO verdict; returns that verdict's approvals."""
+    with connect(ws.db_path) as con, transaction(con):
+        systems_store.get_system(con, name)
+        verdict = deployments_store.latest_verdict(con, name)
+        grant(con, name, verdict, actor=actor, reason=reason)
+        return approvals_of(con, name, int(verdict["id"]) if verdict else None)
+
+
+def approvals(ws: Workspace, name: str) -> pl.DataFrame:
+    """Approvals of the newest verdict of ``name`` (empty when none or no verdict)."""
+    with connect(ws.db_path) as con:
+        verdict = deployments_store.latest_verdict(con, name)
+        return approvals_of(con, name, int(verdict["id"]) if verdict else -1)
+
+
+@operator_only("judge a run again (it records the re-judgement)")
+def rejudge(
+    ws: Workspace,
+    name: str,
+    *,
+    actor: str,
+    run_id: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    policy_path: Path | None = None,
+    reason: str = "",
+) -> Rejudgement:
+    """The run's samples judged again under another policy; kept beside, never instead of, the original."""
+    base = load_policy(policy_path) if policy_path else load_policy(DEFAULT_POLICY)
+    policy = apply_overrides(base, overrides or {})
+    with connect(ws.db_path) as con:
+        systems_store.get_system(con, name)
+        result = rejudge_run(ws, con, name, run_id, policy)
+        with transaction(con):
+            record_rejudgement(con, result, actor=actor, reason=reason)
+    return result
+
+
+def rejudgements(ws: Workspace, name: str) -> pl.DataFrame:
+    """Earlier re-judgements of ``name`` from the audit log, newest first."""
+    return list_events(ws, system=name, action=REJUDGED)
 
 
 # --------------------------------------------------------------------------- post-mortem

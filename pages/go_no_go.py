@@ -15,6 +15,7 @@ import streamlit as st
 
 from engine import services
 from engine.jobs import JobRegistry
+from pages._governance import governance_section
 from pages._shared import actor, run_action, viewer_note, workspace
 
 DEPLOYED = {"green_deployed", "parallel_run", "judged", "promoted", "monitoring"}
@@ -267,3 +268,5 @@ with right, st.form("rollback"):
                     progress=p,
                 ),
             )
+
+governance_section(ws, name, who, enabled(), verdict)

@@ -58,6 +58,16 @@ class DeployPolicy(BaseModel):
     health_timeout_s: float = Field(20, gt=0)
 
 
+class GovernancePolicy(BaseModel):
+    """Who must agree before a switch, and what a fired trigger does."""
+
+    model_config = ConfigDict(extra="forbid")
+    approval_required: bool = False
+    """A second operator must approve the GO verdict before anyone promotes on it."""
+    hold_on_trigger: bool = False
+    """A fired trigger puts the system on HOLD (traffic stays) instead of rolling it back."""
+
+
 class Policy(BaseModel):
     """Everything a verdict depends on besides the data."""
 
@@ -67,6 +77,7 @@ class Policy(BaseModel):
     triggers: TriggerPolicy = TriggerPolicy()
     parallel_run: ParallelRunPolicy = ParallelRunPolicy()
     deploy: DeployPolicy = DeployPolicy()
+    governance: GovernancePolicy = GovernancePolicy()
 
 
 def load_policy(path: Path = DEFAULT_POLICY) -> Policy:

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from engine.deploy import slots, supervisor
 from engine.errors import InputError, StateConflictError
+from engine.governance.hold import hold_of, place_hold
 from engine.judge.policy import Policy
 from engine.judge.verdict import Trigger
 from engine.progress import Progress
@@ -211,11 +212,52 @@ def rollback_system(
 def rollback_on_trigger(
     ws: Workspace, name: str, trigger: Trigger, stage: str, *, policy: Policy, progress: Progress
 ) -> RollbackOutcome:
-    """The automatic rollback: the trigger is the actor and its explanation the reason."""
+    """The automatic rollback: the trigger is the actor and its explanation the reason.
+
+    Unless the system is on HOLD, or the policy says to hold instead: then the
+    trigger is recorded, traffic stays where it is and a person decides.
+    """
+    actor = f"trigger:{trigger.name}"
+    with connect(ws.db_path) as con, transaction(con):
+        state = systems_store.get_system(con, name)["state"]
+        held = hold_of(con, name)
+        if held is None and policy.governance.hold_on_trigger:
+            held = place_hold(
+                con,
+                name,
+                state,
+                actor=actor,
+                owner=None,
+                reason=f"held instead of rolled back during {stage}: {trigger.explanation}",
+            )
+        elif held is not None:
+            append_events(
+                con,
+                [
+                    {
+                        "actor": actor,
+                        "system": name,
+                        "action": f"trigger:{trigger.name}",
+                        "reason": f"fired during {stage} while held, not rolled back: {trigger.explanation}",
+                        "before": {"held": True},
+                        "after": {"trigger": trigger.model_dump()},
+                    }
+                ],
+            )
+    if held is not None:
+        progress(1, 1, f"{trigger.name} fired: {name} is on HOLD, not rolled back")
+        return RollbackOutcome(
+            system=name,
+            state=state,
+            verified=False,
+            problems=[held.sentence()],
+            failure_document="",
+            reason=f"trigger {trigger.name} fired during {stage}; held: {trigger.explanation}",
+        )
     return rollback_system(
         ws,
         name,
-        actor=f"trigger:{trigger.name}",
+        actor=actor,
         policy=policy,
         progress=progress,
         reason=f"automatic rollback during {stage}: {trigger.explanation}",

@@ -1,0 +1,151 @@
+"""The Go / No-Go page's governance section: hold, four-eyes approval, and re-judging a run.
+
+Kept out of go_no_go.py so that page stays a read of the evidence plus its two
+big buttons; each control here still calls exactly one service function.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from engine import services
+from engine.workspace import Workspace
+from pages._shared import run_action
+
+VERDICT_COLOURS = {"GO": "green", "NO_GO": "red", "INCONCLUSIVE": "orange"}
+
+
+def hold_banners(ws: Workspace) -> None:
+    """Every held system, its owner and why: drawn on every page (app.py), so nobody misses a hold."""
+    for h in services.holds(ws).iter_rows(named=True):
+        st.warning(
+            f"**HOLD** · {h['system']} (held in state {h['state']}) · owner **{h['owner']}** · "
+            f"since {h['since']:%Y-%m-%d %H:%M} UTC · {h['reason']}",
+            icon=":material/pause_circle:",
+        )
+
+
+def governance_section(
+    ws: Workspace, name: str, who: str, buttons: dict[str, Any], verdict: dict | None
+) -> None:
+    st.divider()
+    st.subheader("Hold, approval and re-judge")
+    policy = services.policy()
+    held = services.holds(ws).filter(pl.col("system") == name)
+    left, right = st.columns(2)
+    with left, st.form("hold"):
+        if held.height:
+            h = held.row(0, named=True)
+            st.markdown(
+                f"**On hold** since {h['since']:%Y-%m-%d %H:%M} UTC, owner {h['owner']}: {h['reason']}"
+            )
+            reason = st.text_input("Why the hold can end", key="release-reason")
+            sure = st.checkbox("Release the hold", key="release-sure")
+            if st.form_submit_button("Release hold", **buttons):
+                if not (sure and reason.strip()):
+                    st.error("Give a reason and tick the confirmation to release.")
+                elif run_action(lambda: services.release(ws, name, actor=who, reason=reason)):
+                    st.rerun()
+        else:
+            st.markdown(
+                "**Hold**: freeze this system as it is (traffic stays, nothing promotes or rolls back)"
+            )
+            reason = st.text_input("Reason", key="hold-reason")
+            owner = st.text_input("Owner", value=who, key="hold-owner")
+            sure = st.checkbox("Put it on hold", key="hold-sure")
+            if st.form_submit_button("Hold", **buttons):
+                if not (sure and reason.strip()):
+                    st.error("Give a reason and tick the confirmation to hold.")
+                elif run_action(lambda: services.hold(ws, name, actor=who, reason=reason, owner=owner)):
+                    st.rerun()
+    with right, st.form("approve"):
+        need = (
+            "required by the policy" if policy.governance.approval_required else "not required by the policy"
+        )
+        st.markdown(f"**Approval** of the newest verdict by a second operator ({need})")
+        approvals = services.approvals(ws, name)
+        if approvals.height:
+            st.caption("Approved by " + ", ".join(approvals["actor"].to_list()))
+        else:
+            st.caption("No approval of the newest verdict yet.")
+        reason = st.text_input("Reason", key="approve-reason")
+        go = verdict is not None and verdict["verdict"] == "GO"
+        if st.form_submit_button(
+            "Approve promotion", **{**buttons, "disabled": buttons["disabled"] or not go}
+        ):
+            if not reason.strip():
+                st.error("Give a reason to approve.")
+            elif run_action(lambda: services.approve(ws, name, actor=who, reason=reason)) is not None:
+                st.rerun()
+    if verdict is not None:
+        _rejudge(ws, name, who, buttons, verdict)
+
+
+def _rejudge(ws: Workspace, name: str, who: str, buttons: dict[str, Any], verdict: dict) -> None:
+    original = verdict["result"]["policy"]
+    with st.expander("Re-judge this run under another policy (no traffic is sent)"):
+        with st.form("rejudge"):
+            cols = st.columns(4)
+            latency = cols[0].number_input(
+                "Max latency increase", -1.0, 10.0, float(original["rule"]["max_latency_increase"]), 0.01
+            )
+            throughput = cols[1].number_input(
+                "Min throughput change", -1.0, 10.0, float(original["rule"]["min_throughput_change"]), 0.01
+            )
+            confidence = cols[2].number_input(
+                "Confidence level", 0.5, 0.999, float(original["statistics"]["confidence_level"]), 0.01
+            )
+            minimum = cols[3].number_input(
+                "Min samples per version",
+                1,
+                10_000_000,
+                int(original["statistics"]["min_samples_per_version"]),
+            )
+            if st.form_submit_button("Re-judge", **buttons):
+                overrides = {
+                    "rule.max_latency_increase": latency,
+                    "rule.min_throughput_change": throughput,
+                    "statistics.confidence_level": confidence,
+                    "statistics.min_samples_per_version": minimum,
+                }
+                result = run_action(
+                    lambda: services.rejudge(
+                        ws, name, actor=who, run_id=verdict["run_id"], overrides=overrides
+                    )
+                )
+                if result is not None:
+                    st.session_state[f"rejudge-{name}"] = result
+        result = st.session_state.get(f"rejudge-{name}")
+        if result is not None and result.run_id == verdict["run_id"]:
+            before, after = st.columns(2)
+            for column, title, v in (
+                (before, "Original", result.original),
+                (after, "Re-judged", result.rejudged),
+            ):
+                colour = VERDICT_COLOURS.get(v.verdict, "gray")
+                column.markdown(f"**{title}: :{colour}[{v.verdict}]**")
+                column.markdown("\n".join(f"- {r}" for r in v.reasons) or "- every criterion passed")
+            changes = [{"kind": "policy", **c.model_dump()} for c in result.policy_changes]
+            changes += [{"kind": "outcome", **c.model_dump()} for c in result.outcome_changes]
+            if changes:
+                st.dataframe(
+                    pl.DataFrame(
+                        [
+                            {k: json.dumps(v) if k in ("before", "after") else v for k, v in c.items()}
+                            for c in changes
+                        ]
+                    ),
+                    hide_index=True,
+                    width="stretch",
+                )
+            else:
+                st.caption("Nothing changed.")
+        earlier = services.rejudgements(ws, name)
+        if earlier.height:
+            st.caption(
+                f"{earlier.height} re-judgement(s) of {name} on record (Audit log, action verdict:rejudged)."
+            )

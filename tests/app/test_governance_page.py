@@ -1,0 +1,67 @@
+"""Hold, approval and re-judge from the Go / No-Go page (AppTest), and the hold banner on every page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from engine import services
+from engine.workspace import Workspace
+from tests.governance.test_governance import SYSTEM, judged
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def page(sample_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(sample_ws.root))
+    monkeypatch.setenv("SWITCHYARD_ACTOR", "lead")
+    judged(sample_ws)
+    at = AppTest.from_file(str(ROOT / "pages" / "go_no_go.py"), default_timeout=60)
+    at.run()
+    at.selectbox[0].set_value(SYSTEM).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def submit(at: AppTest, form_button: str) -> None:
+    next(b for b in at.button if b.label == form_button).click().run()
+    assert not at.exception, at.exception
+
+
+def test_hold_and_release_from_the_page(page: AppTest, sample_ws: Workspace) -> None:
+    page.text_input(key="hold-reason").input("schema change applied, cannot undo")
+    page.text_input(key="hold-owner").input("dba-team")
+    submit(page, "Hold")
+    assert any("Give a reason and tick" in e.value for e in page.error)  # no confirmation ticked
+    assert services.holds(sample_ws).is_empty()
+    page.checkbox(key="hold-sure").check()
+    submit(page, "Hold")
+    assert services.holds(sample_ws)["owner"].to_list() == ["dba-team"]
+    assert any("On hold" in m.value and "dba-team" in m.value for m in page.markdown)
+    # the decision buttons now explain why they refuse
+    page.text_input(key="release-reason").input("checked")
+    page.checkbox(key="release-sure").check()
+    submit(page, "Release hold")
+    assert services.holds(sample_ws).is_empty()
+
+
+def test_rejudge_shows_both_verdicts_side_by_side(page: AppTest) -> None:
+    page.number_input[-4].set_value(0.01)  # max latency increase: +1 %
+    submit(page, "Re-judge")
+    texts = " ".join(m.value for m in page.markdown)
+    assert "Original: :green[GO]" in texts and "Re-judged: :red[NO_GO]" in texts
+    changes = page.dataframe[-1].value
+    assert "rule.max_latency_increase" in changes["what"].to_list()
+
+
+def test_a_hold_is_shown_on_every_page(sample_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(sample_ws.root))
+    services.hold(sample_ws, SYSTEM, actor="lead", reason="waiting for the DBA <b>now</b>", owner="dba-team")
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    app.run()
+    assert not app.exception, app.exception
+    banner = next(w.value for w in app.warning if "HOLD" in w.value)
+    assert SYSTEM in banner and "dba-team" in banner and "<b>now</b>" in banner  # shown as typed, as text
