@@ -231,6 +231,7 @@ def cmd_deploy(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
         actor=_actor(args),
         reason=args.reason,
         monitor_s=args.monitor,
+        warm_s=args.warm,
         progress=_progress(args),
     )
     text = (
@@ -272,6 +273,7 @@ def cmd_promote(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
         reason=args.reason,
         monitor_s=args.monitor,
         rps=args.rps,
+        warm_s=args.warm,
         progress=_progress(args),
     )
     text = f"{out.system}: {out.state}" + ("" if out.promoted else " (not promoted)")
@@ -518,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", default="blue_green", help="blue_green | canary | direct")
     p.add_argument("--reason", default="deploy")
     p.add_argument("--monitor", type=float, help="monitor window in seconds for direct (default: policy)")
+    p.add_argument("--warm", type=float, help="seconds old stays warm after the switch (default: policy)")
     p = add(
         "parallel-run", cmd_parallel_run, "mirror traffic to green and record samples (--stop to end one)"
     )
@@ -536,6 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "promote":
             p.add_argument("--monitor", type=float, help="monitor window in seconds (default: policy, 300)")
             p.add_argument("--rps", type=float, help="workload during the window (default: policy)")
+            p.add_argument("--warm", type=float, help="seconds old stays warm after (default: policy)")
     p = add("status", cmd_status, "state, route, processes, latest run and verdict of a system")
     p.add_argument("name")
     add("down", cmd_down, "stop every process this workspace started")

@@ -27,6 +27,7 @@ from engine.deploy.strategies import (
     promote_system,
     validation_rate,
 )
+from engine.deploy.warm import decommission_expired
 from engine.errors import InputError, NotFoundError, StateConflictError
 from engine.governance.approvals import require_approval
 from engine.governance.hold import ensure_not_held
@@ -57,6 +58,7 @@ def recover(ws: Workspace, actor: str = "supervisor") -> list[dict[str, Any]]:
     if not ws.exists():
         return []
     findings = supervisor.reconcile(ws, actor)
+    decommission_expired(ws, actor)  # old versions whose fast-rollback window has ended
     for f in findings:
         if f["kind"] != "interrupted":
             continue
@@ -156,6 +158,7 @@ def deploy(
     reason: str = "deploy",
     expected_version: int | None = None,
     monitor_s: float | None = None,
+    warm_s: float | None = None,
     progress: Progress = no_progress,
 ) -> DeployOutcome:
     recover(ws)
@@ -171,6 +174,7 @@ def deploy(
         progress=progress,
         expected_version=expected_version,
         monitor_s=monitor_s,
+        warm_s=warm_s,
     )
 
 
@@ -346,6 +350,7 @@ def promote(
     expected_version: int | None = None,
     monitor_s: float | None = None,
     rps: float | None = None,
+    warm_s: float | None = None,
     progress: Progress = no_progress,
 ) -> PromoteOutcome:
     recover(ws)
@@ -364,6 +369,7 @@ def promote(
         expected_version=expected_version,
         monitor_s=monitor_s,
         rps=rps,
+        warm_s=warm_s,
     )
 
 

@@ -23,6 +23,7 @@ from engine.access import Role, Roles, default_actor, operator_only
 from engine.convert.converter import ConversionReport, convert_blueprint
 from engine.convert.diagram import v1_dot, v2_dot
 from engine.convert.writer import write_v2_system
+from engine.deploy.warm import seconds_left
 from engine.errors import InputError, NotFoundError, StateConflictError
 from engine.fleet.catalog import Plan, load_plan, place_fleet
 from engine.fleet.importer import ImportReport, Rejection, scan_fleet
@@ -661,6 +662,11 @@ def release(ws: Workspace, name: str, *, actor: str, reason: str) -> Hold:
 def policy() -> Policy:
     """The decision policy in force (data/policy.toml): thresholds, triggers, governance."""
     return load_policy(DEFAULT_POLICY)
+
+
+def warm_seconds_left(ws: Workspace, name: str) -> float | None:
+    """Seconds left in the fast-rollback window of ``name`` (old version still running), or None."""
+    return seconds_left(ws, name)
 
 
 def holds(ws: Workspace) -> pl.DataFrame:

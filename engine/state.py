@@ -5,6 +5,7 @@
     inventoried -> converted -> validated | validation_failed -> ready
       -> green_deployed -> parallel_run -> judged -> promoted -> monitoring -> done
     any deployed state -> rolled_back, or emergency when the rollback cannot verify the old version
+    done -> rolled_back while the old version is still kept warm (the fast-rollback window)
 
 A failed validation stops before deployment; a system can be converted again
 after a fix. Transitions are carried out by :func:`engine.store.systems.transition`,
@@ -51,7 +52,8 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     ),
     State.PROMOTED: frozenset({State.MONITORING, State.ROLLED_BACK, State.EMERGENCY}),
     State.MONITORING: frozenset({State.DONE, State.ROLLED_BACK, State.EMERGENCY}),
-    State.DONE: frozenset(),
+    # only while the old version is kept warm after promotion (engine.deploy.warm): a traffic switch
+    State.DONE: frozenset({State.ROLLED_BACK, State.EMERGENCY}),
     State.ROLLED_BACK: frozenset({State.CONVERTED}),
     # a person restored the old version by hand (or a retried rollback verified it)
     State.EMERGENCY: frozenset({State.ROLLED_BACK}),

@@ -35,6 +35,13 @@ def governance_section(
     st.divider()
     st.subheader("Hold, approval and re-judge")
     policy = services.policy()
+    warm = services.warm_seconds_left(ws, name)
+    if warm is not None:
+        st.info(
+            f"The old version is kept warm for {warm / 60:.1f} more minutes: Roll back is now a traffic "
+            "switch only (seconds, no restore).",
+            icon=":material/timer:",
+        )
     held = services.holds(ws).filter(pl.col("system") == name)
     left, right = st.columns(2)
     with left, st.form("hold"):

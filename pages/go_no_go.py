@@ -228,6 +228,13 @@ with left, st.form("promote"):
     st.markdown("**Promote**: switch traffic to new, watch the monitor window, decommission old")
     reason = st.text_input("Reason", key="promote-reason")
     monitor = st.number_input("Monitor window (s)", 1, 3600, 30)
+    warm = st.number_input(
+        "Keep old warm (s)",
+        0,
+        86_400,
+        int(services.policy().deploy.warm_window_s),
+        help="After a clean window the old version keeps running this long: a rollback is then a switch.",
+    )
     sure = st.checkbox("I have reviewed the evidence and want to promote", key="promote-sure")
     if st.form_submit_button("Promote", type="primary", **enabled()):
         if not (sure and reason.strip()):
@@ -242,6 +249,7 @@ with left, st.form("promote"):
                     reason=reason,
                     expected_version=evidence.version,
                     monitor_s=float(monitor),
+                    warm_s=float(warm),
                     progress=p,
                 ),
             )

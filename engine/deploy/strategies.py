@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel
@@ -84,6 +85,7 @@ def deploy_system(
     progress: Progress,
     expected_version: int | None = None,
     monitor_s: float | None = None,
+    warm_s: float | None = None,
 ) -> DeployOutcome:
     """Start green beside blue and route to blue; ``direct`` goes on to promote. See the module doc."""
     if strategy not in STRATEGIES:
@@ -158,6 +160,7 @@ def deploy_system(
             policy=policy,
             progress=progress,
             monitor_s=monitor_s,
+            warm_s=warm_s,
         )
         outcome.state = outcome.promotion.state
     return outcome
@@ -174,8 +177,9 @@ def promote_system(
     expected_version: int | None = None,
     monitor_s: float | None = None,
     rps: float | None = None,
+    warm_s: float | None = None,
 ) -> PromoteOutcome:
-    """Switch traffic to green (stepwise for canary) and watch; decommission blue or roll back."""
+    """Switch traffic to green (stepwise for canary) and watch; then stop blue, keep it warm, or roll back."""
     if not reason.strip():
         raise InputError("--reason", "''", "why you promote (the verdict, a team decision, ...)")
     with connect(ws.db_path) as con:
@@ -275,8 +279,20 @@ def promote_system(
         with connect(ws.db_path) as con, transaction(con):
             store.put_route(con, name, strategy=strategy or "blue_green", active_slot="green")
         supervisor.publish_routes(ws, actor)
-        slots.stop_slot(ws, name, "blue", "decommissioned after a clean monitor window", actor)
-        _transition(ws, name, State.DONE, actor, "monitor window clean; blue decommissioned")
+        warm_s = policy.deploy.warm_window_s if warm_s is None else warm_s
+        if warm_s > 0:
+            until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=warm_s)
+            _transition(
+                ws,
+                name,
+                State.DONE,
+                actor,
+                f"monitor window clean; blue kept warm until {until:%H:%M:%S} UTC (rollback = a switch)",
+                detail={"warm_until": until.isoformat()},
+            )
+        else:
+            slots.stop_slot(ws, name, "blue", "decommissioned after a clean monitor window", actor)
+            _transition(ws, name, State.DONE, actor, "monitor window clean; blue decommissioned")
         with connect(ws.db_path) as con:
             store.end_operation(con, op, "completed")
     except BaseException as exc:

@@ -56,6 +56,8 @@ class DeployPolicy(BaseModel):
     canary_weights: list[float] = Field([0.05, 0.25, 0.5, 1.0], min_length=1)
     canary_step_s: float = Field(60, gt=0)
     health_timeout_s: float = Field(20, gt=0)
+    warm_window_s: float = Field(0, ge=0)
+    """After a clean monitor window blue stays running this long: rollback is then a traffic switch."""
 
 
 class GovernancePolicy(BaseModel):

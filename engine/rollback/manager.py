@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from engine.deploy import slots, supervisor
+from engine.deploy.warm import warm_until
 from engine.errors import InputError, StateConflictError
 from engine.governance.hold import hold_of, place_hold
 from engine.judge.policy import Policy
@@ -129,6 +130,15 @@ def rollback_system(
     with connect(ws.db_path) as con:
         row = systems_store.get_system(con, name)
         route = store.get_route(con, name)
+        warm = warm_until(con, name)
+    if State(row["state"]) == State.DONE and warm.height:
+        systems_store.check_version(row, expected_version)
+        return _switch_back(ws, name, route, actor=actor, reason=reason, trigger=trigger, progress=progress)
+    if State(row["state"]) == State.DONE:
+        raise StateConflictError(
+            f"{name} is done and its old version was decommissioned: there is nothing warm to switch back "
+            "to (deploy v1 again to undo the migration)"
+        )
     if State(row["state"]) not in ROLLBACK_STATES:
         raise StateConflictError(
             f"{name} is {row['state']}: nothing of the new version is deployed to roll back"
@@ -153,19 +163,73 @@ def rollback_system(
             supervisor.wait_drained(ws, int(old_blue["port"]))
             supervisor.stop_process(ws, old_blue, "replaced by the restored blue", actor)
         progress(4, total, "verifying blue answers through the gateway")
-        gateway = supervisor.gateway_port(ws)
-        problems = slots.smoke_test(int(new_blue["port"]))
-        if gateway is not None:
-            problems += [
-                f"via gateway: {p}"
-                for p in slots.smoke_test(
-                    gateway, f"/s/{name}/call", variants=1, endpoints_port=int(new_blue["port"])
-                )
-            ]
+        problems = _verify(ws, name, int(new_blue["port"]))
     except Exception as exc:  # noqa: BLE001 - any failure here is an emergency, recorded below
         problems.append(f"{type(exc).__name__}: {exc}")
+    return _finish(
+        ws, name, op, actor=actor, reason=reason, trigger=trigger, problems=problems, progress=progress
+    )
+
+
+def _switch_back(
+    ws: Workspace,
+    name: str,
+    route: dict[str, Any] | None,
+    *,
+    actor: str,
+    reason: str,
+    trigger: dict[str, Any] | None,
+    progress: Progress,
+) -> RollbackOutcome:
+    """Rollback inside the fast-rollback window: blue is still running, so only traffic moves."""
+    with connect(ws.db_path) as con, transaction(con):
+        op = store.start_operation(con, name, "rollback", actor, {"reason": reason, "fast": True})
+    problems: list[str] = []
+    try:
+        progress(1, 5, "switching traffic back to the warm blue")
+        _route_to_blue(ws, name, route["strategy"] if route else "blue_green", actor)
+        progress(2, 5, "stopping green")
+        slots.stop_slot(ws, name, "green", f"rollback: {reason}", actor)
+        progress(3, 5, "blue is the old version, still running: nothing to restore")
+        progress(4, 5, "verifying blue answers through the gateway")
+        blue = slots.live(ws, name, "blue")
+        if blue is None:
+            problems.append("the warm blue stopped answering")
+        else:
+            problems = _verify(ws, name, int(blue["port"]))
+    except Exception as exc:  # noqa: BLE001 - any failure here is an emergency, recorded below
+        problems.append(f"{type(exc).__name__}: {exc}")
+    return _finish(
+        ws, name, op, actor=actor, reason=reason, trigger=trigger, problems=problems, progress=progress
+    )
+
+
+def _verify(ws: Workspace, name: str, port: int) -> list[str]:
+    """Problems of blue answering, directly and through the gateway (empty: it answers correctly)."""
+    gateway = supervisor.gateway_port(ws)
+    problems = slots.smoke_test(port)
+    if gateway is not None:
+        problems += [
+            f"via gateway: {p}"
+            for p in slots.smoke_test(gateway, f"/s/{name}/call", variants=1, endpoints_port=port)
+        ]
+    return problems
+
+
+def _finish(
+    ws: Workspace,
+    name: str,
+    op: int,
+    *,
+    actor: str,
+    reason: str,
+    trigger: dict[str, Any] | None,
+    problems: list[str],
+    progress: Progress,
+) -> RollbackOutcome:
+    """Document the rollback and record its outcome: rolled back when verified, else emergency."""
     verified = not problems
-    progress(5, total, "writing the failure document")
+    progress(5, 5, "writing the failure document")
     doc = document_failure(
         ws, name, reason, actor, trigger, {"verified": verified, "verification_problems": problems}
     )

@@ -133,3 +133,31 @@ def test_deploy_refuses_until_the_checklist_is_complete(sample_ws) -> None:
     with pytest.raises(StateConflictError, match="ready"):
         services.deploy(sample_ws, "hello_world_api", actor="tester")
     assert services.status(sample_ws, "hello_world_api").processes == []
+
+
+def test_within_the_warm_window_a_rollback_is_a_traffic_switch(ready_ws) -> None:
+    ws = ready_ws("hello_world_api")
+    out = services.deploy(
+        ws, "hello_world_api", "direct", actor="lead", reason="pilot", monitor_s=2, warm_s=300
+    )
+    assert out.state == "done"
+    status = services.status(ws, "hello_world_api")
+    assert sorted(p["role"] for p in status.processes) == ["blue", "green"]  # old kept warm
+    assert status.route["active_slot"] == "green"
+    assert 250 < services.warm_seconds_left(ws, "hello_world_api") <= 300
+    blue_pid = next(p["pid"] for p in status.processes if p["role"] == "blue")
+
+    back = services.rollback(ws, "hello_world_api", actor="lead", reason="customer impact after the switch")
+    assert back.verified and back.state == "rolled_back"
+    status = services.status(ws, "hello_world_api")
+    assert [(p["role"], p["pid"]) for p in status.processes] == [("blue", blue_pid)]  # switched, not restored
+    assert status.route["active_slot"] == "blue"
+    assert services.warm_seconds_left(ws, "hello_world_api") is None
+    assert json.loads(open(back.failure_document).read())["verified"] is True
+
+
+def test_after_the_warm_window_a_done_system_cannot_be_switched_back(sample_ws) -> None:
+    with connect(sample_ws.db_path) as con:
+        con.execute("UPDATE systems SET state = 'done' WHERE name = 'hello_world_api'")
+    with pytest.raises(StateConflictError, match="decommissioned: there is nothing warm"):
+        services.rollback(sample_ws, "hello_world_api", actor="lead", reason="too late")
