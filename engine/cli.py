@@ -42,6 +42,12 @@ def _to_jsonable(value: Any) -> Any:
     return value
 
 
+def printable(text: str, *, one_line: bool = False) -> str:
+    """``text`` safe for a terminal: control characters, escape sequences and undecodable bytes of a
+    file name (surrogates) are shown escaped, never sent raw; ``one_line`` escapes line breaks too."""
+    return "".join(c if c.isprintable() or (c == "\n" and not one_line) else repr(c)[1:-1] for c in text)
+
+
 def text_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
     """A plain fixed-width table for terminals."""
     cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
@@ -597,7 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SwitchyardError(f"{ws.root}: no workspace here yet; run 'python -m engine init' first")
         result, text = args.handler(args, ws)
     except SwitchyardError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc), one_line=True)}", file=sys.stderr)
         if args.json:
             payload = exc.to_dict() if isinstance(exc, InputError) else {"message": str(exc)}
             print(json.dumps({"error": payload}))
@@ -605,5 +611,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(_to_jsonable(result), indent=2))
     else:
-        print(text)
+        print(printable(text))
     return 0

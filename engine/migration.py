@@ -43,7 +43,7 @@ from engine.store import deployments as store
 from engine.store import systems as systems_store
 from engine.store.events import append_events
 from engine.store.samples import read_run_samples
-from engine.workspace import DEFAULT_POLICY, Workspace
+from engine.workspace import DEFAULT_POLICY, Workspace, check_system_name
 
 
 def _policy(path: Path = DEFAULT_POLICY) -> Policy:
@@ -110,6 +110,7 @@ def checklist(
     When every item holds and the system is ``validated``, it becomes ``ready``
     in the same transaction as the audit event that lists the items.
     """
+    check_system_name(name)
     if ack is not None and ack not in ACKNOWLEDGED_ITEMS:
         raise InputError("--ack", repr(ack), f"one of: {', '.join(sorted(ACKNOWLEDGED_ITEMS))}")
     if ack is not None and not actor.strip():
@@ -161,6 +162,7 @@ def deploy(
     warm_s: float | None = None,
     progress: Progress = no_progress,
 ) -> DeployOutcome:
+    check_system_name(name)
     recover(ws)
     with connect(ws.db_path) as con:
         ensure_not_held(con, name, "deploy")
@@ -199,6 +201,7 @@ def parallel_run(
     progress: Progress = no_progress,
 ) -> RunResult:
     """Mirror traffic to green while blue answers, for ``duration_s``; triggers roll back on their own."""
+    check_system_name(name)
     with connect(ws.db_path) as con:
         ensure_not_held(con, name, "start a parallel run")
     policy = _policy()
@@ -284,6 +287,7 @@ def parallel_run(
 @operator_only("stop a run")
 def stop_run(ws: Workspace, name: str, *, actor: str) -> str:
     """Ask the running run of ``name`` to stop at its next tick; returns its id."""
+    check_system_name(name)
     with connect(ws.db_path) as con:
         running = store.list_runs(con, name).filter(pl.col("status") == "running")
         if running.is_empty():
@@ -308,6 +312,7 @@ def stop_run(ws: Workspace, name: str, *, actor: str) -> str:
 @operator_only("judge a run (it records a verdict)")
 def judge(ws: Workspace, name: str, *, actor: str, run_id: str | None = None) -> Verdict:
     """Judge the newest completed parallel run (or ``run_id``) and record the verdict."""
+    check_system_name(name)
     policy = _policy()
     with connect(ws.db_path) as con:
         row = systems_store.get_system(con, name)
@@ -353,6 +358,7 @@ def promote(
     warm_s: float | None = None,
     progress: Progress = no_progress,
 ) -> PromoteOutcome:
+    check_system_name(name)
     recover(ws)
     policy = _policy()
     with connect(ws.db_path) as con:
@@ -383,6 +389,7 @@ def rollback(
     expected_version: int | None = None,
     progress: Progress = no_progress,
 ) -> RollbackOutcome:
+    check_system_name(name)
     recover(ws)
     with connect(ws.db_path) as con:
         ensure_not_held(con, name, "roll back")
@@ -413,6 +420,7 @@ class SystemStatus(BaseModel):
 
 def status(ws: Workspace, name: str) -> SystemStatus:
     """Where one system is: state, route, live processes (with a live health probe), runs, verdict."""
+    check_system_name(name)
     with connect(ws.db_path) as con:
         row = systems_store.get_system(con, name)
         route = store.get_route(con, name)
@@ -496,6 +504,7 @@ class RunEvidence(BaseModel):
 
 def run_evidence(ws: Workspace, name: str, run_id: str | None = None) -> RunEvidence:
     """Newest parallel run of ``name`` (or ``run_id``): bucket stats, distributions, mismatches, verdict."""
+    check_system_name(name)
     with connect(ws.db_path) as con:
         row = systems_store.get_system(con, name)
         runs = store.list_runs(con, name)

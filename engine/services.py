@@ -11,6 +11,7 @@ so no page or script can skip it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from engine.convert.converter import ConversionReport, convert_blueprint
 from engine.convert.diagram import v1_dot, v2_dot
 from engine.convert.writer import write_v2_system
 from engine.deploy.warm import seconds_left
-from engine.errors import InputError, NotFoundError, StateConflictError
+from engine.errors import BlueprintError, InputError, NotFoundError, StateConflictError
 from engine.fleet.catalog import Plan, load_plan, place_fleet
 from engine.fleet.importer import ImportReport, Rejection, scan_fleet
 from engine.governance.approvals import approvals as approvals_of
@@ -57,6 +58,7 @@ from engine.migration import (  # noqa: F401 - the migration's use cases are ser
 from engine.migration import judge as judge_system  # noqa: F401
 from engine.models.blueprint_v1 import load_v1_blueprint
 from engine.models.blueprint_v2 import load_v2_blueprint
+from engine.models.common import MAX_BLUEPRINT_BYTES
 from engine.models.validation import FleetValidation, SystemValidation
 from engine.progress import Progress, no_progress
 from engine.report import FORMATS as REPORT_FORMATS
@@ -72,9 +74,16 @@ from engine.store import events as events_store
 from engine.store import systems as systems_store
 from engine.store import validations as validations_store
 from engine.store.db import first_row
-from engine.validate.gate import gate_outcome, validate_v2_dir
+from engine.validate.gate import gate_outcome, validate_v2
 from engine.validate.v1 import validate_v1_system
-from engine.workspace import DEFAULT_PLAN, DEFAULT_POLICY, SAMPLE_FLEET_DIR, Workspace, safe_child
+from engine.workspace import (
+    DEFAULT_PLAN,
+    DEFAULT_POLICY,
+    SAMPLE_FLEET_DIR,
+    Workspace,
+    check_system_name,
+    safe_child,
+)
 
 # --------------------------------------------------------------------------- workspace
 
@@ -266,15 +275,26 @@ class SystemDetail:
 
 def system_detail(ws: Workspace, name: str) -> SystemDetail:
     """One system: its inventory row, its v1 blueprint text and its latest v1 checks."""
+    check_system_name(name)
     with connect(ws.db_path) as con:
         row = systems_store.get_system(con, name)
         validation = validations_store.latest_validation(con, name, "v1")
-    blueprint_path = Path(row["source_path"]) / "blueprint.yaml"
+    text = blueprint_text(Path(row["source_path"]) / "blueprint.yaml")
+    return SystemDetail(row=row, blueprint_yaml=text or "", v1_validation=validation)
+
+
+def blueprint_text(path: Path) -> str | None:
+    """A blueprint file's text for display (None if absent): never more than a blueprint may hold,
+    bytes that are not UTF-8 shown as U+FFFD, a file that cannot be read said in a YAML comment."""
     try:
-        text = blueprint_path.read_text(encoding="utf-8")
+        if not path.exists():
+            return None
+        size = path.stat().st_size
+        if size > MAX_BLUEPRINT_BYTES:
+            return f"# {path} is {size} bytes, more than a blueprint may hold ({MAX_BLUEPRINT_BYTES})"
+        return path.read_bytes().decode("utf-8", errors="replace")
     except OSError as exc:
-        text = f"# blueprint not readable at {blueprint_path}: {exc.strerror}"
-    return SystemDetail(row=row, blueprint_yaml=text, v1_validation=validation)
+        return f"# blueprint not readable at {path}: {exc.strerror}"
 
 
 # --------------------------------------------------------------------------- validation
@@ -290,6 +310,8 @@ def validate_v1(
 ) -> FleetValidation:
     """Run the v1 validator on ``names`` (all systems if None) and keep the results as history."""
     actor = actor or default_actor()
+    for name in names or []:
+        check_system_name(name)
     with connect(ws.db_path) as con:
         rows = systems_store.list_systems(con)
     known = dict(zip(rows["name"], rows["source_path"], strict=True))
@@ -343,6 +365,8 @@ def select_systems(
         return chosen
     if not names:
         raise InputError("selection", "arguments", "one or more system names, --phase N or --all")
+    for name in names:
+        check_system_name(name)
     unknown = [n for n in names if n not in set(frame["name"])]
     if unknown:
         raise NotFoundError(f"no system named {', '.join(repr(n) for n in unknown)} in the inventory")
@@ -367,19 +391,24 @@ def convert_systems(
 
     Refuses, before writing anything, any system that is deployed (convert
     only what is not running). Each system's files, history row, state change
-    and audit event are written together.
+    and audit event are written together. Every v1 blueprint is read first:
+    one that no longer loads (or names another system) changes nothing.
     """
     actor = actor or default_actor()
+    for name in names:
+        check_system_name(name)
     with connect(ws.db_path) as con:
         rows = {n: systems_store.get_system(con, n) for n in names}
     busy = [f"{n} ({r['state']})" for n, r in rows.items() if State(r["state"]) not in CONVERTIBLE_STATES]
     if busy:
         raise StateConflictError(f"cannot convert systems that are deployed: {', '.join(busy)}")
+    sources = {n: Path(rows[n]["source_path"]) for n in names}
+    blueprints = {n: _load_named(load_v1_blueprint, sources[n] / "blueprint.yaml", n) for n in names}
     out = []
     for i, name in enumerate(names):
         progress(i, len(names), f"converting {name}")
-        v1_dir = Path(rows[name]["source_path"])
-        result = convert_blueprint(load_v1_blueprint(v1_dir / "blueprint.yaml"), v1_dir)
+        v1_dir = sources[name]
+        result = convert_blueprint(blueprints[name], v1_dir)
         folder = write_v2_system(result, ws.v2_dir)
         with connect(ws.db_path) as con, transaction(con):
             conversions_store.record_conversions(con, [(result, str(folder))], actor)
@@ -410,8 +439,13 @@ def convert_systems(
 def validate_systems_v2(
     ws: Workspace, names: list[str], *, actor: str | None = None, progress: Progress = no_progress
 ) -> FleetValidation:
-    """Run the PortBasedValidationGate on converted systems; each moves to validated or validation_failed."""
+    """Run the PortBasedValidationGate on converted systems; each moves to validated or validation_failed.
+
+    Every v2 blueprint is read first: one that does not load changes nothing.
+    """
     actor = actor or default_actor()
+    for name in names:
+        check_system_name(name)
     with connect(ws.db_path) as con:
         rows = {n: systems_store.get_system(con, n) for n in names}
     not_ready = [
@@ -419,10 +453,12 @@ def validate_systems_v2(
     ]
     if not_ready:
         raise StateConflictError(f"convert these systems first: {', '.join(not_ready)}")
+    v2_files = {n: safe_child(ws.v2_dir, n) / "blueprint.yaml" for n in names}
+    blueprints = {n: _load_named(load_v2_blueprint, v2_files[n], n) for n in names}
     results = []
     for i, name in enumerate(names):
         progress(i, len(names), f"validating {name} (v2)")
-        result = validate_v2_dir(safe_child(ws.v2_dir, name))
+        result = validate_v2(blueprints[name])
         outcome = gate_outcome(result)
         target = State.VALIDATED if outcome.success else State.VALIDATION_FAILED
         with connect(ws.db_path) as con, transaction(con):
@@ -444,6 +480,15 @@ def validate_systems_v2(
     return FleetValidation(blueprint_version="v2", systems=results)
 
 
+def _load_named(load: Callable[[Path], Any], path: Path, name: str) -> Any:
+    """A blueprint that must describe system ``name`` (one edited to name another would be filed wrongly)."""
+    blueprint = load(path)
+    if blueprint.system.name != name:
+        expected = f"'{name}', the system it is filed under"
+        raise BlueprintError(path, "system.name", expected, repr(blueprint.system.name))
+    return blueprint
+
+
 class SystemBlueprints(BaseModel):
     system: str
     state: str
@@ -455,12 +500,12 @@ class SystemBlueprints(BaseModel):
 
 def show_system(ws: Workspace, name: str) -> SystemBlueprints:
     """Both blueprints of a system, its latest conversion report and v2 validation."""
+    check_system_name(name)
     detail = system_detail(ws, name)
     with connect(ws.db_path) as con:
         latest = conversions_store.latest_report(con, name)
         v2_validation = validations_store.latest_validation(con, name, "v2")
-    v2_path = safe_child(ws.v2_dir, name) / "blueprint.yaml"
-    v2_yaml = v2_path.read_text(encoding="utf-8") if v2_path.is_file() else None
+    v2_yaml = blueprint_text(safe_child(ws.v2_dir, name) / "blueprint.yaml")
     return SystemBlueprints(
         system=name,
         state=detail.row["state"],
@@ -473,10 +518,11 @@ def show_system(ws: Workspace, name: str) -> SystemBlueprints:
 
 def blueprint_diagrams(ws: Workspace, name: str) -> tuple[str, str | None]:
     """DOT text for the v1 and (if converted) v2 blueprint of a system."""
+    check_system_name(name)
     detail = system_detail(ws, name)
-    v1 = load_v1_blueprint(Path(detail.row["source_path"]) / "blueprint.yaml")
+    v1 = _load_named(load_v1_blueprint, Path(detail.row["source_path"]) / "blueprint.yaml", name)
     v2_file = safe_child(ws.v2_dir, name) / "blueprint.yaml"
-    return v1_dot(v1), v2_dot(load_v2_blueprint(v2_file)) if v2_file.is_file() else None
+    return v1_dot(v1), v2_dot(_load_named(load_v2_blueprint, v2_file, name)) if v2_file.exists() else None
 
 
 def validation_comparison(ws: Workspace) -> pl.DataFrame:

@@ -31,14 +31,27 @@ def resolve_workspace(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(chosen).expanduser().resolve()
 
 
+def check_system_name(name: object) -> str:
+    """``name`` if it is a plain identifier, as every system name is; else InputError.
+
+    Every use case that takes a system name calls this first, before it reads
+    the store or touches a file, so a name such as ``../evil`` or ``/etc/passwd``
+    is refused as bad input rather than looked up.
+    """
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
+        raise InputError(
+            "system name", repr(name), "a plain identifier (letters, digits, _; not starting with a digit)"
+        )
+    return name
+
+
 def safe_child(base: Path, name: str, suffix: str = "") -> Path:
     """``base/<name><suffix>``, refusing any name that is not a plain identifier.
 
     System names end up in folder and file names; this is the single check
     that keeps ``../`` or an absolute path in a name from reaching the disk.
     """
-    if not SAFE_NAME.match(name or ""):
-        raise InputError("system name", repr(name), "a plain identifier (letters, digits, _)")
+    check_system_name(name)
     path = (base / f"{name}{suffix}").resolve()
     if base.resolve() not in path.parents:
         raise InputError("system name", repr(name), f"a name that stays inside {base}")

@@ -51,11 +51,13 @@ if st.button("Convert", type="primary", key="convert", disabled=not allowed, hel
 
 shown = services.show_system(ws, name)
 st.subheader(f"{name} · state `{shown.state}`")
-v1_dot, v2_dot = services.blueprint_diagrams(ws, name)
+# a blueprint edited on disk since it was imported or converted may no longer load: say so, in red
+v1_dot, v2_dot = run_action(lambda: services.blueprint_diagrams(ws, name)) or (None, None)
 col1, col2 = st.columns(2)
 with col1:
     st.markdown("**v1 (RPC)**")
-    st.graphviz_chart(v1_dot)
+    if v1_dot is not None:
+        st.graphviz_chart(v1_dot)
     st.code(shown.v1_yaml, language="yaml")
 with col2:
     st.markdown("**v2 (port-based)**")

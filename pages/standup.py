@@ -7,14 +7,16 @@ import streamlit as st
 
 from engine import services
 from pages._charts import burn_up_figure, score_parts_figure
-from pages._shared import workspace
+from pages._shared import run_action, workspace
 
 ws = workspace()
 today = dt.datetime.now(dt.UTC).date()
 day = st.sidebar.date_input("Standup as of", value=today, help="Look back at the standup of an earlier day.")
 # an earlier day is seen as at its end; today as of now
 as_of = None if day == today else dt.datetime.combine(day, dt.time.max, tzinfo=dt.UTC)
-view = services.overview(ws, as_of)
+view = run_action(lambda: services.overview(ws, as_of))  # a bad plan.toml: a red box, not a traceback
+if view is None:
+    st.stop()
 m, y = view.metrics, view.yesterday
 fc = view.timeline.forecast
 

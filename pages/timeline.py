@@ -11,7 +11,9 @@ from pages._charts import burn_up_figure, gantt_figure
 from pages._shared import actor, can_act, run_action, workspace
 
 ws = workspace()
-view = services.overview(ws)
+view = run_action(lambda: services.overview(ws))  # a bad plan.toml: a red box, not a traceback
+if view is None:
+    st.stop()
 fc, plan = view.timeline.forecast, view.plan
 
 st.title(":material/timeline: Timeline")

@@ -141,7 +141,7 @@ def test_an_old_workspace_gets_its_roles_file_on_the_next_start(
         ('operator = ["ann"]\n', "operator"),  # a typo is not silently ignored
         ('operators = ["ann", ""]\n', "operators[1]"),
         ('operators = ["ann"]\nviewers = ["ANN"]\n', "viewers"),
-        ("operators = [ann]\n", "<document>"),
+        ("operators = [ann]\n", "line 1, column 14"),  # the line and column of the TOML error
     ],
 )
 def test_a_malformed_roles_file_is_an_input_error_naming_file_and_key(

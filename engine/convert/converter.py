@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from engine.models.blueprint_v1 import V1Blueprint, V1Component
 from engine.models.blueprint_v2 import SCHEMA_VERSION, V2Binding, V2Blueprint, V2Component, V2System
+from engine.models.common import find_cycle
 from engine.runtime.recipes import RECIPES, Recipe
 
 SEED_TYPE_TO_RECIPE = {
@@ -85,7 +86,7 @@ def declared_methods_static(module_path: Path) -> dict[str, Any]:
     """A v1 module's ``METHODS`` table read without running the module (so a broken import can't stop it)."""
     try:
         tree = ast.parse(module_path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError):
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
         return {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
@@ -93,7 +94,7 @@ def declared_methods_static(module_path: Path) -> dict[str, Any]:
         ):
             try:
                 value = ast.literal_eval(node.value)
-            except ValueError:
+            except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
                 return {}
             return value if isinstance(value, dict) else {}
     return {}
@@ -155,7 +156,11 @@ def _with_endpoint_contract(
     comp: V1Component, config: dict[str, Any], v1_dir: Path, decisions: list[Decision]
 ) -> dict[str, Any]:
     methods = declared_methods_static(v1_dir / "components" / f"{comp.name}.py")
-    schemas = {ep: dict(spec.get("accepts", {})) for ep, spec in methods.items() if isinstance(spec, dict)}
+    schemas = {}
+    for ep, spec in methods.items():  # a module's table is free-form: keep the entries that are shapes
+        accepts = spec.get("accepts", {}) if isinstance(spec, dict) else None
+        if isinstance(ep, str) and isinstance(accepts, dict):
+            schemas[ep] = dict(accepts)
     if not schemas:
         decisions.append(
             Decision(
@@ -181,6 +186,7 @@ def _bindings(
     v1: V1Blueprint, recipes: dict[str, Recipe], defaulted: set[str], decisions: list[Decision]
 ) -> list[V2Binding]:
     bindings: list[V2Binding] = []
+    calls: dict[str, set[str]] = {}
     for comp in v1.system.components:
         recipe = recipes.get(comp.name)
         if recipe is None:
@@ -204,16 +210,14 @@ def _bindings(
                 )
                 continue
             target_port = callee.resolve_input(method)
+            note: tuple[str, Severity, str] | None = None  # what to report once the binding is made
             if target_port is None and callee_name in defaulted and len(callee.inputs()) == 1:
                 target_port = next(iter(callee.inputs()))
-                decisions.append(
-                    Decision(
-                        kind="binding_alias",
-                        severity="warning",
-                        component=comp.name,
-                        message=f"call {port.ref} bound to {callee_name}.{target_port}, the only "
-                        "input of the default recipe",
-                    )
+                note = (
+                    "binding_alias",
+                    "warning",
+                    f"call {port.ref} bound to {callee_name}.{target_port}, the only "
+                    "input of the default recipe",
                 )
             elif target_port is None:
                 known = ", ".join(sorted(callee.inputs())) or "none"
@@ -228,24 +232,31 @@ def _bindings(
                 )
                 continue
             elif target_port != method:
+                note = (
+                    "binding_alias",
+                    "warning",
+                    f"call {port.ref} bound to {callee_name}.{target_port} "
+                    f"('{method}' is a legacy name for it)",
+                )
+            loop = find_cycle({**calls, comp.name: calls.get(comp.name, set()) | {callee_name}})
+            if loop:
                 decisions.append(
                     Decision(
-                        kind="binding_alias",
-                        severity="warning",
+                        kind="binding_dropped",
+                        severity="error" if port.required else "warning",
                         component=comp.name,
-                        message=f"call {port.ref} bound to {callee_name}.{target_port} "
-                        f"('{method}' is a legacy name for it)",
+                        message=f"call {port.ref} dropped: it closes a call cycle ({' -> '.join(loop)}), "
+                        "which request/response ports cannot answer",
                     )
                 )
-            else:
-                decisions.append(
-                    Decision(
-                        kind="binding",
-                        severity="info",
-                        component=comp.name,
-                        message=f"call {port.ref} -> binding {source} -> {callee_name}.{target_port}",
-                    )
-                )
+                continue
+            kind, severity, message = note or (
+                "binding",
+                "info",
+                f"call {port.ref} -> binding {source} -> {callee_name}.{target_port}",
+            )
+            decisions.append(Decision(kind=kind, severity=severity, component=comp.name, message=message))
+            calls.setdefault(comp.name, set()).add(callee_name)
             bindings.append(V2Binding.model_validate({"from": source, "to": f"{callee_name}.{target_port}"}))
         for ref in comp.calls:
             if ref not in used_refs:

@@ -22,7 +22,7 @@ from engine.runtime.legacy import LegacySystem
 from engine.store import conversions as conversions_store
 from engine.store import deployments as deploy_store
 from engine.store import validations as validations_store
-from engine.workspace import Workspace
+from engine.workspace import Workspace, safe_child
 
 ITEMS = (
     "backup_exists",
@@ -116,7 +116,7 @@ def run_checklist(con: Any, ws: Workspace, system: dict[str, Any], policy: Polic
         name,
         {
             "backup": backup.relative_to(ws.root) if backup else "(no backup)",
-            "v2_dir": (ws.v2_dir / name).relative_to(ws.root),
+            "v2_dir": safe_child(ws.v2_dir, name).relative_to(ws.root.resolve()),
             "category": system["category"],
             "priority": system["priority"],
             "phase": system["phase"],

@@ -66,7 +66,7 @@ def start_blue(ws: Workspace, name: str, actor: str, timeout_s: float) -> dict[s
 
 def start_green(ws: Workspace, name: str, actor: str, timeout_s: float) -> dict[str, Any]:
     """Copy the converted system into ``live/<name>/green`` and start v2 from it."""
-    source = ws.v2_dir / name
+    source = safe_child(ws.v2_dir, name)
     if not (source / "blueprint.yaml").is_file():
         raise supervisor.DeployError(f"{name}: not converted (no {source / 'blueprint.yaml'})")
     return _start_slot(ws, name, "green", "v2", source, actor, timeout_s)

@@ -117,6 +117,10 @@ def deploy_system(
         if problems:
             slots.stop_slot(ws, name, "green", "failed its smoke test", actor)
             raise supervisor.DeployError(f"{name}: green failed its smoke test: " + "; ".join(problems[:5]))
+        # the smoke requests changed green's state (a created record, a counter); started again from its
+        # files, green begins the comparison in the same state as blue, so what differs later is real
+        slots.stop_slot(ws, name, "green", "smoke test passed; restarted with a clean state", actor)
+        green = slots.start_green(ws, name, actor, policy.deploy.health_timeout_s)
         progress(4, total, "routing traffic to blue through the gateway")
         with connect(ws.db_path) as con, transaction(con):
             store.put_route(con, name, strategy=strategy, active_slot="blue")

@@ -27,7 +27,7 @@ from engine.errors import SwitchyardError
 from engine.store import connect, transaction
 from engine.store import deployments as store
 from engine.store.events import append_events
-from engine.workspace import Workspace
+from engine.workspace import Workspace, safe_child
 
 LOOPBACK = "127.0.0.1"
 STOP_GRACE_S = 5.0
@@ -162,8 +162,8 @@ def start_process(
     """
     ws.ensure()
     port = free_port()
-    label = f"{system}-{role}" if system else role
-    log = ws.logs_dir / f"{label}.log"
+    label = f"{system}-{role}" if system is not None else role
+    log = ws.logs_dir / f"{role}.log" if system is None else safe_child(ws.logs_dir, system, f"-{role}.log")
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", *args, "--port", str(port), "--owner", ws.owner_tag],

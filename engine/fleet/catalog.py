@@ -19,10 +19,11 @@ import fnmatch
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
-from engine.models.common import load_toml_model
+from engine.models.common import LocatedError, load_toml_model
 from engine.workspace import DEFAULT_PLAN
 
 SEED_FLEET_SIZE = 52
@@ -35,28 +36,55 @@ CATEGORY_PREFIXES: tuple[tuple[str, str], ...] = (
 API_MARKERS = ("api", "rest", "service", "gateway")
 
 
+Level = Annotated[str, StringConstraints(pattern=r"^P[0-9]$")]
+
+
 class PriorityRule(BaseModel):
-    level: str = Field(pattern=r"^P[0-9]$")
-    patterns: list[str] = Field(min_length=1)
+    model_config = ConfigDict(extra="forbid")
+    level: Level
+    patterns: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(min_length=1)
 
 
 class PhasePlan(BaseModel):
-    number: int = Field(ge=1)
-    name: str
-    duration_days: int = Field(ge=1)
+    model_config = ConfigDict(extra="forbid")
+    number: int = Field(ge=1, le=99)
+    name: str = Field(min_length=1, max_length=100)
+    duration_days: int = Field(ge=1, le=3650)
     first: int = Field(ge=1)
     last: int = Field(ge=1)
     goal: str = ""
     rollback: str = ""
 
+    @field_validator("last")
+    @classmethod
+    def _not_before_first(cls, last: int, info: ValidationInfo) -> int:
+        first = info.data.get("first")
+        if first is not None and last < first:
+            raise ValueError(f"a last position at or after first ({first})")
+        return last
+
 
 class Plan(BaseModel):
     """The migration plan file: start date, priority rules, phases."""
 
-    start_date: dt.date
+    model_config = ConfigDict(extra="forbid")
+    start_date: dt.date = Field(ge=dt.date(2000, 1, 1), le=dt.date(2100, 1, 1))
     priority: list[PriorityRule]
-    category_priority: dict[str, str]
+    category_priority: dict[str, Level]
     phases: list[PhasePlan] = Field(min_length=1)
+
+    @field_validator("phases")
+    @classmethod
+    def _numbers_unique(cls, phases: list[PhasePlan]) -> list[PhasePlan]:
+        seen: dict[int, int] = {}
+        for i, phase in enumerate(phases):
+            if phase.number in seen:
+                raise LocatedError(
+                    (i, "number"),
+                    f"each phase number once; {phase.number} is phases[{seen[phase.number]}] too",
+                )
+            seen[phase.number] = i
+        return phases
 
 
 def load_plan(path: Path = DEFAULT_PLAN) -> Plan:

@@ -95,7 +95,7 @@ def _folder_problem(entry: Path) -> str | None:
     """Why a folder cannot be a system, or None."""
     if entry.is_symlink():
         return f"{entry}: is a link; Switchyard does not follow links out of a fleet folder"
-    if not SAFE_NAME.match(entry.name):
+    if not SAFE_NAME.fullmatch(entry.name):
         return f"{entry}: folder name is not a plain identifier (letters, digits, _)"
     if not (entry / BLUEPRINT_FILE).is_file():
         return f"{entry}: has no {BLUEPRINT_FILE}"

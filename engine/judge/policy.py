@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from engine.models.common import load_toml_model
+from engine.models.common import LocatedError, load_toml_model
 from engine.workspace import DEFAULT_POLICY
 
 
@@ -46,6 +47,14 @@ class ParallelRunPolicy(BaseModel):
     duration_s: float = Field(86400, gt=0)
     bucket_s: float = Field(60, gt=0)
 
+    @field_validator("bucket_s")
+    @classmethod
+    def _bucket_within_run(cls, bucket_s: float, info: ValidationInfo) -> float:
+        duration = info.data.get("duration_s")
+        if duration is not None and bucket_s > duration:
+            raise ValueError(f"a bucket no longer than the run (duration_s = {duration:g})")
+        return bucket_s
+
 
 class DeployPolicy(BaseModel):
     """How a switch is watched: the seed's 5-minute monitor window and the canary's steps."""
@@ -53,11 +62,21 @@ class DeployPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     monitor_window_s: float = Field(300, gt=0)
     monitor_rps: float = Field(50, gt=0)
-    canary_weights: list[float] = Field([0.05, 0.25, 0.5, 1.0], min_length=1)
+    canary_weights: list[Annotated[float, Field(gt=0, le=1)]] = Field([0.05, 0.25, 0.5, 1.0], min_length=1)
     canary_step_s: float = Field(60, gt=0)
     health_timeout_s: float = Field(20, gt=0)
     warm_window_s: float = Field(0, ge=0)
     """After a clean monitor window blue stays running this long: rollback is then a traffic switch."""
+
+    @field_validator("canary_weights")
+    @classmethod
+    def _weights_rise(cls, weights: list[float]) -> list[float]:
+        for i in range(1, len(weights)):
+            if weights[i] <= weights[i - 1]:
+                raise LocatedError(
+                    (i,), f"weights that rise step by step ({weights[i - 1]:g}, then {weights[i]:g})"
+                )
+        return weights
 
 
 class GovernancePolicy(BaseModel):

@@ -40,10 +40,25 @@ def read_samples_file(path: str | Path) -> pl.DataFrame:
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is bad input
+        where = _first_undecodable(path) if suffix == ".csv" else None
         raise InputError(
-            path, "<file>", f"a readable {suffix[1:]} file", str(exc).splitlines()[0][:200]
+            path,
+            where or "<file>",
+            f"a readable {suffix[1:]} file",
+            (str(exc).splitlines() or ["?"])[0][:200],
         ) from exc
     return normalise_samples(frame, source=str(path))
+
+
+def _first_undecodable(path: Path) -> str | None:
+    """``line L (byte N)`` of the first byte of a CSV file that is not UTF-8, or None."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        return f"line {line} (byte {exc.start})"
+    return None
 
 
 def normalise_samples(frame: pl.DataFrame, source: str = "samples") -> pl.DataFrame:
@@ -70,9 +85,14 @@ def normalise_samples(frame: pl.DataFrame, source: str = "samples") -> pl.DataFr
             raise InputError(
                 source, f"row {nulls['row'][0] + 1}, column '{column}'", REQUIRED[column], "empty"
             )
-    negative = indexed.filter(pl.col("latency_ms") < 0)
+    negative = indexed.filter((pl.col("latency_ms") < 0) | ~pl.col("latency_ms").is_finite())
     if negative.height:
-        raise InputError(source, f"row {negative['row'][0] + 1}, column 'latency_ms'", "a latency >= 0")
+        raise InputError(
+            source,
+            f"row {negative['row'][0] + 1}, column 'latency_ms'",
+            "a finite latency >= 0",
+            repr(negative["latency_ms"][0]),
+        )
     return out
 
 

@@ -17,7 +17,7 @@ import duckdb
 
 from engine.errors import InputError
 from engine.fleet.catalog import Plan, load_plan
-from engine.store.db import first_row
+from engine.store.db import first_row, query_frame
 from engine.workspace import DEFAULT_PLAN, Workspace
 
 START_LINE = re.compile(r"^start_date\s*=.*$", re.MULTILINE)
@@ -31,7 +31,17 @@ def workspace_plan(con: duckdb.DuckDBPyConnection, ws: Workspace) -> Plan:
     """The plan in force for this workspace."""
     path = plan_path(ws)
     if path.exists():
-        return load_plan(path)
+        plan = load_plan(path)
+        placed = query_frame(con, "SELECT DISTINCT phase FROM systems WHERE phase > ? ORDER BY phase", [0])
+        missing = sorted(set(placed["phase"].to_list()) - {p.number for p in plan.phases})
+        if missing:
+            raise InputError(
+                path,
+                "phases",
+                "a phase for every phase number the inventory uses",
+                f"no phase numbered {', '.join(map(str, missing))}",
+            )
+        return plan
     plan = load_plan(DEFAULT_PLAN)
     created = first_row(con, "SELECT min(ts) FROM events")
     if created and created[0] is not None:

@@ -15,9 +15,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from engine.models.common import DottedRef, Identifier, load_model_file, require_unique_names
+from engine.models.common import (
+    DottedRef,
+    Identifier,
+    LocatedError,
+    find_cycle,
+    load_model_file,
+    require_unique_names,
+)
 
 SCHEMA_VERSION = "2.0.0"
 
@@ -65,6 +72,44 @@ class V2Blueprint(BaseModel):
     @classmethod
     def _unique_component_names(cls, components: list[V2Component]) -> list[V2Component]:
         return require_unique_names(components)
+
+    @field_validator("bindings")
+    @classmethod
+    def _bindings_join_components(cls, bindings: list[V2Binding], info: ValidationInfo) -> list[V2Binding]:
+        """Each binding joins two components of this system, each output is bound once, and no call cycles.
+
+        Which *ports* a component has depends on its recipe and config, so a
+        binding to a missing port is the validation gate's finding; a binding
+        to a missing *component* is a broken file. A cycle is refused because
+        calls are request/response over bounded streams: a component waiting
+        on itself (directly or around a loop) never gets its answer.
+        """
+        components = info.data.get("components")
+        if components is None:
+            return bindings  # the components' own error is reported
+        names = {c.name for c in components}
+        calls: dict[str, set[str]] = {}
+        bound: dict[str, int] = {}
+        for i, b in enumerate(bindings):
+            for field, ref in (("from", b.source), ("to", b.target)):
+                if ref.split(".")[0] not in names:
+                    raise LocatedError((i, field), f"a component of this system, not '{ref.split('.')[0]}'")
+            if b.source in bound:
+                raise LocatedError(
+                    (i, "from"),
+                    f"each output bound once; '{b.source}' is bound in bindings[{bound[b.source]}] too",
+                )
+            bound[b.source] = i
+            calls.setdefault(b.source.split(".")[0], set()).add(b.target.split(".")[0])
+        loop = find_cycle(calls)
+        if loop:
+            i = next(
+                i
+                for i, b in enumerate(bindings)
+                if b.source.split(".")[0] == loop[-2] and b.target.split(".")[0] == loop[-1]
+            )
+            raise LocatedError((i,), f"bindings without a call cycle; found {' -> '.join(loop)}")
+        return bindings
 
     def to_document(self) -> dict[str, Any]:
         """The YAML-ready mapping, with ``from``/``to`` keys as written in files."""

@@ -34,7 +34,7 @@ from engine.store import connect, transaction
 from engine.store import deployments as store
 from engine.store import systems as systems_store
 from engine.store.events import append_events
-from engine.workspace import Workspace
+from engine.workspace import Workspace, safe_child
 
 LOG_TAIL_LINES = 60
 
@@ -102,10 +102,10 @@ def document_failure(
         **extra,
     }
     ws.failures_dir.mkdir(parents=True, exist_ok=True)
-    target = ws.failures_dir / f"{name}_{now:%Y%m%d_%H%M%S}.json"
+    target = safe_child(ws.failures_dir, name, f"_{now:%Y%m%d_%H%M%S}.json")
     n = 1
     while target.exists():  # two rollbacks in one second keep both documents
-        target = ws.failures_dir / f"{name}_{now:%Y%m%d_%H%M%S}_{n}.json"
+        target = safe_child(ws.failures_dir, name, f"_{now:%Y%m%d_%H%M%S}_{n}.json")
         n += 1
     temp = target.with_suffix(".json.tmp")
     temp.write_text(json.dumps(document, indent=2, default=str))

@@ -43,7 +43,7 @@ def test_blue_green_regression_gets_no_go_and_rolls_back(ready_ws) -> None:
     verdict = services.judge_system(ws, "auth_token_api", actor="lead")
     assert verdict.verdict == "NO_GO"
     mismatch = next(c for c in verdict.criteria if c.name == "mismatch_rate")
-    assert not mismatch.passed and mismatch.observed > 0.5
+    assert not mismatch.passed and mismatch.observed > 0.1  # the endpoints the Authenticator serves
     examples = compare.mismatch_examples(ws, "auth_token_api", run.run_id)
     kept = examples.drop_nulls("new_body")
     assert 0 < kept.height <= 20 and (kept["old_body"] != kept["new_body"]).all()  # what differed, shown
