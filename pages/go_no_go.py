@@ -214,7 +214,13 @@ if evidence.buckets.height:
         px.line(b, x="bucket", y="error_rate", color="version", title="Error rate per bucket"), key="errors"
     )
     charts[1].plotly_chart(
-        px.line(b, x="bucket", y="throughput_rps", color="version", title="Throughput per bucket (ok/s)"),
+        px.line(
+            evidence.buckets.filter(pl.col("complete")).to_pandas(),
+            x="bucket",
+            y="throughput_rps",
+            color="version",
+            title="Throughput per full bucket (ok/s)",
+        ),
         key="throughput",
     )
 if evidence.mismatches.height:

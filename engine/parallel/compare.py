@@ -18,22 +18,32 @@ def _query(ws: Workspace, system: str, run_id: str, sql: str, params: list | Non
 
 
 def bucket_stats(ws: Workspace, system: str, run_id: str, bucket_s: float) -> pl.DataFrame:
-    """Per bucket and version: requests, errors, error rate, throughput (ok/s), p50/p95/p99 latency."""
+    """Per bucket and version: requests, errors, error rate, throughput (ok/s), p50/p95/p99 latency.
+
+    Buckets sit on the clock, so a run's first and last bucket are usually cut
+    short and their throughput would read as a dip; ``complete`` says whether
+    the run covered the whole bucket (the page draws throughput from complete
+    buckets only).
+    """
     return _query(
         ws,
         system,
         run_id,
         """
-        SELECT time_bucket(to_microseconds(CAST(? * 1e6 AS BIGINT)), ts) AS bucket, version,
+        SELECT bucket, version,
                count(*) AS requests, count(*) FILTER (WHERE NOT ok) AS errors,
                avg(CASE WHEN ok THEN 0 ELSE 1 END) AS error_rate,
                count(*) FILTER (WHERE ok) / ? AS throughput_rps,
                quantile_cont(latency_ms, 0.5) FILTER (WHERE ok) AS p50,
                quantile_cont(latency_ms, 0.95) FILTER (WHERE ok) AS p95,
-               quantile_cont(latency_ms, 0.99) FILTER (WHERE ok) AS p99
-        FROM s GROUP BY ALL ORDER BY bucket, version
+               quantile_cont(latency_ms, 0.99) FILTER (WHERE ok) AS p99,
+               bool_and(bucket >= first_ts AND bucket + to_microseconds(CAST(? * 1e6 AS BIGINT)) <= last_ts)
+                   AS complete
+        FROM (SELECT *, min(ts) OVER () AS first_ts, max(ts) OVER () AS last_ts,
+                     time_bucket(to_microseconds(CAST(? * 1e6 AS BIGINT)), ts) AS bucket FROM s)
+        GROUP BY bucket, version ORDER BY bucket, version
         """,
-        [bucket_s, bucket_s],
+        [bucket_s, bucket_s, bucket_s],
     )
 
 
