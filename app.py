@@ -26,6 +26,7 @@ pages = {
     ],
     "Plan and review": [
         st.Page("pages/timeline.py", title="Timeline", icon=":material/timeline:"),
+        st.Page("pages/risks.py", title="Risks", icon=":material/warning:"),
         st.Page("pages/report.py", title="Post-mortem", icon=":material/description:"),
         st.Page("pages/audit.py", title="Audit log", icon=":material/history:"),
     ],

@@ -467,6 +467,54 @@ def cmd_rejudge(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     return result, "\n".join(lines)
 
 
+def cmd_risks(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    views = services.risks(ws, _when("--as-of", args.as_of))
+    chances = services.optimisations(ws)
+    lines = []
+    for r in views:
+        mark = "MATERIALISED" if r.materialised else "not materialised"
+        lines.append(f"[{r.level}] {r.description} (owner: {r.owner}): {mark}")
+        lines.append(f"    mitigation: {r.mitigation}")
+        lines += [f"    - {e}" for e in r.evidence]
+        if r.systems:
+            lines.append(f"    systems: {', '.join(r.systems)}")
+    lines.append("optimisation opportunities:")
+    for o in chances:
+        lines.append(f"  {o.area}: {o.action} ({o.impact})")
+        lines += [f"    - {f.system}: {f.measured} -> {f.suggests}" for f in o.findings]
+        if o.note:
+            lines.append(f"    {o.note}")
+    result = {
+        "risks": views,
+        "materialised": [r.id for r in views if r.materialised],
+        "optimisations": chances,
+    }
+    return result, "\n".join(lines)
+
+
+def cmd_playbook(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    target, flag = (args.tick, "--tick") if args.tick is not None else (args.untick, "--untick")
+    changed = None
+    if target is not None:
+        playbook, sep, step = target.partition(":")
+        if not (sep and playbook and step):
+            raise InputError(flag, "value", "PLAYBOOK:STEP, e.g. data_corruption:stop_migration", target)
+        changed = services.tick_playbook(
+            ws, playbook, step, args.tick is not None, actor=_actor(args), reason=args.reason or ""
+        )
+    elif args.reason is not None:
+        raise InputError("playbook", "--reason", "--tick or --untick with it")
+    views = services.playbooks(ws)
+    lines = []
+    for c in views:
+        lines.append(f"{c.title} [{c.id}] ({c.done_count}/{len(c.steps)} done): {c.when}")
+        for s in c.steps:
+            who = f"  ({s.actor}, {s.ts:%Y-%m-%d %H:%M}{': ' + s.reason if s.reason else ''})" if s.ts else ""
+            lines.append(f"  [{'x' if s.done else ' '}] {c.id}:{s.id}  {s.text}{who}")
+    result = {"playbooks": views, "changed": changed}
+    return result, "\n".join(lines)
+
+
 def cmd_report(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     report = services.post_mortem_file(
         ws, args.scope, args.format, generated_by=_actor(args), as_of=_when("--as-of", args.as_of)
@@ -572,6 +620,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="as of this date or ISO time (default now)")
     p.add_argument("--start", help="set the plan's start date first (YYYY-MM-DD)")
     p.add_argument("--reason", default="plan start date set")
+    p = add("risks", cmd_risks, "the seed's risk matrix with live evidence, and optimisation opportunities")
+    p.add_argument("--as-of", help="as of this date or ISO time (default now)")
+    p = add("playbook", cmd_playbook, "contingency playbooks and the cleanup checklist; tick steps as done")
+    tick = p.add_mutually_exclusive_group()
+    tick.add_argument("--tick", metavar="PLAYBOOK:STEP", help="mark a step done (operators only)")
+    tick.add_argument("--untick", metavar="PLAYBOOK:STEP", help="mark a step not done (needs --reason)")
+    p.add_argument("--reason", help="why (recorded with your name; required with --untick)")
     p = add("hold", cmd_hold, "put a system on HOLD (traffic stays, nothing moves) or --release it")
     p.add_argument("name")
     p.add_argument("--reason", required=True, help="why (recorded with your name)")

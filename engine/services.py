@@ -66,6 +66,10 @@ from engine.report import PostMortem, Scope, parse_scope
 from engine.report import file_name as report_file_name
 from engine.report import render as render_report
 from engine.report.collect import collect as collect_post_mortem
+from engine.risks.catalog import load_catalog
+from engine.risks.optimise import Opportunity, find_opportunities
+from engine.risks.playbooks import ChecklistView, StepView, checklist_views, record_tick
+from engine.risks.register import RiskView, risk_register
 from engine.state import CONVERTIBLE_STATES, VALIDATABLE_STATES, State
 from engine.store import connect, transaction
 from engine.store import conversions as conversions_store
@@ -763,6 +767,40 @@ def rejudge(
 def rejudgements(ws: Workspace, name: str) -> pl.DataFrame:
     """Earlier re-judgements of ``name`` from the audit log, newest first."""
     return list_events(ws, system=name, action=REJUDGED)
+
+
+# --------------------------------------------------------------------------- risks, playbooks, optimisations
+
+
+def risks(ws: Workspace, as_of: dt.datetime | None = None) -> list[RiskView]:
+    """The seed's risk matrix with live evidence: which risks materialised as of a moment, and where."""
+    with connect(ws.db_path) as con:
+        return risk_register(con, ws, as_of)
+
+
+def playbooks(ws: Workspace) -> list[ChecklistView]:
+    """The contingency playbooks and the cleanup checklist, each step with its current tick."""
+    catalog = load_catalog(ws)
+    with connect(ws.db_path) as con:
+        return checklist_views(con, catalog)
+
+
+@operator_only("tick playbooks")
+def tick_playbook(
+    ws: Workspace, playbook_id: str, step_id: str, done: bool, *, actor: str | None = None, reason: str = ""
+) -> StepView:
+    """Tick (or untick, with a reason) one step of a playbook or the cleanup list; recorded as an event."""
+    actor = actor or default_actor()
+    catalog = load_catalog(ws)
+    with connect(ws.db_path) as con, transaction(con):
+        step, _ = record_tick(con, catalog, playbook_id, step_id, done, actor=actor, reason=reason)
+    return step
+
+
+def optimisations(ws: Workspace) -> list[Opportunity]:
+    """The seed's optimisation areas with the figures measured on the systems that ran or rolled back."""
+    with connect(ws.db_path) as con:
+        return find_opportunities(con, ws)
 
 
 # --------------------------------------------------------------------------- post-mortem
