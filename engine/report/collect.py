@@ -14,7 +14,6 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import polars as pl
@@ -25,6 +24,7 @@ from engine.kpi.metrics import MigrationMetrics, compute_metrics
 from engine.kpi.plan_file import workspace_plan
 from engine.kpi.timeline import Forecast, PhaseWindow, build_timeline, burn_up, system_schedule
 from engine.report.scope import Scope
+from engine.risks.register import RiskView, risk_register
 from engine.state import State
 from engine.store.db import query_frame
 from engine.workspace import Workspace
@@ -61,7 +61,7 @@ class PostMortem:
     verdicts: pl.DataFrame
     """ts, system, run_id, verdict, actor, throughput_change, latency_increase, reasons."""
     failures: list[FailureDocument]
-    risks: list[Any] = field(default_factory=list)
+    risks: list[RiskView] = field(default_factory=list)
     """Risks of the register that materialised within the scope."""
 
     @property
@@ -119,7 +119,8 @@ def collect(
     timeline = build_timeline(facts, plan, metrics)
     phases = [p for p in timeline.phases if scope.kind != "phase" or p.number == scope.phase]
     verdicts = _verdicts(con, names, facts.as_of)
-    risks: list[Any] = []  # TODO(risk register): filled once engine.risks lands
+    restrict = None if scope.kind == "migration" else names
+    risks = [r for r in risk_register(con, ws, facts.as_of, systems=restrict) if r.materialised]
     return PostMortem(
         scope=scope,
         as_of=facts.as_of,

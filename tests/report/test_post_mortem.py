@@ -72,6 +72,10 @@ def test_migration_scope_agrees_with_the_kpis(history: Workspace) -> None:
     assert [f.system for f in post.failures] == ["todo_api_system", "hello_world_api"]
     assert post.failures[0].reason.startswith("unreadable")
     assert post.failures[1].trigger == "error_rate"
+    # the register's live evidence: the latency NO_GO of hello_world_api is a performance regression
+    risks = {r.id: r for r in post.risks}
+    assert "hello_world_api" in risks["performance_regression"].systems
+    assert all(r.materialised and r.evidence for r in post.risks)
 
 
 def test_narrower_scopes_only_cover_their_systems(history: Workspace) -> None:
@@ -81,6 +85,9 @@ def test_narrower_scopes_only_cover_their_systems(history: Workspace) -> None:
     assert set(one.decisions["system"]) == {"hello_world_api"}
     assert [f.file for f in one.failures] == ["hello_world_api_20261126_102000.json"]
     assert one.phases == [] and one.forecast is None
+    assert all(set(r.systems) <= {"hello_world_api"} for r in one.risks)
+    todo = services.post_mortem(history, "system:todo_api_system", as_of=at(2, 0))
+    assert "performance_regression" not in {r.id for r in todo.risks}  # its verdict was GO
     phase = services.post_mortem(history, "phase:1", as_of=at(2, 0))
     assert [p.number for p in phase.phases] == [1]
     assert set(phase.systems["phase"]) == {1} and phase.metrics.systems_total == phase.systems.height
