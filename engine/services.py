@@ -111,9 +111,17 @@ def init_workspace(
 
     A new workspace gets a roles file naming ``actor`` (default: the OS user)
     as its first operator; initialising a workspace that has one already
-    re-imports its fleet, which only an operator may do.
+    re-imports its fleet, which only an operator may do. A new workspace is
+    only created for a plan and a fleet folder that load: a bad one leaves no
+    half-made workspace behind.
     """
     actor = actor or default_actor()
+    if not ws.exists():
+        load_plan(plan_path)
+        scan = scan_fleet(Path(fleet_dir or SAMPLE_FLEET_DIR))
+        if not scan.loaded:
+            detail = "; ".join(r.error for r in scan.rejected[:3]) or "no system folders found"
+            raise InputError(scan.fleet_dir, "<folder>", "at least one loadable system folder", detail)
     if not access.ensure_roles_file(ws, first_operator=actor):
         access.require_operator(ws, actor, "re-initialise the workspace (re-import, re-validate)")
     return _init(ws, fleet_dir, actor=actor, plan_path=plan_path, progress=progress)

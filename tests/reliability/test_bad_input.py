@@ -197,6 +197,19 @@ def test_cli_exits_2_with_one_line_naming_file_and_place_and_the_store_is_unchan
     assert store_fingerprint(ws) == before
 
 
+@pytest.mark.parametrize("case", cases("v1", "fleet"))
+def test_init_on_a_bad_fleet_leaves_no_workspace_behind(
+    case: dict[str, Any], tmp_path: Path, good_samples: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fresh = Workspace(tmp_path / "new_ws")
+    argv, fed = prepare(case, fresh, tmp_path / "in", good_samples)
+    code = main(["--workspace", str(fresh.root), "init", "--fleet", argv[-1]])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert_one_line_error(err, fed, case)
+    assert not fresh.root.exists()
+
+
 SUBPROCESS_CASES = ["v1/binary_garbage.yaml", "v1/terminal_escape.yaml", "fleet:non_utf8_name", "v2:big"]
 
 
