@@ -119,7 +119,9 @@ def render_roles(roles: Roles) -> str:
     """TOML text of ``roles`` under the explanatory header (JSON strings are valid TOML strings)."""
 
     def names(items: list[str]) -> str:
-        return "[" + ", ".join(json.dumps(n, ensure_ascii=False) for n in items) + "]"
+        # JSON leaves DEL raw, which TOML forbids: escape it too, so whatever is written loads back
+        quoted = (json.dumps(n, ensure_ascii=False).replace("\x7f", "\\u007f") for n in items)
+        return "[" + ", ".join(quoted) + "]"
 
     return (
         f"{HEADER}\n"

@@ -616,7 +616,7 @@ def set_role(ws: Workspace, name: str, role: Role | str, *, actor: str | None = 
         role = Role(role)
     except ValueError:
         raise InputError("--role", "value", "operator or viewer", str(role)) from None
-    if not name.strip():
+    if not name.strip() or not name.isprintable():
         raise InputError("--grant", "value", "a user name or e-mail address", repr(name))
     current = access.load_roles(ws)
     updated = current.with_role(name, role)

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine import services
+from engine import access, services
 from engine.cli import main, printable
 from engine.workspace import REPO_ROOT, Workspace
 from tests.reliability.fingerprint import store_fingerprint
@@ -208,6 +208,21 @@ def test_init_on_a_bad_fleet_leaves_no_workspace_behind(
     assert code == 2
     assert_one_line_error(err, fed, case)
     assert not fresh.root.exists()
+
+
+@pytest.mark.parametrize("name", ["a\x7fb", "evil\n[operators]", "\x1b[31mred", "tab\there"])
+def test_a_role_grant_for_a_name_with_control_characters_is_refused_and_changes_nothing(
+    name: str, ws: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A name TOML cannot hold raw would have made roles.toml unreadable, and locked every operator out."""
+    roles_file = ws.root / "roles.toml"
+    before, text = store_fingerprint(ws), roles_file.read_bytes()
+    code = main(["--workspace", str(ws.root), "roles", "--grant", name, "--actor", "tester"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--grant" in err and "\x1b" not in err
+    assert roles_file.read_bytes() == text and store_fingerprint(ws) == before
+    access.write_roles(ws, access.load_roles(ws).with_role(name, access.Role.VIEWER))  # written anyway:
+    assert name in access.load_roles(ws).viewers  # it loads back
 
 
 SUBPROCESS_CASES = ["v1/binary_garbage.yaml", "v1/terminal_escape.yaml", "fleet:non_utf8_name", "v2:big"]
