@@ -16,6 +16,7 @@ import functools
 import getpass
 import json
 import os
+import threading
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -166,6 +167,11 @@ def operator_only(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     The use case's first argument is the workspace; ``actor=None`` means
     :func:`default_actor`. The engine's own calls (first start, for one) use
     ``fn.__wrapped__``, which does not check.
+
+    When the outermost use case returns (or fails: a refused promote can
+    record an approval request), the audit events it wrote are handed to the
+    notification outbox (:func:`engine.notify.outbox.dispatch_quietly`: no
+    ``notify.toml``, no cost; never raises).
     """
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
@@ -174,8 +180,21 @@ def operator_only(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
             ws: Any = args[0] if args else kwargs["ws"]
             actor = kwargs.get("actor")
             require_operator(ws, default_actor() if actor is None else str(actor), what)
-            return fn(*args, **kwargs)
+            depth = getattr(_nesting, "depth", 0)
+            _nesting.depth = depth + 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _nesting.depth = depth
+                if depth == 0:
+                    from engine.notify.outbox import dispatch_quietly
+
+                    dispatch_quietly(ws)
 
         return guarded
 
     return decorate
+
+
+_nesting = threading.local()
+"""How deep in use cases this thread is: only the outermost one dispatches notifications."""

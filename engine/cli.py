@@ -19,6 +19,7 @@ import polars as pl
 
 from engine import services
 from engine.errors import InputError, SwitchyardError
+from engine.notify.outbox import dispatch_quietly
 from engine.workspace import Workspace
 
 WORKSPACE_FREE = {"init"}
@@ -528,6 +529,72 @@ def cmd_report(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     return result, f"wrote {target} ({len(report.data):,} bytes)"
 
 
+def cmd_notify(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    lines: list[str] = []
+    result: dict[str, Any] = {}
+    if args.test:
+        probe = services.send_test_notification(ws, args.test, actor=_actor(args))
+        outcome = f"accepted (HTTP {probe.http_status})" if probe.ok else f"FAILED: {probe.error}"
+        signed = "signed" if probe.signed else "unsigned: not a webhook of notify.toml"
+        lines.append(f"test notification to {probe.target} ({probe.url}, {signed}): {outcome}")
+        result["test"] = probe
+    if args.flush or args.retry_failed:
+        flushed = services.flush_notifications(ws, actor=_actor(args), retry_failed=args.retry_failed)
+        rep = flushed.report
+        requeued = f" ({flushed.requeued} re-queued)" if flushed.requeued else ""
+        lines.append(
+            f"flushed: {rep.count('delivered')} delivered, {rep.count('failed')} failed, "
+            f"{rep.count('pending')} still pending{requeued}"
+        )
+        lines += [
+            f"  {r.webhook} #{r.id} {r.kind} {r.system or ''}: {r.last_error}"
+            for r in rep.results
+            if r.last_error
+        ]
+        result["flush"] = flushed
+    shown = None if args.all else ["pending", "failed"]
+    status = services.notifications(ws, statuses=shown, limit=args.limit)
+    if not status.configured:
+        lines.append(f"no {status.file}: no webhooks (README, Notifications, shows one)")
+    for hook in status.webhooks:
+        lines.append(f"{hook.name}  {hook.url}  kinds: {', '.join(hook.kinds)}  secret: {hook.secret}")
+    counts = status.counts
+    lines.append(
+        f"deliveries: {counts['delivered']} delivered, {counts['pending']} pending, {counts['failed']} failed"
+    )
+    if status.deliveries.height:
+        lines.append(
+            text_table(
+                status.deliveries.to_dicts(),
+                ["id", "created_at", "webhook", "kind", "system", "status", "attempts", "last_error"],
+            )
+        )
+    lines += [f"problem: {p}" for p in status.problems]
+    result |= services.notify.as_dict(status)
+    return result, "\n".join(lines)
+
+
+def cmd_digest(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    as_of = _when("--as-of", args.as_of)
+    sent = services.send_digest(ws, as_of, actor=_actor(args)) if args.send else None
+    digest = sent if sent is not None else services.standup_digest(ws, as_of)
+    result: dict[str, Any] = {"as_of": digest.as_of, "markdown": digest.markdown, "file": None, "sent": sent}
+    text = digest.markdown
+    if args.out:
+        try:
+            Path(args.out).write_text(digest.markdown, encoding="utf-8")
+        except OSError as exc:
+            raise InputError("--out", "path", "a writable file", args.out) from exc
+        result["file"] = args.out
+        text = f"wrote {args.out} ({len(digest.markdown):,} characters)"
+    if sent is not None:
+        text += "".join(
+            f"\nsent to {d.webhook}: {d.status}" + (f" ({d.last_error})" if d.last_error else "")
+            for d in sent.deliveries
+        )
+    return result, text
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -646,6 +713,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="md", choices=["md", "html", "pdf"])
     p.add_argument("--out", help="file to write (default post-mortem_<scope>_<date>.<format>)")
     p.add_argument("--as-of", help="as of this date or ISO time (default now)")
+    p = add("notify", cmd_notify, "webhooks of notify.toml and pending or failed deliveries; --flush sends")
+    p.add_argument("--flush", action="store_true", help="send every pending notification now (operators)")
+    p.add_argument("--retry-failed", action="store_true", help="with --flush: give failed ones another round")
+    p.add_argument("--test", metavar="URL", help="send a test notification to a webhook (name or URL)")
+    p.add_argument("--all", action="store_true", help="list delivered ones too")
+    p.add_argument("--limit", type=int, default=50)
+    p = add("digest", cmd_digest, "the daily standup digest as Markdown; --send posts it to the webhooks")
+    p.add_argument("--as-of", help="as of this date (midnight UTC) or ISO time (default now)")
+    p.add_argument("--out", metavar="FILE", help="write the Markdown to FILE")
+    p.add_argument("--send", action="store_true", help="post it to webhooks subscribed to digest (operators)")
     return parser
 
 
@@ -662,9 +739,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json:
             payload = exc.to_dict() if isinstance(exc, InputError) else {"message": str(exc)}
             print(json.dumps({"error": payload}))
+        dispatch_quietly(ws)  # a refused change may still have recorded something to announce
         return exc.exit_code
     if args.json:
         print(json.dumps(_to_jsonable(result), indent=2))
     else:
         print(printable(text))
+    dispatch_quietly(ws)  # cheap without notify.toml; never raises
     return 0

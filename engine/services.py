@@ -60,6 +60,9 @@ from engine.models.blueprint_v1 import load_v1_blueprint
 from engine.models.blueprint_v2 import load_v2_blueprint
 from engine.models.common import MAX_BLUEPRINT_BYTES
 from engine.models.validation import FleetValidation, SystemValidation
+from engine.notify import actions as notify
+from engine.notify.digest import Digest
+from engine.notify.digest import digest as digest_of
 from engine.progress import Progress, no_progress
 from engine.report import FORMATS as REPORT_FORMATS
 from engine.report import PostMortem, Scope, parse_scope
@@ -809,6 +812,43 @@ def optimisations(ws: Workspace) -> list[Opportunity]:
     """The seed's optimisation areas with the figures measured on the systems that ran or rolled back."""
     with connect(ws.db_path) as con:
         return find_opportunities(con, ws)
+
+
+# --------------------------------------------------------------------------- notifications
+
+
+def notifications(
+    ws: Workspace, *, statuses: list[str] | None = None, limit: int = 100
+) -> notify.NotifyStatus:
+    """The webhooks of ``notify.toml`` (URLs without path) and the outbox: counts, newest deliveries."""
+    return notify.notify_status(ws, statuses=statuses, limit=limit)
+
+
+@operator_only("send pending notifications")
+def flush_notifications(
+    ws: Workspace, *, actor: str | None = None, retry_failed: bool = False
+) -> notify.FlushResult:
+    """Send every pending notification now; ``retry_failed`` gives failed ones another round first."""
+    return notify.flush(ws, actor=actor or default_actor(), retry_failed=retry_failed)
+
+
+@operator_only("send a test notification")
+def send_test_notification(ws: Workspace, target: str, *, actor: str | None = None) -> notify.ProbeResult:
+    """One signed test request to a webhook of ``notify.toml`` (name or URL), or unsigned to a URL."""
+    return notify.probe(ws, target, actor=actor or default_actor())
+
+
+def standup_digest(ws: Workspace, as_of: dt.datetime | None = None) -> Digest:
+    """The standup as Markdown, saying what the Standup page shows, as of a moment (default now)."""
+    return digest_of(overview(ws, as_of))
+
+
+@operator_only("send the standup digest")
+def send_digest(
+    ws: Workspace, as_of: dt.datetime | None = None, *, actor: str | None = None
+) -> notify.DigestSent:
+    """Record the standup digest in the audit log and post it to the webhooks subscribed to ``digest``."""
+    return notify.send_digest(ws, standup_digest(ws, as_of), actor=actor or default_actor())
 
 
 # --------------------------------------------------------------------------- post-mortem

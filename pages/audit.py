@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from engine import services
-from pages._shared import workspace
+from pages._shared import actor, can_act, run_action, workspace
 
 ws = workspace()
 st.title(":material/history: Audit log")
@@ -51,3 +51,55 @@ st.download_button(
     icon=":material/download:",
     on_click="ignore",
 )
+
+# ---- notifications: the webhook outbox over this log (engine/notify, <workspace>/notify.toml)
+st.subheader(":material/notifications: Notifications")
+outbox = run_action(lambda: services.notifications(ws, limit=200))  # a bad notify.toml: a red box
+if outbox is not None and not outbox.configured:
+    st.caption(
+        f"No webhooks. List some in {outbox.file} to announce verdicts, triggers, promotions, rollbacks, "
+        "holds and approvals needed, and the standup digest (README, Notifications)."
+    )
+elif outbox is not None:
+    st.caption(
+        "Every event above of a kind a webhook hears is delivered to it once, signed, retried with "
+        "backoff. Webhooks: "
+        + "; ".join(f"**{h.name}** ({h.url}): {', '.join(h.kinds)}" for h in outbox.webhooks)
+    )
+    for problem in outbox.problems:
+        st.warning(problem, icon=":material/key_off:")
+    counts = outbox.counts
+    allowed, why = can_act()
+    if st.button(
+        f"Send pending now ({counts['pending']})",
+        disabled=not allowed or counts["pending"] == 0,
+        help=why or "Send every pending notification now, waiting out the retries (up to flush_wait_s).",
+        icon=":material/send:",
+    ):
+        with st.spinner("Sending…"):
+            flushed = run_action(lambda: services.flush_notifications(ws, actor=actor()))
+        if flushed is not None:
+            rep = flushed.report
+            st.success(
+                f"{rep.count('delivered')} delivered, {rep.count('failed')} failed, "
+                f"{rep.count('pending')} still pending."
+            )
+        outbox = services.notifications(ws, limit=200)
+        counts = outbox.counts
+    st.caption(f"{counts['delivered']} delivered, {counts['pending']} pending, {counts['failed']} failed")
+    if outbox.deliveries.height:
+        st.dataframe(
+            outbox.deliveries.select(
+                pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M:%S").alias("created"),
+                "webhook",
+                "kind",
+                "system",
+                "status",
+                "attempts",
+                "last_error",
+                pl.col("next_attempt_at").dt.strftime("%H:%M:%S").alias("next attempt"),
+                "event_id",
+            ),
+            hide_index=True,
+            width="stretch",
+        )

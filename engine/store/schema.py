@@ -188,6 +188,38 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        4,
+        "notification outbox: webhook deliveries and each webhook's cursor over the audit log",
+        (
+            "CREATE SEQUENCE deliveries_id_seq",
+            """
+            CREATE TABLE deliveries (
+                id BIGINT PRIMARY KEY DEFAULT nextval('deliveries_id_seq'),
+                event_id BIGINT NOT NULL,
+                webhook VARCHAR NOT NULL,
+                kind VARCHAR NOT NULL,
+                status VARCHAR NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                last_error VARCHAR,
+                last_http_status INTEGER,
+                created_at TIMESTAMPTZ NOT NULL,
+                next_attempt_at TIMESTAMPTZ NOT NULL,
+                leased_until TIMESTAMPTZ,
+                delivered_at TIMESTAMPTZ,
+                UNIQUE (event_id, webhook)
+            )
+            """,
+            """
+            CREATE TABLE notify_cursors (
+                webhook VARCHAR PRIMARY KEY,
+                last_event_id BIGINT NOT NULL,
+                subscribed_at TIMESTAMPTZ NOT NULL,
+                updated_at TIMESTAMPTZ NOT NULL
+            )
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
