@@ -526,16 +526,17 @@ def run_evidence(ws: Workspace, name: str, run_id: str | None = None) -> RunEvid
             verdict=verdict,
             checklist_acked=acked,
         )
+    frames = compare.evidence(ws, name, run["id"], float(run["bucket_s"]))  # one read of the segments
     return RunEvidence(
         system=name,
         state=row["state"],
         version=int(row["version"]),
         run=run,
         runs=runs,
-        summary=compare.summary(ws, name, run["id"]),
-        buckets=compare.bucket_stats(ws, name, run["id"], float(run["bucket_s"])),
-        latencies=compare.latency_sample(ws, name, run["id"]),
-        mismatches=compare.mismatch_examples(ws, name, run["id"]),
+        summary=frames.summary,
+        buckets=frames.buckets,
+        latencies=frames.latencies,
+        mismatches=frames.mismatches,
         verdict=verdict if verdict and verdict["run_id"] == run["id"] else None,
         checklist_acked=acked,
     )

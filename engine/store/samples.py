@@ -7,6 +7,9 @@ reader never needs the control store's lock and never sees half a file.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -28,23 +31,43 @@ def segments(ws: Workspace, system: str, run_id: str) -> list[Path]:
     return sorted(run_folder(ws, system, run_id).glob("part-*.parquet"))
 
 
-def query_run(
-    ws: Workspace, system: str, run_id: str, sql: str, params: list | None = None
-) -> pl.DataFrame | None:
-    """Run ``sql`` over the run's segments, visible to it as table ``s``; None when there are none yet.
+RunQuery = Callable[[str, list | None], pl.DataFrame]
+"""``query(sql, params)``: ``sql`` run over one run's segments, visible to it as table ``s``."""
+
+
+@contextmanager
+def run_queries(ws: Workspace, system: str, run_id: str) -> Iterator[RunQuery | None]:
+    """Queries over the run's segments on one in-memory connection; None when there are none yet.
+
+    Several queries over the same run (the Go/No-Go page asks four) share the
+    connection: the segment list, the schema and each file's Parquet footer
+    (``parquet_metadata_cache``) are read once, not once per query; with one
+    segment per second of a run, opening the files is most of the cost. Each
+    query reads only the columns and rows it names (DuckDB pushes projections
+    and filters into the Parquet scan).
 
     Segments written before the gateway kept mismatch bodies have no ``body``
     column; it reads as null there, so every query sees the same columns.
     """
     files = [str(f) for f in segments(ws, system, run_id)]
     if not files:
-        return None
+        yield None
+        return
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET parquet_metadata_cache = true")
         columns = query_frame(con, "DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [files])
         extra = "" if "body" in columns["column_name"].to_list() else ", NULL::VARCHAR AS body"
         cte = f"WITH s AS (SELECT *{extra} FROM read_parquet(?, union_by_name = true)) "
-        return query_frame(con, cte + sql, [files, *(params or [])])
+        yield lambda sql, params=None: query_frame(con, cte + sql, [files, *(params or [])])
+
+
+def query_run(
+    ws: Workspace, system: str, run_id: str, sql: str, params: list | None = None
+) -> pl.DataFrame | None:
+    """Run ``sql`` over the run's segments, visible to it as table ``s``; None when there are none yet."""
+    with run_queries(ws, system, run_id) as query:
+        return None if query is None else query(sql, params)
 
 
 def read_run_samples(ws: Workspace, system: str, run_id: str, *, all_columns: bool = False) -> pl.DataFrame:
@@ -57,3 +80,25 @@ def read_run_samples(ws: Workspace, system: str, run_id: str, *, all_columns: bo
         f"SELECT CAST(ts AT TIME ZONE 'UTC' AS TIMESTAMP) AS ts, {columns} FROM s ORDER BY ts",  # noqa: S608
     )
     return frame if frame is not None else pl.DataFrame(schema=CANONICAL)
+
+
+def samples_version(ws: Workspace, system: str | None = None) -> tuple[tuple[str, int, int], ...]:
+    """A token that changes whenever a segment is added or removed (all runs, or ``system``'s).
+
+    Per run folder: its name, how many entries it holds and its modification
+    time; one directory listing per run, no file opened. The count catches a
+    segment written in the same clock tick as the one before (a folder's mtime
+    may not move between them); the gateway writes a temp name first, so even a
+    replaced segment passes through a different count.
+    """
+    if system is None:
+        folders = ws.samples_dir.glob("system=*/run=*")
+    else:
+        safe_child(ws.samples_dir, system)
+        folders = (ws.samples_dir / f"system={system}").glob("run=*")
+    out = []
+    for folder in sorted(folders):
+        with os.scandir(folder) as entries:
+            count = sum(1 for _ in entries)
+        out.append((f"{folder.parent.name}/{folder.name}", count, folder.stat().st_mtime_ns))
+    return tuple(out)
