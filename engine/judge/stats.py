@@ -44,17 +44,28 @@ def quantile_interval(sorted_values: np.ndarray, q: float, confidence: float) ->
 
 
 def quantile_change(old_sorted: np.ndarray, new_sorted: np.ndarray, q: float, confidence: float) -> Interval:
-    """Relative change of the ``q`` quantile, new over old minus one, with a conservative interval.
+    """Relative change of the ``q`` quantile, new over old minus one, with its interval.
 
-    Each side's interval is taken at a Bonferroni-adjusted level and the
-    extremes are combined, so the joint interval covers at least ``confidence``.
+    Each side's distribution-free interval (order statistics) gives the
+    standard error of the log of its quantile; the two sides are independent,
+    so the log ratio's standard error is their root sum of squares (the
+    approach of Price and Bonett's interval for a ratio of medians). Taking the
+    extremes of the two intervals instead, as a first version did, is about
+    1.6 times wider and left equal versions INCONCLUSIVE at a few thousand
+    samples.
     """
-    per_side = 1 - (1 - confidence) / 2
-    o = quantile_interval(old_sorted, q, per_side)
-    n = quantile_interval(new_sorted, q, per_side)
-    if not (o.estimate > 0 and o.low > 0):
+    o = quantile_interval(old_sorted, q, confidence)
+    n = quantile_interval(new_sorted, q, confidence)
+    if not (o.estimate > 0 and o.low > 0 and n.estimate > 0 and n.low > 0):
         return Interval(math.nan, math.nan, math.nan)
-    return Interval(n.estimate / o.estimate - 1, n.low / o.high - 1, n.high / o.low - 1)
+    z = z_value(confidence)
+    se_old = (math.log(o.high) - math.log(o.low)) / (2 * z)
+    se_new = (math.log(n.high) - math.log(n.low)) / (2 * z)
+    log_ratio = math.log(n.estimate / o.estimate)
+    half = z * math.hypot(se_old, se_new)
+    return Interval(
+        n.estimate / o.estimate - 1, math.exp(log_ratio - half) - 1, math.exp(log_ratio + half) - 1
+    )
 
 
 def wilson_interval(successes: int, n: int, confidence: float) -> Interval:
