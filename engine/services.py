@@ -39,7 +39,7 @@ from engine.judge.samples import read_samples_file
 from engine.judge.verdict import Verdict, judge_samples
 from engine.kpi.metrics import MigrationMetrics
 from engine.kpi.overview import Overview, build_overview, metrics_as_of
-from engine.kpi.plan_file import workspace_plan, write_start_date
+from engine.kpi.plan_file import plan_path, workspace_plan, write_start_date
 from engine.migration import (  # noqa: F401 - the migration's use cases are services too
     RunEvidence,
     RunResult,
@@ -81,6 +81,8 @@ from engine.store import events as events_store
 from engine.store import systems as systems_store
 from engine.store import validations as validations_store
 from engine.store.db import first_row
+from engine.store.samples import samples_version  # noqa: F401 - pages key cached views on it
+from engine.store.version import store_version
 from engine.validate.gate import gate_outcome, validate_v2
 from engine.validate.v1 import validate_v1_system
 from engine.workspace import (
@@ -665,6 +667,23 @@ def events_csv(ws: Workspace, **filters: Any) -> bytes:
 
 
 # --------------------------------------------------------------------------- KPIs, standup, timeline
+
+
+def data_version(ws: Workspace) -> tuple[Any, ...]:
+    """A token that changes whenever the store, the plan or the policy changes in a way a page can show.
+
+    Pages cache what they draw under it, with :func:`samples_version` for views
+    of the samples (pages/_shared.py). Read it *before* what it versions: a
+    write in between then only makes a cached view newer than its token, never
+    older. One short connection (the workspace is already migrated by then).
+    """
+    with connect(ws.db_path, migrate=False) as con:
+        store = store_version(con)
+    files = [
+        (f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None
+        for f in (plan_path(ws), DEFAULT_POLICY)
+    ]
+    return store, *files
 
 
 def overview(ws: Workspace, as_of: dt.datetime | None = None) -> Overview:

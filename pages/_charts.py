@@ -1,10 +1,13 @@
-"""Plotly figures more than one page draws. Data comes computed from the engine; this only draws it."""
+"""Plotly figures the pages draw. Data comes computed from the engine; this only draws it.
+
+Built with graph objects, not plotly express: express spends some 60 ms a
+figure working out traces and templates, as much as a whole page may take.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
-import plotly.express as px
 import plotly.graph_objects as go
 import polars as pl
 
@@ -79,17 +82,106 @@ def now_line(fig: go.Figure, moment: dt.datetime) -> None:
 
 def gantt_figure(bars: pl.DataFrame, as_of: dt.datetime, *, height: int) -> go.Figure:
     """Plan and actual bars per label (columns label, kind, start, end), with a 'now' marker."""
-    fig = px.timeline(
-        bars.to_pandas(),
-        x_start="start",
-        x_end="end",
-        y="label",
-        color="kind",
-        color_discrete_map={"plan": PLAN_COLOUR, "actual": ACTUAL_COLOUR},
-    )
+    fig = go.Figure()
+    for kind, colour in (("plan", PLAN_COLOUR), ("actual", ACTUAL_COLOUR)):
+        rows = bars.filter(pl.col("kind") == kind)
+        if not rows.height:
+            continue
+        starts = rows["start"].cast(pl.Datetime("ms"))
+        fig.add_bar(
+            base=starts.to_list(),
+            x=(rows["end"].cast(pl.Datetime("ms")) - starts).dt.total_milliseconds().to_list(),
+            y=rows["label"].to_list(),
+            orientation="h",
+            name=kind,
+            marker_color=colour,
+            hovertemplate="%{y}<br>%{base|%Y-%m-%d %H:%M} to %{x}<extra>" + kind + "</extra>",
+        )
+    fig.update_xaxes(type="date")
     fig.update_yaxes(autorange="reversed", title=None)
-    fig.update_layout(
-        barmode="group", height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend_title=None
-    )
+    fig.update_layout(barmode="group", height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10})
     now_line(fig, as_of.astimezone(dt.UTC).replace(tzinfo=None))
+    return fig
+
+
+# --------------------------------------------------------------------------- Go / No-Go: old vs new
+
+VERSION_COLOURS = {"old": "#1f77b4", "new": "#2ca02c"}
+QUANTILE_DASHES = {"p50": "solid", "p95": "dot", "p99": "dash"}
+
+
+def latency_histogram(latencies: pl.DataFrame) -> go.Figure:
+    """Latency distribution of ok requests (columns version, latency_ms), old over new."""
+    fig = go.Figure()
+    for version, colour in VERSION_COLOURS.items():
+        fig.add_histogram(
+            x=latencies.filter(pl.col("version") == version)["latency_ms"].to_numpy(),
+            name=version,
+            nbinsx=80,
+            bingroup="x",
+            marker={"color": colour, "opacity": 0.5},
+        )
+    fig.update_layout(
+        barmode="overlay",
+        title="Latency distribution (ok requests)",
+        xaxis_title="latency_ms",
+        yaxis_title="count",
+        legend_title="version",
+    )
+    return fig
+
+
+def per_bucket_figure(buckets: pl.DataFrame, columns: list[str], title: str) -> go.Figure:
+    """One line per version and column over the buckets (several columns: told apart by dash)."""
+    fig = go.Figure()
+    for version, colour in VERSION_COLOURS.items():
+        rows = buckets.filter(pl.col("version") == version)
+        for column in columns:
+            fig.add_scatter(
+                x=rows["bucket"].to_numpy(),  # numpy, not lists: plotly checks a list element by element
+                y=rows[column].to_numpy(),
+                name=f"{version}, {column}" if len(columns) > 1 else version,
+                mode="lines",
+                line={"color": colour, "dash": QUANTILE_DASHES.get(column, "solid")},
+            )
+    fig.update_layout(title=title, xaxis_title="bucket", legend_title="version")
+    return fig
+
+
+# --------------------------------------------------------------------------- counts and rates per category
+
+
+def count_bars(
+    frame: pl.DataFrame, x: str, colour_by: str, title: str, colours: dict[str, str] | None = None
+) -> go.Figure:
+    """How many rows per ``x``, stacked by ``colour_by`` (the colours' order first, then the rest)."""
+    counts = frame.group_by(x, colour_by).len()
+    groups = [*(colours or {}), *sorted(set(counts[colour_by].to_list()) - set(colours or {}))]
+    fig = go.Figure()
+    for group in groups:
+        rows = counts.filter(pl.col(colour_by) == group)
+        if rows.height:
+            colour = (colours or {}).get(group)
+            fig.add_bar(x=rows[x].to_list(), y=rows["len"].to_list(), name=str(group), marker_color=colour)
+    fig.update_layout(
+        barmode="stack", bargap=0.2, title=title, xaxis_title=x, yaxis_title="systems", legend_title=colour_by
+    )
+    fig.update_xaxes(categoryorder="category ascending")
+    return fig
+
+
+def rate_bars(rates: pl.DataFrame, title: str, colours: dict[str, str]) -> go.Figure:
+    """Rates per category (columns category, rate, version), one bar per version side by side, as %."""
+    fig = go.Figure()
+    for version, colour in colours.items():
+        rows = rates.filter(pl.col("version") == version)
+        fig.add_bar(
+            x=rows["category"].to_list(),
+            y=rows["rate"].to_list(),
+            name=version,
+            marker_color=colour,
+            text=[f"{r:.0%}" for r in rows["rate"]],
+        )
+    fig.update_layout(barmode="group", title=title, xaxis_title="category", legend_title="version")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.05], title="rate")
     return fig

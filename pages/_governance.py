@@ -14,7 +14,7 @@ import streamlit as st
 
 from engine import services
 from engine.workspace import Workspace
-from pages._shared import run_action
+from pages._shared import cached, run_action
 
 VERDICT_COLOURS = {"GO": "green", "NO_GO": "red", "INCONCLUSIVE": "orange"}
 
@@ -30,10 +30,17 @@ def hold_banners(ws: Workspace) -> None:
 
 
 def governance_section(
-    ws: Workspace, name: str, who: str, buttons: dict[str, Any], verdict: dict | None
+    ws: Workspace,
+    name: str,
+    who: str,
+    buttons: dict[str, Any],
+    verdict: dict | None,
+    version: tuple | None = None,
 ) -> None:
+    """``version``: the page's ``services.data_version``, read before it drew (else read here)."""
     st.divider()
     st.subheader("Hold, approval and re-judge")
+    version = version or services.data_version(ws)  # holds, approvals and re-judgements are cached on it
     policy = services.policy()
     warm = services.warm_seconds_left(ws, name)
     if warm is not None:
@@ -42,7 +49,7 @@ def governance_section(
             "switch only (seconds, no restore).",
             icon=":material/timer:",
         )
-    held = services.holds(ws).filter(pl.col("system") == name)
+    held = cached(version, services.holds, ws).filter(pl.col("system") == name)
     left, right = st.columns(2)
     with left, st.form("hold"):
         if held.height:
@@ -74,7 +81,7 @@ def governance_section(
             "required by the policy" if policy.governance.approval_required else "not required by the policy"
         )
         st.markdown(f"**Approval** of the newest verdict by a second operator ({need})")
-        approvals = services.approvals(ws, name)
+        approvals = cached(version, services.approvals, ws, name)
         if approvals.height:
             st.caption("Approved by " + ", ".join(approvals["actor"].to_list()))
         else:
@@ -89,10 +96,12 @@ def governance_section(
             elif run_action(lambda: services.approve(ws, name, actor=who, reason=reason)) is not None:
                 st.rerun()
     if verdict is not None:
-        _rejudge(ws, name, who, buttons, verdict)
+        _rejudge(ws, name, who, buttons, verdict, version)
 
 
-def _rejudge(ws: Workspace, name: str, who: str, buttons: dict[str, Any], verdict: dict) -> None:
+def _rejudge(
+    ws: Workspace, name: str, who: str, buttons: dict[str, Any], verdict: dict, version: tuple
+) -> None:
     original = verdict["result"]["policy"]
     with st.expander("Re-judge this run under another policy (no traffic is sent)"):
         with st.form("rejudge"):
@@ -126,6 +135,7 @@ def _rejudge(ws: Workspace, name: str, who: str, buttons: dict[str, Any], verdic
                 )
                 if result is not None:
                     st.session_state[f"rejudge-{name}"] = result
+                    version = services.data_version(ws)  # the re-judgement just recorded is counted below
         result = st.session_state.get(f"rejudge-{name}")
         if result is not None and result.run_id == verdict["run_id"]:
             before, after = st.columns(2)
@@ -151,7 +161,7 @@ def _rejudge(ws: Workspace, name: str, who: str, buttons: dict[str, Any], verdic
                 )
             else:
                 st.caption("Nothing changed.")
-        earlier = services.rejudgements(ws, name)
+        earlier = cached(version, services.rejudgements, ws, name)
         if earlier.height:
             st.caption(
                 f"{earlier.height} re-judgement(s) of {name} on record (Audit log, action verdict:rejudged)."

@@ -31,6 +31,43 @@ def workspace() -> Workspace:
     return _initialised_workspace(str(Workspace.at().root))
 
 
+CACHE_TTL_S = 60.0
+"""Longest a cached view is reused while the store stays unchanged: views "as of now" (the last
+24 hours, the forecast) move with the clock even when nothing is written."""
+
+
+@st.cache_data(ttl=CACHE_TTL_S, max_entries=64, show_spinner=False)
+def _service_call(service: str, root: str, version: tuple, args: tuple, kwargs: tuple) -> Any:
+    """``services.<service>(workspace, *args, **kwargs)``; ``version`` is only part of the cache key."""
+    return getattr(services, service)(Workspace.at(root), *args, **dict(kwargs))
+
+
+def cached(
+    version: tuple,
+    service: Callable[..., T],
+    ws: Workspace,
+    *args: Any,
+    samples: bool | str = False,
+    **kwargs: Any,
+) -> T:
+    """``service(ws, *args, **kwargs)``, reused across reruns and sessions while ``version`` holds.
+
+    ``version`` is ``services.data_version(ws)``, read once at the top of the
+    page, before anything it versions: every committed write (a promote, a
+    rollback, a verdict, a checklist tick, an import) changes it, so the next
+    rerun recomputes and a cached view is never older than the store.
+    ``samples`` adds the sample segments to the key (``services.samples_version``,
+    a directory listing): True for all of them, a system's name for that
+    system's. Errors are not cached. Only for services that read the store and
+    the samples: one that reads other files (blueprints on disk) stays uncached.
+    """
+    if getattr(services, service.__name__, None) is not service:
+        raise ValueError(f"{service.__name__} is not a service of engine.services")
+    if samples:
+        version = (*version, services.samples_version(ws, samples if isinstance(samples, str) else None))
+    return _service_call(service.__name__, str(ws.root), version, args, tuple(sorted(kwargs.items())))
+
+
 NOT_LOGGED_IN = "anonymous (not logged in)"
 """The actor of a visitor who has not logged in while an identity provider is configured."""
 

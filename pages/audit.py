@@ -6,13 +6,14 @@ import polars as pl
 import streamlit as st
 
 from engine import services
-from pages._shared import actor, can_act, run_action, workspace
+from pages._shared import actor, cached, can_act, run_action, workspace
 
 ws = workspace()
+version = services.data_version(ws)  # read first: the cached views below are keyed on it
 st.title(":material/history: Audit log")
 st.caption("Every state change, decision, acknowledgement and tick, with who did it, when and why.")
 
-facets = services.event_facets(ws)
+facets = cached(version, services.event_facets, ws)
 ANY = "(any)"
 cols = st.columns([2, 2, 2, 3])
 system = cols[0].selectbox("System", [ANY, *facets["system"]])
@@ -34,7 +35,7 @@ if isinstance(days, tuple) and len(days) == 2:
     filters["since"] = dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC)
     filters["until"] = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
-events = services.list_events(ws, **filters)
+events = cached(version, services.list_events, ws, **filters)
 st.caption(f"{events.height} events")
 st.dataframe(
     events.with_columns(pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S")).drop("id"),
@@ -45,7 +46,7 @@ st.dataframe(
 )
 st.download_button(
     "Download CSV",
-    data=services.events_csv(ws, **filters),
+    data=cached(version, services.events_csv, ws, **filters),
     file_name=f"switchyard-audit-{today:%Y%m%d}.csv",
     mime="text/csv",
     icon=":material/download:",

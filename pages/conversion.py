@@ -4,14 +4,15 @@ import polars as pl
 import streamlit as st
 
 from engine import services
-from pages._shared import actor, run_action, viewer_note, workspace
+from pages._shared import actor, cached, run_action, viewer_note, workspace
 
 ws = workspace()
+version = services.data_version(ws)  # read first: the cached views below are keyed on it
 st.title(":material/swap_horiz: Conversion")
 st.caption("v1 (RPC) -> v2 (port-based), with the seed's recipe mapping and a report of every decision.")
 allowed, why = viewer_note()
 
-inventory = services.inventory(ws)
+inventory = cached(version, services.inventory, ws)
 left, right = st.columns([2, 1])
 scope = left.radio(
     "Convert", ["one system", "a phase", "the whole fleet"], horizontal=True, key="convert_scope"

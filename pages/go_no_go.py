@@ -9,14 +9,14 @@ drawn from: if the system moved on meanwhile, the engine refuses and says so.
 
 from __future__ import annotations
 
-import plotly.express as px
 import polars as pl
 import streamlit as st
 
 from engine import services
 from engine.jobs import JobRegistry
+from pages._charts import latency_histogram, per_bucket_figure
 from pages._governance import governance_section
-from pages._shared import actor, run_action, viewer_note, workspace
+from pages._shared import actor, cached, run_action, viewer_note, workspace
 
 DEPLOYED = {"green_deployed", "parallel_run", "judged", "promoted", "monitoring"}
 VERDICT_COLOURS = {"GO": "green", "NO_GO": "red", "INCONCLUSIVE": "orange"}
@@ -29,6 +29,7 @@ def jobs() -> JobRegistry:
 
 
 ws = workspace()
+version = services.data_version(ws)  # read first: the cached views below are keyed on it
 st.title(":material/fact_check: Go / No-Go")
 allowed, why = viewer_note()  # the services refuse a viewer anyway; this explains the disabled buttons
 
@@ -38,11 +39,11 @@ def enabled(when: bool = True) -> dict:
     return {"disabled": not (when and allowed), "help": why or None}
 
 
-names = services.system_names(ws)
+names = cached(version, services.system_names, ws)
 name = st.selectbox(
     "System", names, index=names.index("hello_world_api") if "hello_world_api" in names else 0
 )
-evidence = services.run_evidence(ws, name)
+evidence = cached(version, services.run_evidence, ws, name, samples=name)  # recomputed after any write
 registry = jobs()
 who = actor()  # read here: job threads have no session to read it from
 
@@ -183,46 +184,17 @@ else:
 
 charts = st.columns(2)
 if evidence.latencies.height:
-    charts[0].plotly_chart(
-        px.histogram(
-            evidence.latencies.to_pandas(),
-            x="latency_ms",
-            color="version",
-            barmode="overlay",
-            nbins=80,
-            title="Latency distribution (ok requests)",
-            color_discrete_map={"old": "#1f77b4", "new": "#2ca02c"},
-        ),
-        key="latency-hist",
-    )
+    charts[0].plotly_chart(latency_histogram(evidence.latencies), key="latency-hist")
 if evidence.buckets.height:
-    b = evidence.buckets.to_pandas()
-    long = evidence.buckets.unpivot(index=["bucket", "version"], on=["p50", "p95", "p99"], variable_name="q")
-    charts[1].plotly_chart(
-        px.line(
-            long.to_pandas(),
-            x="bucket",
-            y="value",
-            color="version",
-            line_dash="q",
-            title="Latency percentiles over time (ms)",
-        ),
-        key="percentiles",
-    )
+    quantiles = ["p50", "p95", "p99"]
+    percentiles = per_bucket_figure(evidence.buckets, quantiles, "Latency percentiles over time (ms)")
+    charts[1].plotly_chart(percentiles, key="percentiles")
     charts = st.columns(2)
-    charts[0].plotly_chart(
-        px.line(b, x="bucket", y="error_rate", color="version", title="Error rate per bucket"), key="errors"
-    )
-    charts[1].plotly_chart(
-        px.line(
-            evidence.buckets.filter(pl.col("complete")).to_pandas(),
-            x="bucket",
-            y="throughput_rps",
-            color="version",
-            title="Throughput per full bucket (ok/s)",
-        ),
-        key="throughput",
-    )
+    errors = per_bucket_figure(evidence.buckets, ["error_rate"], "Error rate per bucket")
+    charts[0].plotly_chart(errors, key="errors")
+    full = evidence.buckets.filter(pl.col("complete"))
+    throughput = per_bucket_figure(full, ["throughput_rps"], "Throughput per full bucket (ok/s)")
+    charts[1].plotly_chart(throughput, key="throughput")
 if evidence.mismatches.height:
     st.markdown("**Responses that differed (new vs old)**")
     st.dataframe(evidence.mismatches, hide_index=True, width="stretch")
@@ -283,4 +255,4 @@ with right, st.form("rollback"):
                 ),
             )
 
-governance_section(ws, name, who, enabled(), verdict)
+governance_section(ws, name, who, enabled(), verdict, version)

@@ -2,19 +2,20 @@
 
 from pathlib import Path
 
-import plotly.express as px
 import polars as pl
 import streamlit as st
 
 from engine import services
-from pages._shared import actor, run_action, viewer_note, workspace
+from pages._charts import count_bars
+from pages._shared import actor, cached, run_action, viewer_note, workspace
 
 ws = workspace()
+version = services.data_version(ws)  # read first: the cached views below are keyed on it
 st.title(":material/inventory_2: Inventory")
 st.caption("Every system in the fleet, its place in the plan, its state and its measured v1 validation.")
 allowed, why = viewer_note()
 
-frame = services.inventory(ws).with_columns(
+frame = cached(version, services.inventory, ws).with_columns(
     pl.when(pl.col("v1_passed"))
     .then(pl.lit("pass"))
     .when(pl.col("v1_passed").not_())
@@ -57,22 +58,9 @@ m[3].metric("Systems passing v1", f"{passed} / {validated.height}")
 left, right = st.columns(2)
 palette = {"pass": "#2e7d32", "fail": "#c62828", "not run": "#9e9e9e"}
 left.plotly_chart(
-    px.histogram(
-        shown,
-        x="category",
-        color="v1_result",
-        color_discrete_map=palette,
-        category_orders={"v1_result": ["pass", "fail", "not run"]},
-        title="Systems by category and v1 result",
-    ).update_layout(bargap=0.2, yaxis_title="systems"),
-    width="stretch",
+    count_bars(shown, "category", "v1_result", "Systems by category and v1 result", palette), width="stretch"
 )
-right.plotly_chart(
-    px.histogram(shown, x="state", color="priority", title="Systems by state and priority").update_layout(
-        bargap=0.2, yaxis_title="systems"
-    ),
-    width="stretch",
-)
+right.plotly_chart(count_bars(shown, "state", "priority", "Systems by state and priority"), width="stretch")
 
 # ---- table
 st.dataframe(

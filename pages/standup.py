@@ -7,14 +7,16 @@ import streamlit as st
 
 from engine import services
 from pages._charts import burn_up_figure, score_parts_figure
-from pages._shared import run_action, workspace
+from pages._shared import cached, run_action, workspace
 
 ws = workspace()
+version = services.data_version(ws)  # read first: the cached views below are keyed on it
 today = dt.datetime.now(dt.UTC).date()
 day = st.sidebar.date_input("Standup as of", value=today, help="Look back at the standup of an earlier day.")
 # an earlier day is seen as at its end; today as of now
 as_of = None if day == today else dt.datetime.combine(day, dt.time.max, tzinfo=dt.UTC)
-view = run_action(lambda: services.overview(ws, as_of))  # a bad plan.toml: a red box, not a traceback
+# cached until the store or the samples change; a bad plan.toml: a red box, not a traceback
+view = run_action(lambda: cached(version, services.overview, ws, as_of, samples=True))
 if view is None:
     st.stop()
 m, y = view.metrics, view.yesterday

@@ -1,19 +1,20 @@
 """Validation: v1 validator and PortBasedValidationGate results, fleet-wide and per system."""
 
-import plotly.express as px
 import polars as pl
 import streamlit as st
 
 from engine import services
 from engine.validate.gate import GATE_THRESHOLD
-from pages._shared import actor, run_action, viewer_note, workspace
+from pages._charts import rate_bars
+from pages._shared import actor, cached, run_action, viewer_note, workspace
 
 ws = workspace()
+version = services.data_version(ws)  # read first: the cached views below are keyed on it
 st.title(":material/verified: Validation")
 st.caption(f"The gate stops a migration below a {GATE_THRESHOLD:.0%} check pass rate, as the seed does.")
 allowed, why = viewer_note()
 
-table = services.validation_comparison(ws)
+table = cached(version, services.validation_comparison, ws)
 v1_done = table.filter(pl.col("v1_passed").is_not_null())
 v2_done = table.filter(pl.col("v2_passed").is_not_null())
 m = st.columns(3)
@@ -29,21 +30,10 @@ m[1].metric(
 )
 m[2].metric("Converted and validated", f"{v2_done.height} / {table.height}")
 
-by_category = services.validation_rates_by_category(ws)
+by_category = cached(version, services.validation_rates_by_category, ws)
 if by_category.height:
-    st.plotly_chart(
-        px.bar(
-            by_category,
-            x="category",
-            y="rate",
-            color="version",
-            barmode="group",
-            text_auto=".0%",
-            title="Validation success rate by category, v1 vs v2",
-            color_discrete_map={"v1": "#c62828", "v2": "#2e7d32"},
-        ).update_yaxes(tickformat=".0%", range=[0, 1.05]),
-        width="stretch",
-    )
+    title = "Validation success rate by category, v1 vs v2"
+    st.plotly_chart(rate_bars(by_category, title, {"v1": "#c62828", "v2": "#2e7d32"}), width="stretch")
 
 blocked = table.filter(pl.col("state") == "validation_failed")
 st.subheader(f"Blocked at the gate ({blocked.height})")
