@@ -278,6 +278,7 @@ def cmd_promote(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
         args.name,
         actor=_actor(args),
         reason=args.reason,
+        expected_version=args.expected_version,
         monitor_s=args.monitor,
         rps=args.rps,
         warm_s=args.warm,
@@ -290,7 +291,14 @@ def cmd_promote(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
 
 
 def cmd_rollback(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
-    out = services.rollback(ws, args.name, actor=_actor(args), reason=args.reason, progress=_progress(args))
+    out = services.rollback(
+        ws,
+        args.name,
+        actor=_actor(args),
+        reason=args.reason,
+        expected_version=args.expected_version,
+        progress=_progress(args),
+    )
     text = f"{out.system}: {out.state}; failure document {out.failure_document}"
     if out.problems:
         text += "\nEMERGENCY, the old version does not answer correctly:\n  " + "\n  ".join(out.problems)
@@ -316,6 +324,17 @@ def cmd_status(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     if out.verdict:
         lines.append(f"  verdict {out.verdict['verdict']} on {out.verdict['run_id']}")
     return out, "\n".join(lines)
+
+
+def cmd_backup_store(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    out = services.backup_store(ws, Path(args.to), actor=_actor(args))
+    tables = ", ".join(f"{k} {v}" for k, v in out.tables.items() if v)
+    return out, f"backup written to {out.path}: {out.files} files, {out.bytes} bytes; rows: {tables}"
+
+
+def cmd_restore_store(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    manifest = services.restore_store(ws, Path(args.source), actor=_actor(args), reason=args.reason)
+    return manifest, f"restored {ws.root} from {args.source} (backup of {manifest['created_at']})"
 
 
 def cmd_down(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
@@ -657,6 +676,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = add(name, handler, text)
         p.add_argument("name")
         p.add_argument("--reason", required=True, help="why (recorded with your name)")
+        p.add_argument(
+            "--expected-version",
+            type=int,
+            help="the version 'status' showed; refused if the system changed since (a stale command)",
+        )
         if name == "promote":
             p.add_argument("--monitor", type=float, help="monitor window in seconds (default: policy, 300)")
             p.add_argument("--rps", type=float, help="workload during the window (default: policy)")
@@ -664,6 +688,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("status", cmd_status, "state, route, processes, latest run and verdict of a system")
     p.add_argument("name")
     add("down", cmd_down, "stop every process this workspace started")
+    p = add("backup-store", cmd_backup_store, "copy the store, samples and documents to a new backup folder")
+    p.add_argument("--to", required=True, metavar="DIR", help="folder to create the backup in")
+    p = add("restore-store", cmd_restore_store, "replace the workspace's data with a verified backup")
+    p.add_argument("source", metavar="BACKUP", help="a folder written by backup-store")
+    p.add_argument("--reason", required=True, help="why (recorded with your name)")
     p = add("judge", cmd_judge, "go/no-go verdict on a system's latest parallel run, or on a samples file")
     p.add_argument("name", nargs="?")
     p.add_argument("--samples", help="file with columns ts, version, latency_ms, ok[, endpoint, match]")

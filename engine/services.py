@@ -74,6 +74,7 @@ from engine.risks.optimise import Opportunity, find_opportunities
 from engine.risks.playbooks import ChecklistView, StepView, checklist_views, record_tick
 from engine.risks.register import RiskView, risk_register
 from engine.state import CONVERTIBLE_STATES, VALIDATABLE_STATES, State
+from engine.store import backup as store_backup
 from engine.store import connect, transaction
 from engine.store import conversions as conversions_store
 from engine.store import deployments as deployments_store
@@ -907,6 +908,25 @@ def post_mortem_file(
         mime=REPORT_FORMATS[fmt][0],
         data=render_report(post, fmt),
     )
+
+
+# --------------------------------------------------------------------------- backup / restore
+
+
+@operator_only("back up the store")
+def backup_store(ws: Workspace, target_dir: Path, *, actor: str) -> store_backup.BackupResult:
+    """A consistent snapshot of store, samples, documents and backups in a new folder in ``target_dir``."""
+    return store_backup.backup(ws, Path(target_dir), actor=actor)
+
+
+@operator_only("restore the store from a backup")
+def restore_store(ws: Workspace, source_dir: Path, *, actor: str, reason: str) -> dict[str, Any]:
+    """Replace the workspace's data with a verified backup (refused if damaged, or while processes run)."""
+    if not reason.strip():
+        raise InputError("--reason", "''", "why you restore (recorded with your name)")
+    from engine.deploy.supervisor import owned_pids
+
+    return store_backup.restore(ws, Path(source_dir), actor=actor, reason=reason, live_pids=owned_pids(ws))
 
 
 def fleet_summary(ws: Workspace) -> dict[str, Any]:

@@ -206,8 +206,16 @@ def promote_system(
     rps = rps or policy.deploy.monitor_rps
     rate = validation_rate(ws, name)
     steps: list[dict[str, Any]] = []
-    with connect(ws.db_path) as con, transaction(con):
-        op = store.start_operation(con, name, "promote", actor, {"strategy": strategy})
+    with connect(ws.db_path) as con:  # of two clicks at once, one promotes, the other is refused
+        op = systems_store.claim(
+            con,
+            name,
+            "promote",
+            actor=actor,
+            seen_version=int(row["version"]),
+            blocked_by=("rollback",),
+            detail={"strategy": strategy},
+        )
 
     def rolled_back(outcome: WatchOutcome, stage: str) -> PromoteOutcome:
         assert outcome.fired is not None

@@ -133,7 +133,9 @@ def rollback_system(
         warm = warm_until(con, name)
     if State(row["state"]) == State.DONE and warm.height:
         systems_store.check_version(row, expected_version)
-        return _switch_back(ws, name, route, actor=actor, reason=reason, trigger=trigger, progress=progress)
+        return _switch_back(
+            ws, name, route, row, actor=actor, reason=reason, trigger=trigger, progress=progress
+        )
     if State(row["state"]) == State.DONE:
         raise StateConflictError(
             f"{name} is done and its old version was decommissioned: there is nothing warm to switch back "
@@ -145,8 +147,15 @@ def rollback_system(
         )
     systems_store.check_version(row, expected_version)
     strategy = route["strategy"] if route else "blue_green"
-    with connect(ws.db_path) as con, transaction(con):
-        op = store.start_operation(con, name, "rollback", actor, {"reason": reason, "trigger": trigger})
+    with connect(ws.db_path) as con:  # of two clicks at once, one rolls back, the other is refused
+        op = systems_store.claim(
+            con,
+            name,
+            "rollback",
+            actor=actor,
+            seen_version=int(row["version"]),
+            detail={"reason": reason, "trigger": trigger},
+        )
     total = 5
     problems: list[str] = []
     try:
@@ -175,6 +184,7 @@ def _switch_back(
     ws: Workspace,
     name: str,
     route: dict[str, Any] | None,
+    row: dict[str, Any],
     *,
     actor: str,
     reason: str,
@@ -182,8 +192,15 @@ def _switch_back(
     progress: Progress,
 ) -> RollbackOutcome:
     """Rollback inside the fast-rollback window: blue is still running, so only traffic moves."""
-    with connect(ws.db_path) as con, transaction(con):
-        op = store.start_operation(con, name, "rollback", actor, {"reason": reason, "fast": True})
+    with connect(ws.db_path) as con:
+        op = systems_store.claim(
+            con,
+            name,
+            "rollback",
+            actor=actor,
+            seen_version=int(row["version"]),
+            detail={"reason": reason, "fast": True},
+        )
     problems: list[str] = []
     try:
         progress(1, 5, "switching traffic back to the warm blue")
@@ -228,6 +245,27 @@ def _finish(
     progress: Progress,
 ) -> RollbackOutcome:
     """Document the rollback and record its outcome: rolled back when verified, else emergency."""
+    try:
+        return _record(
+            ws, name, op, actor=actor, reason=reason, trigger=trigger, problems=problems, progress=progress
+        )
+    except BaseException as exc:  # never leave the claim standing: it would refuse every later rollback
+        with connect(ws.db_path) as con:
+            store.end_operation(con, op, "failed", {"problems": [*problems, f"{type(exc).__name__}: {exc}"]})
+        raise
+
+
+def _record(
+    ws: Workspace,
+    name: str,
+    op: int,
+    *,
+    actor: str,
+    reason: str,
+    trigger: dict[str, Any] | None,
+    problems: list[str],
+    progress: Progress,
+) -> RollbackOutcome:
     verified = not problems
     progress(5, 5, "writing the failure document")
     doc = document_failure(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,16 +60,31 @@ def connect(db_path: Path, *, migrate: bool = True) -> Iterator[duckdb.DuckDBPyC
         con.close()
 
 
+WRITE_LOCK = threading.RLock()
+"""One write transaction at a time in this process.
+
+DuckDB reports a write-write conflict only against a transaction that is
+still open: a transaction that began before another one committed a change to
+the same row overwrites that change silently (a lost update; two stale clicks
+would both "succeed"). Other processes are kept out by DuckDB's file lock.
+"""
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """BEGIN ... COMMIT, rolling back on any exception so nothing is half-written."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield con
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
+    """BEGIN ... COMMIT, rolling back on any exception so nothing is half-written.
+
+    Transactions of one process run one after another (see ``WRITE_LOCK``), so
+    what a transaction reads is what it writes over.
+    """
+    with WRITE_LOCK:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
 
 def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> pl.DataFrame:

@@ -17,6 +17,7 @@ import polars as pl
 from engine.errors import NotFoundError, StateConflictError
 from engine.state import State, allowed
 from engine.store.db import execute_with_frames, query_frame, transaction
+from engine.store.deployments import running_operations, start_operation
 from engine.store.events import append_events
 
 SYSTEM_SCHEMA: dict[str, Any] = {
@@ -100,6 +101,44 @@ def check_version(row: dict[str, Any], expected_version: int | None) -> None:
             f"{row['name']}: state changed since you loaded it (now {row['state']} at version "
             f"{row['version']}, you saw version {expected_version}); reload and try again"
         )
+
+
+def claim(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    kind: str,
+    *,
+    actor: str,
+    seen_version: int,
+    expected_version: int | None = None,
+    blocked_by: tuple[str, ...] = (),
+    detail: dict[str, Any] | None = None,
+) -> int:
+    """Start operation ``kind`` on ``name`` (its id) if nothing changed since the caller read the row.
+
+    One transaction checks the caller's ``expected_version`` and the version
+    the operation's preconditions were checked against (``seen_version``),
+    refuses while an operation of a kind in ``blocked_by`` (and of ``kind``
+    itself) runs on ``name``, and records the operation. Of two clicks at the
+    same moment exactly one gets past this point; the other gets
+    StateConflictError and nothing of it happens.
+    """
+    with transaction(con):
+        row = get_system(con, name)
+        check_version(row, expected_version)
+        if int(row["version"]) != seen_version:
+            raise StateConflictError(
+                f"{name}: state changed while starting to {kind} (now {row['state']} at version "
+                f"{row['version']}, was version {seen_version}); reload and try again"
+            )
+        busy = running_operations(con, name).filter(pl.col("kind").is_in([kind, *blocked_by]))
+        if busy.height:
+            op = busy.row(0, named=True)
+            raise StateConflictError(
+                f"{name}: state changed: a {op['kind']} by {op['actor']} (process {op['pid']}) is in "
+                f"progress since {op['started_at']:%H:%M:%S}; wait for it to finish, reload and try again"
+            )
+        return start_operation(con, name, kind, actor, detail)
 
 
 def transition(
