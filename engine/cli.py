@@ -191,7 +191,16 @@ def cmd_show(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
 def cmd_judge(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     if bool(args.samples) == bool(args.name):
         raise InputError("judge", "arguments", "a system NAME, or --samples FILE (not both)")
-    if args.name:
+    if args.name and (args.source or args.window):
+        verdict = services.judge_from_source(
+            ws,
+            args.name,
+            actor=_actor(args),
+            source=args.source or "samples",
+            window_s=args.window,
+            policy_path=Path(args.policy) if args.policy else services.DEFAULT_POLICY,
+        )
+    elif args.name:
         verdict = services.judge_system(ws, args.name, actor=_actor(args))
     else:
         verdict = services.judge_samples_file(
@@ -208,6 +217,25 @@ def cmd_judge(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     ]
     lines += ["reasons:"] + [f"  - {r}" for r in verdict.reasons]
     return verdict, "\n".join(lines)
+
+
+def cmd_export_argo(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    text = services.argo_manifests(
+        ws,
+        args.name,
+        args.strategy,
+        Path(args.policy) if args.policy else None,
+        image=args.image,
+        prometheus_address=args.prometheus,
+    )
+    result: dict[str, Any] = {"system": args.name, "strategy": args.strategy}
+    if args.out:
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError("--out", "path", "a writable file", args.out) from exc
+        return result | {"file": args.out}, f"wrote {args.out} ({len(text):,} characters)"
+    return result | {"yaml": text}, text
 
 
 def _actor(args: argparse.Namespace) -> str:
@@ -698,6 +726,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", help="file with columns ts, version, latency_ms, ok[, endpoint, match]")
     p.add_argument("--validation-rate", type=float, default=None, help="validation success rate of new")
     p.add_argument("--policy", help="policy file (default data/policy.toml)")
+    p.add_argument(
+        "--source",
+        choices=services.METRICS_SOURCES,
+        help="judge NAME's run from this metrics source (prometheus: the policy's [prometheus] section)",
+    )
+    p.add_argument("--window", type=float, help="judge only the run's last seconds")
+    p = add("export-argo", cmd_export_argo, "Argo Rollouts Rollout and AnalysisTemplate for a system")
+    p.add_argument("name")
+    p.add_argument("--strategy", default="canary", choices=["canary", "blue_green"])
+    p.add_argument("--policy", help="policy file (default data/policy.toml)")
+    p.add_argument("--image", help="container image of the converted system (default: a placeholder)")
+    p.add_argument("--prometheus", help="Prometheus address as the cluster sees it")
+    p.add_argument("--out", help="write the YAML to this file instead of printing it")
     p = add("roles", cmd_roles, "who is an operator and who a viewer; --grant NAME --role R to change it")
     p.add_argument("--grant", metavar="NAME", help="list NAME (user or e-mail) under --role (operators only)")
     p.add_argument("--role", choices=["operator", "viewer"], help="the role to grant (default: operator)")

@@ -33,6 +33,7 @@ from engine.governance.approvals import require_approval
 from engine.governance.hold import ensure_not_held
 from engine.judge.policy import Policy, load_policy
 from engine.judge.verdict import Verdict, judge_samples
+from engine.metrics.decisions import refresh_decisions
 from engine.parallel import compare
 from engine.parallel.run import new_run_id, watch
 from engine.progress import Progress, no_progress
@@ -342,6 +343,7 @@ def judge(ws: Workspace, name: str, *, actor: str, run_id: str | None = None) ->
             reason=f"verdict {verdict.verdict} on run {run['id']}",
             detail={"verdict": verdict.verdict, "verdict_id": verdict_id, "run_id": run["id"]},
         )
+    refresh_decisions(ws)  # the gateway's /metrics shows the new verdict
     return verdict
 
 

@@ -26,6 +26,7 @@ from engine.convert.diagram import v1_dot, v2_dot
 from engine.convert.writer import write_v2_system
 from engine.deploy.warm import seconds_left
 from engine.errors import BlueprintError, InputError, NotFoundError, StateConflictError
+from engine.export import argo
 from engine.fleet.catalog import Plan, load_plan, place_fleet
 from engine.fleet.importer import ImportReport, Rejection, scan_fleet
 from engine.governance.approvals import approvals as approvals_of
@@ -34,6 +35,8 @@ from engine.governance.hold import Hold, current_holds, place_hold, release_hold
 from engine.governance.rejudge import REJUDGED, Rejudgement, apply_overrides
 from engine.governance.rejudge import record as record_rejudgement
 from engine.governance.rejudge import rejudge as rejudge_run
+from engine.judge.from_source import SOURCES as METRICS_SOURCES  # noqa: F401 - the CLI's choices
+from engine.judge.from_source import judge_from_source  # noqa: F401 - a use case, as the migration's
 from engine.judge.policy import Policy, load_policy
 from engine.judge.samples import read_samples_file
 from engine.judge.verdict import Verdict, judge_samples
@@ -597,6 +600,34 @@ def judge_samples_file(
         )
     policy = load_policy(policy_path)
     return judge_samples(read_samples_file(path), policy, validation_success_rate=validation_success_rate)
+
+
+# --------------------------------------------------------------------------- Kubernetes (Argo Rollouts)
+
+
+def argo_manifests(
+    ws: Workspace,
+    name: str,
+    strategy: str = "canary",
+    policy_path: Path | None = None,
+    *,
+    image: str | None = None,
+    prometheus_address: str | None = None,
+) -> str:
+    """The Rollout, AnalysisTemplate and Services that run ``name``'s migration on a cluster under the
+    policy, as multi-document YAML. Reading only (viewers may export), so no audit event."""
+    check_system_name(name)
+    with connect(ws.db_path) as con:
+        systems_store.get_system(con, name)  # NotFoundError for a name not in the inventory
+    path = Path(policy_path) if policy_path else DEFAULT_POLICY
+    return argo.manifests(
+        name,
+        load_policy(path),
+        strategy,
+        image=image,
+        prometheus_address=prometheus_address,
+        policy_name=path.name,
+    )
 
 
 # --------------------------------------------------------------------------- roles

@@ -16,6 +16,7 @@ from engine import services
 from engine.jobs import JobRegistry
 from pages._charts import latency_histogram, per_bucket_figure
 from pages._governance import governance_section
+from pages._kubernetes import argo_export_section
 from pages._shared import actor, cached, run_action, viewer_note, workspace
 
 DEPLOYED = {"green_deployed", "parallel_run", "judged", "promoted", "monitoring"}
@@ -141,6 +142,8 @@ with st.expander("Checklist and deployment", expanded=evidence.state in SETUP_ST
         if st.button("Stop the run", key="stop", **enabled(evidence.state == "parallel_run")):
             run_action(lambda: services.stop_run(ws, name, actor=who))
 
+argo_export_section(ws, name)  # needs no run: the plan for a cluster, from the policy
+
 # --------------------------------------------------------------------------- evidence
 run = evidence.run
 if run is None:
@@ -158,8 +161,12 @@ if evidence.summary.height:
 verdict = evidence.verdict
 if verdict is None:
     st.warning("This run has not been judged yet.")
+    source = st.radio("Measured by", services.METRICS_SOURCES, horizontal=True, key="judge-source")
     if st.button("Judge this run", key="judge", **enabled(evidence.state == "parallel_run")):
-        run_action(lambda: services.judge_system(ws, name, actor=who))
+        if source == "samples":
+            run_action(lambda: services.judge_system(ws, name, actor=who))
+        else:  # the policy's [prometheus] section says where and what to ask
+            run_action(lambda: services.judge_from_source(ws, name, actor=who, source=source))
         st.rerun()
 else:
     result = verdict["result"]

@@ -17,6 +17,9 @@ Routes:
 * ``POST /s/<system>/call/<endpoint>``: the system's traffic
 * ``GET /_switchyard/health``, ``GET /_switchyard/stats`` (requests, errors and
   in-flight per slot), ``POST /_switchyard/reload``, ``POST /_switchyard/flush``
+* ``GET /metrics``: Switchyard's decisions (state, verdict, triggers fired, from
+  the engine's ``decisions.json`` beside the routes file) and the gateway's own
+  counters, in the Prometheus text format (:mod:`engine.metrics.decisions`)
 
 A reload swaps the table in one assignment: requests already forwarded
 finish on the slot they started on, new ones go by the new table, so a
@@ -44,6 +47,8 @@ from typing import Any
 import polars as pl
 
 from engine.deploy.http import HttpError, Request, Response, Upstream, start_server
+from engine.metrics.decisions import read_and_render
+from engine.metrics.exposition import CONTENT_TYPE, Counter, render
 
 LOOPBACK = "127.0.0.1"
 FLUSH_EVERY_S = 1.0
@@ -139,6 +144,12 @@ class Gateway:
         self.request_ids = itertools.count(1)
         self.flush_lock = asyncio.Lock()
         self.examples: dict[str, int] = {}
+        self.compared = Counter(
+            "switchyard_gateway_mirror_compared_total", "Mirrored answers compared.", ("system",)
+        )
+        self.mismatched = Counter(
+            "switchyard_gateway_mirror_mismatches_total", "Compared answers that differed.", ("system",)
+        )
         self.reload()
 
     def reload(self) -> None:
@@ -182,6 +193,8 @@ class Gateway:
         if path == "/_switchyard/stats":
             in_flight = {str(p): u.in_flight for p, u in self.upstreams.items()}
             return json_response(200, {"systems": self.stats, "in_flight": in_flight})
+        if path == "/metrics":
+            return Response(200, self.metrics_text().encode(), content_type=CONTENT_TYPE)
         if path == "/_switchyard/reload" and request.method == "POST":
             self.reload()
             return json_response(200, {"systems": sorted(self.routes)})
@@ -190,6 +203,18 @@ class Gateway:
                 rows = await asyncio.to_thread(self.samples.flush)
             return json_response(200, {"rows": rows, "written": self.samples.written})
         return json_response(404, {"error": {"kind": "not_found", "detail": path}})
+
+    def metrics_text(self) -> str:
+        """The engine's decisions snapshot, then what the gateway itself counted."""
+        labels = ("system", "slot")
+        answered = Counter("switchyard_gateway_requests_total", "Requests answered per slot.", labels)
+        failed = Counter("switchyard_gateway_errors_total", "Requests not answered with 200.", labels)
+        for system, per_slot in self.stats.items():
+            for slot, counts in per_slot.items():
+                answered.inc(system, slot, amount=counts["requests"])
+                failed.inc(system, slot, amount=counts["errors"])
+        own = render([answered, failed, self.compared, self.mismatched])
+        return read_and_render(self.routes_file.with_name("decisions.json")) + own
 
     async def proxy(self, request: Request) -> Response:
         parts = request.path.split("/", 4)  # ['', 's', system, 'call', endpoint]
@@ -272,6 +297,8 @@ class Gateway:
         request_id = next(self.request_ids)
         digests = {primary: digest(*primary_result[:2]), shadow: digest(*shadow_result[:2])}
         same = digests[primary] == digests[shadow]
+        self.compared.inc(system)
+        self.mismatched.inc(system, amount=0 if same else 1)
         keep_body = not same and self.examples.get(run_id, 0) < MISMATCH_EXAMPLES
         if keep_body:
             self.examples[run_id] = self.examples.get(run_id, 0) + 1

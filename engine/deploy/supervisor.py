@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import SwitchyardError
+from engine.metrics.decisions import refresh_decisions
 from engine.store import connect, transaction
 from engine.store import deployments as store
 from engine.store.events import append_events
@@ -296,6 +297,7 @@ def write_routes_file(ws: Workspace) -> dict[str, Any]:
     temp = target.with_suffix(".json.tmp")
     temp.write_text(json.dumps(document, indent=2))
     os.replace(temp, target)
+    refresh_decisions(ws)  # the gateway's /metrics reads it beside the routes
     return document
 
 

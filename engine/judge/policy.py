@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from engine.metrics.config import PrometheusConfig
 from engine.models.common import LocatedError, load_toml_model
 from engine.workspace import DEFAULT_POLICY
 
@@ -98,6 +99,7 @@ class Policy(BaseModel):
     triggers: TriggerPolicy = TriggerPolicy()
     parallel_run: ParallelRunPolicy = ParallelRunPolicy()
     deploy: DeployPolicy = DeployPolicy()
+    prometheus: PrometheusConfig = PrometheusConfig()
     governance: GovernancePolicy = GovernancePolicy()
 
 

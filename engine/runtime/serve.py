@@ -4,13 +4,15 @@
 
 ``v1`` runs a v1 system folder on the legacy RPC runtime; ``v2`` runs a
 converted folder (``blueprint.yaml`` with schema 2.0.0) on the port runtime.
-Both expose the same three routes, so the gateway and the workload treat
-old and new alike:
+Both expose the same routes, so the gateway and the workload treat old and
+new alike:
 
 * ``GET /health``: 200 with ``{"status": "ok", "system": ..., "runtime": ...}``
 * ``GET /endpoints``: the entry methods and the message shape each accepts
 * ``POST /call/<endpoint>``: the JSON body is the message; the reply is the
   system's response, or 502 with ``{"error": {"kind", "target", "detail"}}``
+* ``GET /metrics``: request counts and latency histograms in the Prometheus
+  text format (:mod:`engine.metrics.service`), so Prometheus can scrape each version
 
 Binding is to loopback only: a system under migration is never exposed beyond
 this machine.
@@ -19,6 +21,7 @@ this machine.
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,9 +30,10 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from engine.metrics.service import CONTENT_TYPE, VERSION_OF_RUNTIME, ServiceMetrics
 from engine.models.blueprint_v1 import load_v1_blueprint
 from engine.models.blueprint_v2 import load_v2_blueprint
 from engine.runtime.legacy import LegacySystem, RpcError
@@ -47,7 +51,9 @@ def _app(
     handle: Handler,
     lifespan: Any = None,
 ) -> Starlette:
-    """The three routes every served version has, around one ``handle(endpoint, message)``."""
+    """The routes every served version has, around one ``handle(endpoint, message)``."""
+    version = VERSION_OF_RUNTIME[health_info["runtime"]]
+    metrics = ServiceMetrics(health_info["system"], version, endpoint_shapes)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse(health_info)
@@ -55,7 +61,20 @@ def _app(
     async def endpoints(request: Request) -> JSONResponse:
         return JSONResponse({"entry": entry, "endpoints": endpoint_shapes})
 
+    async def prometheus_metrics(request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
     async def call(request: Request) -> JSONResponse:
+        start = time.perf_counter()
+        try:
+            response = await answer(request)
+        except Exception:
+            metrics.observe(request.path_params["endpoint"], 500, time.perf_counter() - start)
+            raise
+        metrics.observe(request.path_params["endpoint"], response.status_code, time.perf_counter() - start)
+        return response
+
+    async def answer(request: Request) -> JSONResponse:
         endpoint = request.path_params["endpoint"]
         try:
             message: Any = await request.json()
@@ -79,6 +98,7 @@ def _app(
             Route("/health", health),
             Route("/endpoints", endpoints),
             Route("/call/{endpoint}", call, methods=["POST"]),
+            Route("/metrics", prometheus_metrics),
         ],
         lifespan=lifespan,
     )

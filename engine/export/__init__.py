@@ -1,0 +1,1 @@
+"""Exports of a migration plan to the tools larger teams run (Kubernetes with Argo Rollouts)."""

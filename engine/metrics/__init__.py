@@ -1,0 +1,1 @@
+"""Metrics in and out: the MetricsSource seam (own samples, Prometheus) and the Prometheus text format."""

@@ -1,0 +1,42 @@
+"""The Go / No-Go page's "Run this on Kubernetes" section: the Argo Rollouts manifests for the system.
+
+Reading only (viewers may export too): the manifests are generated from the
+policy by :func:`engine.services.argo_manifests`, shown and offered as a file.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from engine import services
+from engine.workspace import Workspace
+from pages._shared import run_action
+
+SHOWN = {"canary": "canary (weight steps)", "blue_green": "blue/green (preview, then switch)"}
+
+
+def argo_export_section(ws: Workspace, name: str) -> None:
+    with st.expander("Run this on Kubernetes (Argo Rollouts)", icon=":material/deployed_code:"):
+        st.caption(
+            "A Rollout and an AnalysisTemplate that run this migration on a cluster with the same "
+            "policy: canary weights and pauses, the monitor window, and Prometheus queries whose "
+            "success and failure conditions are the rule's and the triggers' thresholds."
+        )
+        strategy = st.radio(
+            "Strategy on the cluster",
+            ["canary", "blue_green"],
+            format_func=SHOWN.get,
+            horizontal=True,
+            key="argo-strategy",
+        )
+        text = run_action(lambda: services.argo_manifests(ws, name, strategy))
+        if text:
+            st.download_button(
+                "Download the YAML",
+                text,
+                file_name=f"{name}-argo-{strategy}.yaml",
+                mime="application/yaml",
+                key="argo-download",
+                icon=":material/download:",
+            )
+            st.code(text, language="yaml")
