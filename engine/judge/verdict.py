@@ -182,22 +182,7 @@ def judge_samples(
 
     # 1. validation (the seed's first condition): a measured rate, no sampling interval.
     rule = policy.rule
-    if validation_success_rate is None:
-        val = Interval(math.nan, math.nan, math.nan)
-    else:
-        val = Interval(validation_success_rate, validation_success_rate, validation_success_rate)
-    criteria.append(
-        _criterion(
-            "validation_success_rate",
-            val,
-            rule.min_validation_success_rate,
-            ">=",
-            0,
-            0,
-            "validation success rate",
-            as_percent=False,
-        )
-    )
+    criteria.append(validation_criterion(validation_success_rate, policy))
 
     # 2. throughput: successful responses per bucket, paired buckets.
     counts = bucket_counts(samples, bucket_s) if samples.height else None
@@ -254,50 +239,92 @@ def judge_samples(
     )
 
     # 4. error rate: two-proportion comparison.
-    err_old, err_new = int((~old["ok"]).sum()), int((~new["ok"]).sum())
-    err, err_p = proportion_difference(err_old, n_old, err_new, n_new, conf)
     criteria.append(
-        _criterion(
-            "error_rate_increase",
-            err,
-            policy.statistics.max_error_rate_increase,
-            "<=",
-            n_old,
-            n_new,
-            "error rate change (points)",
-            {
-                "old_error_rate": _num(err_old / n_old) if n_old else None,
-                "new_error_rate": _num(err_new / n_new) if n_new else None,
-                "two_proportion_p_value": _num(err_p),
-            },
-        )
+        error_rate_criterion(int((~old["ok"]).sum()), n_old, int((~new["ok"]).sum()), n_new, policy)
     )
 
     # 5. correctness: share of new responses that differ from old.
     compared = new.filter(pl.col("match").is_not_null())
     mismatches = int((~compared["match"]).sum()) if compared.height else 0
-    mm = wilson_interval(mismatches, compared.height, conf)
-    criteria.append(
-        _criterion(
-            "mismatch_rate",
-            mm,
-            policy.statistics.max_mismatch_rate,
-            "<=",
-            n_old,
-            compared.height,
-            "response mismatch rate",
-            {"mismatches": float(mismatches), "compared": float(compared.height)},
-        )
-    )
+    criteria.append(mismatch_criterion(mismatches, compared.height, n_old, policy, "response mismatch rate"))
 
     triggers = evaluate_triggers(samples, policy, validation_success_rate, failed_health_checks, counts)
+    return conclude(criteria, triggers, n_old, n_new, policy, validation_success_rate, tp, lat, now)
+
+
+def validation_criterion(rate: float | None, policy: Policy) -> Criterion:
+    """The seed's first condition: a measured rate, so no sampling interval (None: not measured)."""
+    val = Interval(math.nan, math.nan, math.nan) if rate is None else Interval(rate, rate, rate)
+    return _criterion(
+        "validation_success_rate",
+        val,
+        policy.rule.min_validation_success_rate,
+        ">=",
+        0,
+        0,
+        "validation success rate",
+        as_percent=False,
+    )
+
+
+def error_rate_criterion(err_old: int, n_old: int, err_new: int, n_new: int, policy: Policy) -> Criterion:
+    """Error-rate change in points, two-proportion interval (the same for samples and buckets)."""
+    err, err_p = proportion_difference(err_old, n_old, err_new, n_new, policy.statistics.confidence_level)
+    return _criterion(
+        "error_rate_increase",
+        err,
+        policy.statistics.max_error_rate_increase,
+        "<=",
+        n_old,
+        n_new,
+        "error rate change (points)",
+        {
+            "old_error_rate": _num(err_old / n_old) if n_old else None,
+            "new_error_rate": _num(err_new / n_new) if n_new else None,
+            "two_proportion_p_value": _num(err_p),
+        },
+    )
+
+
+def mismatch_criterion(mismatches: int, compared: int, n_old: int, policy: Policy, what: str) -> Criterion:
+    """Share of compared new responses that differ from old, Wilson interval."""
+    return _criterion(
+        "mismatch_rate",
+        wilson_interval(mismatches, compared, policy.statistics.confidence_level),
+        policy.statistics.max_mismatch_rate,
+        "<=",
+        n_old,
+        compared,
+        what,
+        {"mismatches": float(mismatches), "compared": float(compared)},
+    )
+
+
+def conclude(
+    criteria: list[Criterion],
+    triggers: list[Trigger],
+    n_old: int,
+    n_new: int,
+    policy: Policy,
+    validation_success_rate: float | None,
+    throughput: Interval,
+    latency: Interval,
+    now: dt.datetime | None,
+) -> Verdict:
+    """The verdict from its criteria and triggers, beside the seed's own rule on point estimates.
+
+    One place for both judges (samples and bucket aggregates), so a source can
+    never decide differently from the same evidence.
+    """
+    rule = policy.rule
+    v = validation_success_rate
     new_better = bool(
-        validation_success_rate is not None
-        and validation_success_rate >= rule.min_validation_success_rate
-        and math.isfinite(tp.estimate)
-        and tp.estimate >= rule.min_throughput_change
-        and math.isfinite(lat.estimate)
-        and lat.estimate <= rule.max_latency_increase
+        v is not None
+        and v >= rule.min_validation_success_rate
+        and math.isfinite(throughput.estimate)
+        and throughput.estimate >= rule.min_throughput_change
+        and math.isfinite(latency.estimate)
+        and latency.estimate <= rule.max_latency_increase
     )
     verdict, reasons = _decide(criteria, triggers, n_old, n_new, policy)
     return Verdict(
@@ -306,7 +333,7 @@ def judge_samples(
         criteria=criteria,
         triggers=triggers,
         reasons=reasons,
-        confidence_level=conf,
+        confidence_level=policy.statistics.confidence_level,
         n_old=n_old,
         n_new=n_new,
         judged_at=now or dt.datetime.now(dt.UTC),
@@ -348,23 +375,55 @@ def evaluate_triggers(
     compared per unit of offered traffic, or a 10 % step would always look
     like a 0.11x collapse.
     """
-    t = policy.triggers
     old = samples.filter(pl.col("version") == "old")
     new = samples.filter(pl.col("version") == "new")
+    err = float((~new["ok"]).mean()) if new.height else None
+    old_ok = old.filter(pl.col("ok"))["latency_ms"]
+    new_ok = new.filter(pl.col("ok"))["latency_ms"]
+    ratio = None
+    if old_ok.len() and new_ok.len():
+        base = old_ok.quantile(0.95)
+        ratio = (new_ok.quantile(0.95) / base) if base else None
+    if counts is None and samples.height:
+        counts = bucket_counts(samples, policy.parallel_run.bucket_s)
+    tp_ratio = None
+    if counts is not None and counts.height and counts["old"].sum():
+        tp_ratio = counts["new"].sum() / counts["old"].sum()
+        if new_share is not None and 0 < new_share < 1:
+            tp_ratio *= (1 - new_share) / new_share
+    return seed_triggers(
+        policy,
+        validation=validation_success_rate,
+        error_rate=err,
+        p95_ratio=ratio,
+        throughput_ratio=tp_ratio,
+        failed_health_checks=failed_health_checks,
+    )
+
+
+def seed_triggers(
+    policy: Policy,
+    *,
+    validation: float | None,
+    error_rate: float | None,
+    p95_ratio: float | None,
+    throughput_ratio: float | None,
+    failed_health_checks: int | None,
+) -> list[Trigger]:
+    """The seed's five triggers from their observed values (None: not measured, never fires).
+
+    Shared by the samples' and the bucket aggregates' evaluation, so the names,
+    limits and wording are the same whichever source measured them.
+    """
+    t = policy.triggers
     out: list[Trigger] = []
 
     def add(name: str, observed: float | None, threshold: float, fired: bool, text: str) -> None:
         out.append(
-            Trigger(
-                name=name,
-                fired=fired,
-                observed=_num(observed) if observed is not None else None,
-                threshold=threshold,
-                explanation=text,
-            )
+            Trigger(name=name, fired=fired, observed=_num(observed), threshold=threshold, explanation=text)
         )
 
-    v = validation_success_rate
+    v = validation
     add(
         "validation_success_rate",
         v,
@@ -372,20 +431,15 @@ def evaluate_triggers(
         v is not None and v < t.min_validation_success_rate,
         f"validation {v:.2f} < {t.min_validation_success_rate}" if v is not None else "not measured",
     )
-    err = float((~new["ok"]).mean()) if new.height else None
+    err = error_rate
     add(
         "error_rate",
         err,
         t.max_error_rate,
         err is not None and err > t.max_error_rate,
-        f"new error rate {err:.1%} > {t.max_error_rate:.0%}" if err is not None else "no new samples",
+        f"new error rate {err:.1%} > {t.max_error_rate:.0%}" if err is not None else "no new requests",
     )
-    old_ok = old.filter(pl.col("ok"))["latency_ms"]
-    new_ok = new.filter(pl.col("ok"))["latency_ms"]
-    ratio = None
-    if old_ok.len() and new_ok.len():
-        base = old_ok.quantile(0.95)
-        ratio = (new_ok.quantile(0.95) / base) if base else None
+    ratio = p95_ratio
     add(
         "latency_p95_ratio",
         ratio,
@@ -395,13 +449,7 @@ def evaluate_triggers(
         if ratio is not None
         else "not measured",
     )
-    if counts is None and samples.height:
-        counts = bucket_counts(samples, policy.parallel_run.bucket_s)
-    tp_ratio = None
-    if counts is not None and counts.height and counts["old"].sum():
-        tp_ratio = counts["new"].sum() / counts["old"].sum()
-        if new_share is not None and 0 < new_share < 1:
-            tp_ratio *= (1 - new_share) / new_share
+    tp_ratio = throughput_ratio
     add(
         "throughput_ratio",
         tp_ratio,
