@@ -168,10 +168,15 @@ def operator_only(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     :func:`default_actor`. The engine's own calls (first start, for one) use
     ``fn.__wrapped__``, which does not check.
 
-    When the outermost use case returns (or fails: a refused promote can
-    record an approval request), the audit events it wrote are handed to the
-    notification outbox (:func:`engine.notify.outbox.dispatch_quietly`: no
-    ``notify.toml``, no cost; never raises).
+    When the outermost use case returns, the decisions snapshot the gateway
+    serves on ``/metrics`` is taken again
+    (:func:`engine.metrics.decisions.refresh_decisions`), so no state change
+    leaves it stale; a use case that fails changed no state (or published
+    routes, which refresh it), and must leave the workspace as it was. Whether
+    it returns or fails (a refused promote can record an approval request),
+    the audit events it wrote are handed to the notification outbox
+    (:func:`engine.notify.outbox.dispatch_quietly`: no ``notify.toml``, no
+    cost). Neither ever raises.
     """
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
@@ -182,13 +187,19 @@ def operator_only(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
             require_operator(ws, default_actor() if actor is None else str(actor), what)
             depth = getattr(_nesting, "depth", 0)
             _nesting.depth = depth + 1
+            done = False
             try:
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
+                done = True
+                return result
             finally:
                 _nesting.depth = depth
                 if depth == 0:
+                    from engine.metrics.decisions import refresh_decisions
                     from engine.notify.outbox import dispatch_quietly
 
+                    if done:
+                        refresh_decisions(ws)
                     dispatch_quietly(ws)
 
         return guarded

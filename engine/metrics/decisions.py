@@ -9,7 +9,12 @@ whenever a verdict is recorded; the gateway renders it on each scrape:
 * ``switchyard_verdict{system, verdict}``: 1 for the newest verdict (GO, NO_GO, INCONCLUSIVE);
 * ``switchyard_trigger_fired{system, trigger}``: 1 if the newest verdict or a later
   watched run (canary step, monitor window) fired that automatic rollback trigger;
+* ``switchyard_hold{system}``: 1 while the system is on hold (promote and rollback refused);
 * ``switchyard_decisions_updated_timestamp_seconds``: when the snapshot was taken.
+
+The snapshot is also refreshed when any operator use case returns
+(:func:`engine.access.operator_only`), so a hold, a conversion or a
+re-judgement shows on the next scrape, not at the next route change.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ from typing import Any
 
 from engine.metrics.exposition import Gauge, render
 from engine.state import State
-from engine.store.db import query_frame
 from engine.workspace import Workspace
 
 VERDICTS = ("GO", "NO_GO", "INCONCLUSIVE")
@@ -47,7 +51,11 @@ def _loads(text: Any) -> Any:
 
 
 def decisions_document(con: Any) -> dict[str, Any]:
-    """Per system: its state, its newest verdict and the triggers fired since, read from the store."""
+    """Per system: its state, hold, newest verdict and the triggers fired since, read from the store."""
+    # imported here: the gateway imports this module to render, and must not load the store
+    from engine.governance.hold import current_holds
+    from engine.store.db import query_frame
+
     systems = query_frame(con, "SELECT name, state FROM systems ORDER BY name")
     verdicts = query_frame(
         con,
@@ -59,12 +67,18 @@ def decisions_document(con: Any) -> dict[str, Any]:
         "SELECT system, ended_at, outcome FROM runs WHERE ended_at IS NOT NULL "
         "QUALIFY row_number() OVER (PARTITION BY system ORDER BY ended_at DESC) = 1",
     )
+    held = set(current_holds(con)["system"].to_list())
     latest = {r["system"]: r for r in verdicts.iter_rows(named=True)}
     last_run = {r["system"]: r for r in runs.iter_rows(named=True)}
     out: dict[str, Any] = {}
     for row in systems.iter_rows(named=True):
         name = row["name"]
-        entry: dict[str, Any] = {"state": row["state"], "verdict": None, "triggers": {}}
+        entry: dict[str, Any] = {
+            "state": row["state"],
+            "verdict": None,
+            "triggers": {},
+            "held": name in held,
+        }
         verdict = latest.get(name)
         if verdict is not None:
             entry["verdict"] = verdict["verdict"]
@@ -102,11 +116,13 @@ def render_decisions(document: dict[str, Any] | None) -> str:
     fired = Gauge(
         "switchyard_trigger_fired", "1 if the automatic rollback trigger fired.", ("system", "trigger")
     )
+    hold = Gauge("switchyard_hold", "1 while the system is on hold.", ("system",))
     updated = Gauge("switchyard_decisions_updated_timestamp_seconds", "When the snapshot was taken.", ())
     document = document or {}
     for name, entry in sorted(document.get("systems", {}).items()):
         for s in State:
             state.set(1.0 if entry.get("state") == s.value else 0.0, name, s.value)
+        hold.set(1.0 if entry.get("held") else 0.0, name)
         if entry.get("verdict"):
             for v in VERDICTS:
                 verdict.set(1.0 if entry["verdict"] == v else 0.0, name, v)
@@ -116,7 +132,7 @@ def render_decisions(document: dict[str, Any] | None) -> str:
                 fired.set(1.0 if triggers.get(t) else 0.0, name, t)
     if "updated_at" in document:
         updated.set(float(document["updated_at"]))
-    return render([state, verdict, fired, updated])
+    return render([state, hold, verdict, fired, updated])
 
 
 def read_and_render(path: Path) -> str:

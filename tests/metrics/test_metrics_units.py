@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -202,6 +204,27 @@ def test_decisions_snapshot_from_the_store_and_its_rendering(sample_ws) -> None:
     assert 'switchyard_trigger_fired{system="a",trigger="error_rate"} 1' in rendered
     assert 'switchyard_trigger_fired{system="a",trigger="throughput_ratio"} 0' in rendered
     assert "# TYPE switchyard_state gauge" in read_and_render(Path("/nonexistent/decisions.json"))
+
+
+def test_every_operator_use_case_refreshes_the_snapshot(sample_ws) -> None:
+    """A hold or a conversion changes no route, yet a scrape right after it must show it."""
+    write_decisions(sample_ws)
+    services.hold(sample_ws, "todo_api_system", actor="lead", reason="data migration cannot be undone")
+    text = read_and_render(decisions_path(sample_ws))
+    assert 'switchyard_hold{system="todo_api_system"} 1' in text
+    assert 'switchyard_hold{system="hello_world_api"} 0' in text
+    services.release(sample_ws, "todo_api_system", actor="lead", reason="data verified")
+    services.convert_systems(sample_ws, ["todo_api_system"], actor="lead")
+    text = read_and_render(decisions_path(sample_ws))
+    assert 'switchyard_hold{system="todo_api_system"} 0' in text
+    assert 'switchyard_state{system="todo_api_system",state="converted"} 1' in text
+
+
+def test_the_gateway_renders_the_snapshot_without_loading_the_store() -> None:
+    """The gateway sits in front of every request and must never open DuckDB (one writer at a time)."""
+    code = "import sys, engine.deploy.gateway; print('duckdb' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_gateway_serves_the_snapshot_and_its_own_counters(tmp_path: Path) -> None:
