@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -351,6 +352,9 @@ def cmd_status(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
         lines.append(f"  latest run {r['id']}: {r['status']}, {r['samples']} samples")
     if out.verdict:
         lines.append(f"  verdict {out.verdict['verdict']} on {out.verdict['run_id']}")
+    if out.interrupted:
+        i = out.interrupted
+        lines.append(f"  INTERRUPTED {i['operation']} ({i['at']}): {i['next']}")
     return out, "\n".join(lines)
 
 
@@ -811,9 +815,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"error": payload}))
         dispatch_quietly(ws)  # a refused change may still have recorded something to announce
         return exc.exit_code
-    if args.json:
-        print(json.dumps(_to_jsonable(result), indent=2))
-    else:
-        print(printable(text))
+    _emit(json.dumps(_to_jsonable(result), indent=2) if args.json else printable(text))
     dispatch_quietly(ws)  # cheap without notify.toml; never raises
     return 0
+
+
+def _emit(text: str) -> None:
+    """Print the result; a reader that stopped early (``| head``) is not an error of the command.
+
+    The work is done and recorded by then, so a closed pipe must not turn it
+    into a traceback: stdout is pointed at /dev/null so that Python's own
+    flush at exit does not fail again (the recipe of Python's signal docs).
+    """
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,3 +145,21 @@ def test_convert_then_validate_moves_states_and_reports(
 def test_validate_before_convert_is_refused(sample_ws: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "--workspace", str(sample_ws.root), "validate", "hello_world_api")
     assert code == 2 and "convert these systems first" in err
+
+
+def test_a_reader_that_stops_early_is_not_a_failure(sample_ws: Workspace) -> None:
+    """``... inventory | head -2``: the pipe closes before the table is written; no traceback, exit 0."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes anything
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "engine", "--workspace", str(sample_ws.root), "inventory"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr
