@@ -33,6 +33,7 @@ from engine.governance.approvals import approvals as approvals_of
 from engine.governance.approvals import grant
 from engine.governance.hold import Hold, current_holds, place_hold, release_hold
 from engine.governance.rejudge import REJUDGED, Rejudgement, apply_overrides
+from engine.governance.rejudge import history as rejudge_history
 from engine.governance.rejudge import record as record_rejudgement
 from engine.governance.rejudge import rejudge as rejudge_run
 from engine.judge.from_source import SOURCES as METRICS_SOURCES  # noqa: F401 - the CLI's choices
@@ -829,6 +830,12 @@ def rejudge(
 def rejudgements(ws: Workspace, name: str) -> pl.DataFrame:
     """Earlier re-judgements of ``name`` from the audit log, newest first."""
     return list_events(ws, system=name, action=REJUDGED)
+
+
+def rejudgement_history(ws: Workspace, name: str, run_id: str | None = None) -> pl.DataFrame:
+    """The recorded re-judgements of ``name`` (of ``run_id`` only, when given), each beside its
+    original verdict with the policy edits and what they changed; newest first."""
+    return rejudge_history(rejudgements(ws, name), run_id)
 
 
 # --------------------------------------------------------------------------- risks, playbooks, optimisations

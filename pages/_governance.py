@@ -161,8 +161,9 @@ def _rejudge(
                 )
             else:
                 st.caption("Nothing changed.")
-        earlier = cached(version, services.rejudgements, ws, name)
-        if earlier.height:
-            st.caption(
-                f"{earlier.height} re-judgement(s) of {name} on record (Audit log, action verdict:rejudged)."
-            )
+    earlier = cached(version, services.rejudgement_history, ws, name, verdict["run_id"])
+    if earlier.height:  # outside the expander: a re-judgement from the CLI or another session shows too
+        st.markdown(
+            f"**Re-judgements of run {verdict['run_id']}** (what-ifs: Promote acts on the verdict above)"
+        )
+        st.dataframe(earlier.drop("run_id"), hide_index=True, width="stretch")

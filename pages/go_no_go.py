@@ -180,7 +180,12 @@ else:
     for reason in result["reasons"]:
         st.markdown(f"- {reason}")
     criteria = pl.DataFrame(result["criteria"]).select(
-        "name", "observed", "threshold", "ci_low", "ci_high", "passed", "conclusive", "n_old", "n_new"
+        "name",
+        pl.col("observed", "threshold", "ci_low", "ci_high").round(4),  # 1e-19 is 0 to a reader
+        "passed",
+        "conclusive",
+        "n_old",
+        "n_new",
     )
     st.dataframe(criteria, hide_index=True, width="stretch")
     triggers = pl.DataFrame(result["triggers"]).select(

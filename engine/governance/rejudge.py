@@ -16,6 +16,7 @@ import math
 from typing import Any
 
 import duckdb
+import polars as pl
 from pydantic import BaseModel, ValidationError
 
 from engine.errors import InputError, NotFoundError
@@ -169,3 +170,46 @@ def record(con: duckdb.DuckDBPyConnection, result: Rejudgement, *, actor: str, r
             }
         ],
     )
+
+
+def _changes_text(changes: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{c['what']} {c['before']} → {c['after']}" for c in changes) or "nothing"
+
+
+def history(events: pl.DataFrame, run_id: str | None = None) -> pl.DataFrame:
+    """Recorded re-judgements (``verdict:rejudged`` events) as one row each, the original beside the
+    re-judged verdict with what was edited and what it changed; only ``run_id``'s when given.
+
+    Read back from the audit log, so a re-judgement made from the CLI or in
+    another session shows on the page too, not only right after its click.
+    """
+    rows = []
+    for e in events.iter_rows(named=True):
+        before, after = json.loads(e["before"] or "{}"), json.loads(e["after"] or "{}")
+        if run_id is not None and after.get("run_id") != run_id:
+            continue
+        rows.append(
+            {
+                "when": e["ts"],
+                "by": e["actor"],
+                "reason": e["reason"],
+                "run_id": after.get("run_id"),
+                "original": before.get("verdict"),
+                "re_judged": after.get("verdict"),
+                "policy_edited": _changes_text(after.get("policy_changes", [])),
+                "outcome_changed": _changes_text(
+                    [c for c in after.get("outcome_changes", []) if c["what"] != "verdict"]
+                ),
+            }
+        )
+    schema = {
+        "when": pl.Datetime("us", "UTC"),
+        "by": pl.String,
+        "reason": pl.String,
+        "run_id": pl.String,
+        "original": pl.String,
+        "re_judged": pl.String,
+        "policy_edited": pl.String,
+        "outcome_changed": pl.String,
+    }
+    return pl.DataFrame(rows, schema=schema)

@@ -53,8 +53,33 @@ def test_rejudge_shows_both_verdicts_side_by_side(page: AppTest) -> None:
     submit(page, "Re-judge")
     texts = " ".join(m.value for m in page.markdown)
     assert "Original: :green[GO]" in texts and "Re-judged: :red[NO_GO]" in texts
-    changes = page.dataframe[-1].value
+    changes = next(d.value for d in page.dataframe if "what" in d.value.columns)
     assert "rule.max_latency_increase" in changes["what"].to_list()
+
+
+def test_a_rejudgement_made_elsewhere_is_shown_beside_the_verdict(
+    sample_ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recorded from the CLI (or another session): the page reads it back from the audit log."""
+    monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(sample_ws.root))
+    monkeypatch.setenv("SWITCHYARD_ACTOR", "lead")
+    judged(sample_ws)
+    services.rejudge(
+        sample_ws,
+        SYSTEM,
+        actor="lead",
+        overrides={"rule.max_latency_increase": 0.01},
+        reason="what if we held latency to 1 %",
+    )
+    at = AppTest.from_file(str(ROOT / "pages" / "go_no_go.py"), default_timeout=60)
+    at.run()
+    at.selectbox[0].set_value(SYSTEM).run()
+    assert not at.exception, at.exception
+    history = next(d.value for d in at.dataframe if "re_judged" in d.value.columns)
+    row = history.iloc[0]
+    assert (row["original"], row["re_judged"]) == ("GO", "NO_GO")
+    assert "rule.max_latency_increase 0.1 → 0.01" in row["policy_edited"]
+    assert row["reason"] == "what if we held latency to 1 %" and row["by"] == "lead"
 
 
 def test_a_hold_is_shown_on_every_page(sample_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
