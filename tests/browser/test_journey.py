@@ -3,8 +3,9 @@
 AppTest cannot drive an ``st.navigation`` app across pages, so this is where
 the whole app is exercised as a user meets it: first start on the sample
 fleet, then Conversion, Validation and Go / No-Go (checklist, deploy, a short
-parallel run, the verdict, and Promote on GO, else Roll back, through the
-confirmation form) down to the final state, the Audit log after it, and the
+parallel run, the verdict, a hold and its release, the approval of a GO, a
+re-judgement, and Promote on GO with the old version kept warm, else Roll
+back, through the confirmation form) down to the final state, the Audit log after it, and the
 system's post-mortem downloaded as PDF.
 Pages are reached through the sidebar by their titles, never by being the
 default page. Screenshots of each step land in the test's tmp dir.
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.browser
 
 SYSTEM = "hello_world_api"
 RUN_S, RUN_RPS = 25, 120  # 3000 requests per version at a load light enough to keep latency tight on 2 cores
+WARM_S = 600  # s: promote keeps the old version warm this long (rollback is a switch meanwhile)
 LONG = 90_000  # ms: the first start, deploys and runs are real processes on a 2-core machine
 
 
@@ -63,6 +65,44 @@ def test_a_lead_migrates_one_system_through_the_browser(playwright_browser, app,
         page.close()
     print(f"\nscreenshots in {shots}")
     assert services.status(app.ws, SYSTEM).state in {"done", "rolled_back"}
+
+
+def form_with(page: Any, button: str) -> Any:
+    """The st.form holding the button labelled ``button`` (labels such as "Reason" repeat across forms)."""
+    return page.get_by_test_id("stForm").filter(has=page.get_by_role("button", name=button, exact=True))
+
+
+def _governance(page: Any, expect: Any, shots: Path, is_go: bool) -> None:
+    """Hold and release (banner on the page while held), approve a GO, and re-judge the run."""
+    hold = form_with(page, "Hold")
+    hold.get_by_role("textbox", name="Reason").fill("orders table checked by the DBA first")
+    hold.get_by_text("Put it on hold").click()
+    hold.get_by_role("button", name="Hold", exact=True).click()
+    banner = page.get_by_test_id("stAlert").filter(has_text=f"HOLD · {SYSTEM}")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("orders table checked by the DBA first")
+    snap(page, shots, "5a-held")
+    release = form_with(page, "Release hold")
+    release.get_by_role("textbox", name="Why the hold can end").fill("DBA confirmed")
+    release.get_by_text("Release the hold").click()
+    release.get_by_role("button", name="Release hold").click()
+    expect(banner).to_have_count(0)
+
+    if is_go:
+        approve = form_with(page, "Approve promotion")
+        approve.get_by_role("textbox", name="Reason").fill("evidence reviewed by a second lead")
+        approve.get_by_role("button", name="Approve promotion").click()
+        expect(page.get_by_text(re.compile(r"^Approved by "))).to_be_visible()
+
+    page.get_by_text("Re-judge this run under another policy").click()
+    rejudge = form_with(page, "Re-judge")
+    box = rejudge.get_by_role("spinbutton", name="Max latency increase")
+    box.fill("0.5")
+    box.press("Enter")
+    rejudge.get_by_role("button", name="Re-judge").click()
+    expect(page.get_by_text(re.compile(r"^Re-judged: "))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Re-judgements of run parallel-"))).to_be_visible()
+    snap(page, shots, "5b-rejudged")
 
 
 def _journey(page: Any, expect: Any, url: str, shots: Path) -> None:
@@ -124,12 +164,16 @@ def _journey(page: Any, expect: Any, url: str, shots: Path) -> None:
     expect(page.get_by_text("State: judged")).to_be_visible()
     snap(page, shots, "5-verdict")
 
-    if re.search(r"Verdict: GO\b", verdict.inner_text()):
+    is_go = bool(re.search(r"Verdict: GO\b", verdict.inner_text()))
+    _governance(page, expect, shots, is_go)
+
+    if is_go:
         form = page.get_by_test_id("stForm").filter(
             has=page.get_by_role("button", name="Promote", exact=True)
         )
         form.get_by_role("textbox", name="Reason").fill(f"GO on the {RUN_S} s run")
         form.get_by_role("spinbutton", name="Monitor window (s)").fill("3")
+        form.get_by_role("spinbutton", name="Keep old warm (s)").fill(str(WARM_S))
         form.get_by_text("I have reviewed the evidence and want to promote").click()
         form.get_by_role("button", name="Promote").click()
         job, final = "promote", "done"
@@ -143,6 +187,9 @@ def _journey(page: Any, expect: Any, url: str, shots: Path) -> None:
         job, final = "rollback", "rolled_back"
     expect(page.get_by_text(f"{job} finished")).to_be_visible()
     expect(page.get_by_text(f"State: {final}")).to_be_visible()
+    if final == "done":  # blue stays warm: the page counts the window down
+        warm = re.compile(r"The old version is kept warm for [\d.]+ more minutes")
+        expect(page.get_by_text(warm)).to_be_visible()
     print(f"\nverdict: {verdict.inner_text().splitlines()[0]} -> {final}")
     page.get_by_text(f"State: {final}").scroll_into_view_if_needed()
     snap(page, shots, "6-decided")
