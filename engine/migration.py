@@ -18,6 +18,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from engine.access import operator_only
+from engine.convert.writer import finish_swap, sweep_leftovers
 from engine.deploy import slots, supervisor
 from engine.deploy.checklist import ACKNOWLEDGED_ITEMS, ITEMS, Checklist, run_checklist
 from engine.deploy.strategies import (
@@ -38,7 +39,7 @@ from engine.parallel import compare
 from engine.parallel.run import new_run_id, watch
 from engine.progress import Progress, no_progress
 from engine.rollback.manager import RollbackOutcome, rollback_on_trigger, rollback_system
-from engine.state import State
+from engine.state import State, allowed
 from engine.store import connect, transaction
 from engine.store import deployments as store
 from engine.store import systems as systems_store
@@ -55,43 +56,153 @@ def _policy(path: Path = DEFAULT_POLICY) -> Policy:
 
 
 def recover(ws: Workspace, actor: str = "supervisor") -> list[dict[str, Any]]:
-    """Reconcile processes, then settle what interrupted operations left half done (recorded as events)."""
+    """Reconcile processes, then settle what interrupted operations left half done (recorded as events).
+
+    Each interrupted operation's finding carries ``next``: what was put right
+    and what the operator does now (also in the ``reconcile:interrupted``
+    event's reason and on :func:`status`).
+    """
     if not ws.exists():
         return []
-    findings = supervisor.reconcile(ws, actor)
+    findings = supervisor.reconcile(ws, actor, settle=lambda f: _settle(ws, f, actor))
     decommission_expired(ws, actor)  # old versions whose fast-rollback window has ended
-    for f in findings:
-        if f["kind"] != "interrupted":
-            continue
-        name = f["system"]
-        with connect(ws.db_path) as con:
-            row = systems_store.get_system(con, name)
-            running = store.list_runs(con, name).filter(pl.col("status") == "running")
-        for run in running.iter_rows(named=True):
-            with connect(ws.db_path) as con, transaction(con):
-                store.finish_run(con, run["id"], "interrupted", outcome={"reason": "its process died"})
-        if f["operation"] == "deploy" and row["state"] == State.READY:
-            slots.stop_slot(ws, name, "green", "deploy was interrupted", actor)
-        if f["operation"] == "parallel_run":
-            route = _route(ws, name)
-            if route is not None:
-                with connect(ws.db_path) as con, transaction(con):
-                    store.put_route(con, name, strategy=route["strategy"], active_slot="blue")
-            if row["state"] == State.PARALLEL_RUN:
-                with connect(ws.db_path) as con:
-                    systems_store.transition(
-                        con,
-                        name,
-                        State.GREEN_DEPLOYED,
-                        actor=actor,
-                        reason="parallel run interrupted (its process died); run it again",
-                    )
     if any(f["kind"] != "orphan_stopped" for f in findings):
         with connect(ws.db_path) as con:
             has_gateway = store.live_gateway(con) is not None
         if has_gateway:
             supervisor.publish_routes(ws, actor)
     return findings
+
+
+def _settle(ws: Workspace, finding: dict[str, Any], actor: str) -> str:
+    """Put right what one interrupted operation left half done; returns what to do next."""
+    name, kind = finding["system"], finding["operation"]
+    if kind == "convert":
+        return _settle_convert(ws, finding["detail"])
+    with connect(ws.db_path) as con:
+        row = systems_store.get_system(con, name)
+        running = store.list_runs(con, name).filter(pl.col("status") == "running")
+    for run in running.iter_rows(named=True):  # their samples stop here; the gateway records no more
+        with connect(ws.db_path) as con, transaction(con):
+            store.finish_run(con, run["id"], "interrupted", outcome={"reason": "its process died"})
+    state = State(row["state"])
+    if kind == "deploy":
+        if state == State.READY:
+            slots.stop_slot(ws, name, "green", "deploy was interrupted", actor)
+            return f"green stopped, {name} is ready again: run deploy {name} again"
+        return f"{name} is {state}: the deploy had finished; carry on from there"
+    if kind == "parallel_run":
+        _route_unwatched(ws, name, "blue")
+        if state == State.PARALLEL_RUN:
+            with connect(ws.db_path) as con:
+                systems_store.transition(
+                    con,
+                    name,
+                    State.GREEN_DEPLOYED,
+                    actor=actor,
+                    reason="parallel run interrupted (its process died); run it again",
+                )
+        return f"traffic on blue, the run's samples kept as interrupted: run parallel-run {name} again"
+    if kind == "promote":
+        return _settle_promote(ws, name, state)
+    if kind == "rollback":
+        return _settle_rollback(ws, name, state, actor)
+    return f"{name} is {state}: check status {name}, then run {kind} again"
+
+
+def _route_unwatched(ws: Workspace, name: str, active: str) -> None:
+    """Route ``name`` to ``active`` alone: no canary share, no mirror, no run recording samples."""
+    route = _route(ws, name)
+    if route is not None:
+        with connect(ws.db_path) as con, transaction(con):
+            store.put_route(con, name, strategy=route["strategy"], active_slot=active)
+
+
+def _settle_convert(ws: Workspace, detail: dict[str, Any]) -> str:
+    """Roll the recorded system's swap forward, remove unrecorded staging, and say what is left."""
+    swap = detail.get("swap") or {}
+    problem = ""
+    if swap.get("system") and not finish_swap(ws.v2_dir, swap["system"], swap.get("staging", "")):
+        problem = (
+            f"; {swap['system']} is recorded as converted but its v2 folder is missing: convert it again"
+        )
+    sweep_leftovers(ws.v2_dir, supervisor.pid_alive)
+    systems, done = list(detail.get("systems", [])), int(detail.get("done", 0))
+    left = systems[done:]
+    if not left:
+        return f"all {len(systems)} systems were converted before it died; nothing to redo{problem}"
+    shown = " ".join(left[:5]) + (f" ... ({len(left)} in all)" if len(left) > 5 else "")
+    return (
+        f"{done} of {len(systems)} converted and recorded; the rest are unchanged: "
+        f"run convert again for {shown}{problem}"
+    )
+
+
+def _settle_promote(ws: Workspace, name: str, state: State) -> str:
+    """Traffic back to where the state says, no run recording; promote resumes or starts over."""
+    if state == State.JUDGED:  # during a canary step or before the switch
+        _route_unwatched(ws, name, "blue")
+        return f"traffic is back on blue (no canary share): run promote {name} again, or roll back"
+    if state in (State.PROMOTED, State.MONITORING):
+        if slots.live(ws, name, "green") is not None:
+            _route_unwatched(ws, name, "green")
+            return (
+                f"green serves all traffic but its monitor window did not finish: run promote {name} "
+                f"again to watch it (it resumes), or roll back"
+            )
+        if slots.live(ws, name, "blue") is not None:
+            _route_unwatched(ws, name, "blue")
+            return f"green is not running, traffic is on blue: roll back {name}"
+        return f"neither version is running: roll back {name} now"
+    return f"{name} is {state}: the promote had finished its switch; check status {name}"
+
+
+def _settle_rollback(ws: Workspace, name: str, state: State, actor: str) -> str:
+    """An unfinished rollback never verified the old version: traffic to blue if it runs, and emergency."""
+    blue = slots.live(ws, name, "blue") is not None
+    if blue:
+        _route_unwatched(ws, name, "blue")
+    serving = "traffic is on blue" if blue else "blue is not running, nothing answers"
+    advice = f"run rollback {name} again to restore and verify the old version"
+    if state in (State.ROLLED_BACK, State.EMERGENCY) or not allowed(state, State.EMERGENCY):
+        return f"{serving}; {advice}"
+    docs = _unrecorded_failure_documents(ws, name)
+    with connect(ws.db_path) as con, transaction(con):
+        systems_store.transition_within(
+            con,
+            name,
+            State.EMERGENCY,
+            actor=actor,
+            reason=f"rollback interrupted before it verified the old version; {serving}",
+            detail={"failure_documents": docs, "next": advice},
+        )
+        append_events(
+            con,
+            [
+                {
+                    "actor": actor,
+                    "system": name,
+                    "action": "emergency",
+                    "reason": f"rollback interrupted (its process died); {serving}; {advice}",
+                }
+            ],
+        )
+    return f"{name} is now emergency ({serving}): {advice}"
+
+
+def _unrecorded_failure_documents(ws: Workspace, name: str) -> list[str]:
+    """Failure documents of ``name`` that no state change names: written by a rollback that then died."""
+    with connect(ws.db_path) as con:
+        named = {
+            r[0]
+            for r in con.execute(
+                "SELECT json_extract_string(after, '$.failure_document') FROM events "
+                "WHERE system = ? AND action LIKE 'state:%'",
+                [name],
+            ).fetchall()
+        }
+    found = sorted(p.relative_to(ws.root).as_posix() for p in ws.failures_dir.glob(f"{name}_*.json"))
+    return [d for d in found if d not in named]
 
 
 def _route(ws: Workspace, name: str) -> dict[str, Any] | None:
@@ -417,6 +528,8 @@ class SystemStatus(BaseModel):
     processes: list[dict[str, Any]]
     latest_run: dict[str, Any] | None
     verdict: dict[str, Any] | None
+    interrupted: dict[str, Any] | None = None
+    """The newest operation on the system if a crash cut it short: operation, at, next (what to do now)."""
     checklist_items: tuple[str, ...] = ITEMS
 
 
@@ -429,6 +542,7 @@ def status(ws: Workspace, name: str) -> SystemStatus:
         procs = store.live_processes(con, name)
         run = store.latest_run(con, name, "parallel")
         verdict = store.latest_verdict(con, name)
+        operation = store.latest_operation(con, name)
     processes = [
         {
             "role": p["role"],
@@ -464,7 +578,23 @@ def status(ws: Workspace, name: str) -> SystemStatus:
         processes=processes,
         latest_run=run,
         verdict=verdict,
+        interrupted=_interrupted(operation),
     )
+
+
+def _interrupted(op: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``op`` as status shows it if a crash cut it short (recorded by recover, or its process just gone)."""
+    if op is None:
+        return None
+    if op["status"] == "interrupted":
+        return {"operation": op["kind"], "at": str(op["ended_at"]), "next": op["detail"].get("next")}
+    if op["status"] == "running" and not supervisor.pid_alive(int(op["pid"])):
+        return {
+            "operation": op["kind"],
+            "at": str(op["started_at"]),
+            "next": "its process died; the next command by an operator settles it and says what to do",
+        }
+    return None
 
 
 @operator_only("stop the workspace's processes")

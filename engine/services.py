@@ -11,6 +11,7 @@ so no page or script can skip it.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from engine import access
 from engine.access import Role, Roles, default_actor, operator_only
 from engine.convert.converter import ConversionReport, convert_blueprint
 from engine.convert.diagram import v1_dot, v2_dot
-from engine.convert.writer import write_v2_system
+from engine.convert.writer import finish_swap, stage_v2_system
 from engine.deploy.warm import seconds_left
 from engine.errors import BlueprintError, InputError, NotFoundError, StateConflictError
 from engine.export import argo
@@ -412,13 +413,20 @@ def convert_systems(
     """Convert each system to v2 under ``generated_systems_v2/`` and move it to ``converted``.
 
     Refuses, before writing anything, any system that is deployed (convert
-    only what is not running). Each system's files, history row, state change
-    and audit event are written together. Every v1 blueprint is read first:
-    one that no longer loads (or names another system) changes nothing.
+    only what is not running). Every v1 blueprint is read first: one that no
+    longer loads (or names another system) changes nothing.
+
+    Crash safety: the batch is one ``convert`` operation, so a kill is found by
+    the next command (:func:`recover`, also run first here) and reported with
+    what is left to convert. Each system is staged in full, then recorded (its
+    history row, state change and the operation's progress in one
+    transaction), then swapped in; recovery rolls a recorded system's swap
+    forward and removes unrecorded staging, so the store and the files agree.
     """
     actor = actor or default_actor()
     for name in names:
         check_system_name(name)
+    recover(ws)
     with connect(ws.db_path) as con:
         rows = {n: systems_store.get_system(con, n) for n in names}
     busy = [f"{n} ({r['state']})" for n, r in rows.items() if State(r["state"]) not in CONVERTIBLE_STATES]
@@ -426,33 +434,56 @@ def convert_systems(
         raise StateConflictError(f"cannot convert systems that are deployed: {', '.join(busy)}")
     sources = {n: Path(rows[n]["source_path"]) for n in names}
     blueprints = {n: _load_named(load_v1_blueprint, sources[n] / "blueprint.yaml", n) for n in names}
+    if not names:
+        return []
+    batch: dict[str, Any] = {"systems": names, "done": 0}
+    with connect(ws.db_path) as con, transaction(con):
+        op = deployments_store.start_operation(con, names[0], "convert", actor, batch)
     out = []
-    for i, name in enumerate(names):
-        progress(i, len(names), f"converting {name}")
-        v1_dir = sources[name]
-        result = convert_blueprint(blueprints[name], v1_dir)
-        folder = write_v2_system(result, ws.v2_dir)
+    try:
+        for i, name in enumerate(names):
+            progress(i, len(names), f"converting {name}")
+            result = convert_blueprint(blueprints[name], sources[name])
+            staging = stage_v2_system(result, ws.v2_dir)
+            folder = safe_child(ws.v2_dir, name)
+            step = {"systems": names, "done": i + 1, "swap": {"system": name, "staging": staging.name}}
+            try:
+                with connect(ws.db_path) as con, transaction(con):
+                    conversions_store.record_conversions(con, [(result, str(folder))], actor)
+                    row = systems_store.transition_within(
+                        con,
+                        name,
+                        State.CONVERTED,
+                        actor=actor,
+                        reason="converted v1 -> v2",
+                        detail={
+                            "errors": result.report.count("error"),
+                            "warnings": result.report.count("warning"),
+                        },
+                    )
+                    deployments_store.update_operation(con, op, system=name, detail=step)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)  # not recorded: the old files stand
+                raise
+            batch = step
+            finish_swap(ws.v2_dir, name, staging.name)  # recorded: from here on it is rolled forward
+            out.append(
+                ConvertedSystem(
+                    system=name,
+                    v2_path=str(folder),
+                    components=len(result.blueprint.components),
+                    bindings=len(result.blueprint.bindings),
+                    errors=result.report.count("error"),
+                    warnings=result.report.count("warning"),
+                    state=row["state"],
+                )
+            )
+    except BaseException as exc:
         with connect(ws.db_path) as con, transaction(con):
-            conversions_store.record_conversions(con, [(result, str(folder))], actor)
-            row = systems_store.transition_within(
-                con,
-                name,
-                State.CONVERTED,
-                actor=actor,
-                reason="converted v1 -> v2",
-                detail={"errors": result.report.count("error"), "warnings": result.report.count("warning")},
-            )
-        out.append(
-            ConvertedSystem(
-                system=name,
-                v2_path=str(folder),
-                components=len(result.blueprint.components),
-                bindings=len(result.blueprint.bindings),
-                errors=result.report.count("error"),
-                warnings=result.report.count("warning"),
-                state=row["state"],
-            )
-        )
+            deployments_store.end_operation(con, op, "failed", batch | {"error": str(exc)})
+        raise
+    with connect(ws.db_path) as con, transaction(con):
+        deployments_store.end_operation(con, op, "completed", {"systems": names, "done": len(names)})
     progress(len(names), len(names), "done")
     return out
 

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,11 @@ from engine.workspace import Workspace, safe_child
 
 LOOPBACK = "127.0.0.1"
 STOP_GRACE_S = 5.0
+STARTED_BY = "SWITCHYARD_STARTED_BY"
+"""Environment variable naming the pid of the process that started a child (see :func:`being_started`)."""
+START_GRACE_S = 60.0
+"""How long a child whose starter is alive may stay unrecorded before reconcile treats it as an orphan:
+well beyond the store's lock wait (``LOCK_RETRY_SECONDS``), which is what can hold up the recording."""
 
 
 class DeployError(SwitchyardError):
@@ -76,6 +82,31 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
     except (OSError, IndexError):
         return False
+
+
+def being_started(pid: int) -> bool:
+    """Whether ``pid`` is a child that its starter, still alive, has not recorded yet.
+
+    :func:`start_process` spawns first and records the pid right after (the
+    pid only exists once the child does). A :func:`reconcile` in another
+    process (or thread) in between would see an unclaimed process of this
+    workspace and stop it as an orphan. The child carries its starter's pid in
+    its environment (``SWITCHYARD_STARTED_BY``); while that starter is alive
+    and still its parent (a killed starter's children are re-parented), and
+    the child is younger than ``START_GRACE_S``, it is spared. A starter that
+    dies leaves a real orphan, stopped by the next reconcile.
+    """
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return False
+    prefix = f"{STARTED_BY}=".encode()
+    starter = next((e[len(prefix) :].decode() for e in environ if e.startswith(prefix)), "")
+    ppid, started_ticks = int(fields[1]), int(fields[19])
+    age_s = uptime - started_ticks / os.sysconf("SC_CLK_TCK")
+    return starter == str(ppid) and ppid > 1 and pid_alive(ppid) and age_s < START_GRACE_S
 
 
 def owned_pids(ws: Workspace) -> set[int]:
@@ -159,7 +190,10 @@ def start_process(
 
     The row is written as soon as the pid exists, so a crash before the
     health check leaves a row the next reconcile can settle; if the process
-    never becomes healthy it is stopped and the row says why.
+    never becomes healthy it is stopped and the row says why. Between the
+    spawn and that row the child is claimed by its environment
+    (:func:`being_started`), so another process's reconcile does not stop it;
+    if the row cannot be written, the child is stopped before the error goes on.
     """
     ws.ensure()
     port = free_port()
@@ -173,18 +207,23 @@ def start_process(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             cwd=Path(__file__).resolve().parents[2],
+            env=os.environ | {STARTED_BY: str(os.getpid())},
         )
-    with connect(ws.db_path) as con, transaction(con):
-        process_id = store.insert_process(
-            con,
-            system=system,
-            role=role,
-            runtime=runtime,
-            pid=proc.pid,
-            port=port,
-            served_dir=str(served_dir) if served_dir else None,
-            log_path=str(log),
-        )
+    try:
+        with connect(ws.db_path) as con, transaction(con):
+            process_id = store.insert_process(
+                con,
+                system=system,
+                role=role,
+                runtime=runtime,
+                pid=proc.pid,
+                port=port,
+                served_dir=str(served_dir) if served_dir else None,
+                log_path=str(log),
+            )
+    except BaseException:
+        _terminate(proc.pid, 1.0)  # unrecorded, it would run on unclaimed until a reconcile
+        raise
     try:
         _wait_healthy(proc, port, health_path, timeout_s, log)
     except DeployError as exc:
@@ -339,8 +378,18 @@ def wait_drained(ws: Workspace, port: int, timeout_s: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def reconcile(ws: Workspace, actor: str = "supervisor") -> list[dict[str, Any]]:
-    """Make the store and the running processes agree; returns the findings (also recorded as events)."""
+Settle = Callable[[dict[str, Any]], str | None]
+"""Called by :func:`reconcile` for each interrupted operation before it is recorded; says what to do next."""
+
+
+def reconcile(ws: Workspace, actor: str = "supervisor", settle: Settle | None = None) -> list[dict[str, Any]]:
+    """Make the store and the running processes agree; returns the findings (also recorded as events).
+
+    An interrupted operation is handed to ``settle`` (which puts right what it
+    left half done) before it is marked ``interrupted``; the finding, the
+    event's reason and the operation's detail then carry ``next``, what the
+    operator should do now.
+    """
     findings: list[dict[str, Any]] = []
     with connect(ws.db_path) as con:
         procs = store.live_processes(con)
@@ -361,16 +410,20 @@ def reconcile(ws: Workspace, actor: str = "supervisor") -> list[dict[str, Any]]:
             }
         )
     for pid in sorted(owned_pids(ws) - claimed):
+        if being_started(pid):
+            continue  # its starter is alive and about to record it (start_process)
+        cmd = _cmdline(pid)[:200]
         _terminate(pid)
-        findings.append({"kind": "orphan_stopped", "system": None, "pid": pid, "cmd": _cmdline(pid)[:200]})
+        findings.append({"kind": "orphan_stopped", "system": None, "pid": pid, "cmd": cmd})
     for op in operations.iter_rows(named=True):
         pid = int(op["pid"])
         if pid == os.getpid():
             continue
         if not pid_alive(pid):
-            findings.append(
-                {"kind": "interrupted", "system": op["system"], "operation": op["kind"], "id": op["id"]}
-            )
+            finding = {"kind": "interrupted", "system": op["system"], "operation": op["kind"], "id": op["id"]}
+            finding["detail"] = json.loads(op["detail"]) if op["detail"] else {}
+            finding["next"] = settle(finding) if settle is not None else None
+            findings.append(finding)
     if not findings:
         return findings
     with connect(ws.db_path) as con, transaction(con):
@@ -382,15 +435,17 @@ def reconcile(ws: Workspace, actor: str = "supervisor") -> list[dict[str, Any]]:
             elif f["kind"] == "orphan_stopped":
                 reason = f"stopped orphan process {f['pid']} that no record claimed"
             else:
-                store.end_operation(con, int(f["id"]), "interrupted")
+                store.end_operation(con, int(f["id"]), "interrupted", f["detail"] | {"next": f["next"]})
                 reason = f"{f['operation']} was interrupted (its process died)"
+                if f["next"]:
+                    reason += f"; {f['next']}"
             events.append(
                 {
                     "actor": actor,
                     "system": f["system"],
                     "action": f"reconcile:{f['kind']}",
                     "reason": reason,
-                    "after": f,
+                    "after": {k: v for k, v in f.items() if k != "detail"},
                 }
             )
         append_events(con, events)

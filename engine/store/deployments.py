@@ -158,6 +158,16 @@ def end_operation(
     )
 
 
+def update_operation(
+    con: duckdb.DuckDBPyConnection, operation_id: int, *, system: str, detail: dict[str, Any]
+) -> None:
+    """Move a running operation on: the system it is at now and its progress (for a batch of systems)."""
+    con.execute(
+        "UPDATE operations SET system = ?, detail = ? WHERE id = ?",
+        [system, json.dumps(detail), operation_id],
+    )
+
+
 def running_operations(con: duckdb.DuckDBPyConnection, system: str | None = None) -> pl.DataFrame:
     sql = "SELECT * FROM operations WHERE status = 'running'"
     params: list[Any] = []
@@ -165,6 +175,16 @@ def running_operations(con: duckdb.DuckDBPyConnection, system: str | None = None
         sql += " AND system = ?"
         params.append(system)
     return query_frame(con, sql + " ORDER BY id", params)
+
+
+def latest_operation(con: duckdb.DuckDBPyConnection, system: str) -> dict[str, Any] | None:
+    """The newest operation on ``system`` (its detail parsed), or None."""
+    frame = query_frame(con, "SELECT * FROM operations WHERE system = ? ORDER BY id DESC LIMIT 1", [system])
+    if not frame.height:
+        return None
+    row = frame.row(0, named=True)
+    row["detail"] = json.loads(row["detail"]) if row["detail"] else {}
+    return row
 
 
 # -- runs --------------------------------------------------------------------------------------------
