@@ -1,0 +1,66 @@
+"""Reading a run's samples: the whole run at once, and the watcher's tail that reads each segment once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from engine.deploy.gateway import SAMPLE_COLUMNS, write_segment
+from engine.store.samples import RunTail, read_run_samples, run_folder
+from engine.workspace import Workspace
+
+SYSTEM, RUN = "hello_world_api", "parallel-test"
+START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def segment(ws: Workspace, index: int, rows: int = 50) -> Path:
+    """``rows`` requests answered by both versions in second ``index`` of the run."""
+    n = rows * 2
+    frame = pl.DataFrame(
+        {
+            "ts": [START + dt.timedelta(seconds=index, milliseconds=i) for i in range(n)],
+            "run_id": [RUN] * n,
+            "request_id": [index * 1000 + i // 2 for i in range(n)],
+            "endpoint": ["hello"] * n,
+            "version": ["old", "new"] * rows,
+            "slot": ["blue", "green"] * rows,
+            "primary": [True, False] * rows,
+            "status": [200] * n,
+            "ok": [True] * n,
+            "latency_ms": [1.0 + (i % 7) / 10 for i in range(n)],
+            "digest": ["d"] * n,
+            "match": [None, True] * rows,
+            "body": [None] * n,
+        },
+        schema=SAMPLE_COLUMNS,
+    )
+    folder = run_folder(ws, SYSTEM, RUN)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"part-1-{index:06d}.parquet"
+    write_segment(frame, path)
+    return path
+
+
+def test_the_tail_equals_a_full_read_after_every_new_segment(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    tail = RunTail(ws, SYSTEM, RUN)
+    assert tail.read().is_empty()
+    for index in range(4):
+        segment(ws, index)
+        assert_frame_equal(tail.read(), read_run_samples(ws, SYSTEM, RUN))
+    assert tail.read().height == 400
+
+
+def test_the_tail_reads_each_segment_once(tmp_path: Path) -> None:
+    """A segment already read is not opened again: removing it afterwards changes nothing the tail returns."""
+    ws = Workspace(tmp_path / "ws")
+    tail = RunTail(ws, SYSTEM, RUN)
+    first = segment(ws, 0)
+    assert tail.read().height == 100
+    first.unlink()
+    segment(ws, 1)
+    assert tail.read().height == 200  # the first segment's rows are kept, not re-read
+    assert read_run_samples(ws, SYSTEM, RUN).height == 100
