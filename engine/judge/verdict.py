@@ -186,7 +186,7 @@ def judge_samples(
 
     # 2. throughput: successful responses per bucket, paired buckets.
     counts = bucket_counts(samples, bucket_s) if samples.height else None
-    if counts is not None and counts.height:
+    if counts is not None and counts.height and n_new:  # no new sample at all: not measured
         tp = paired_ratio_change(counts["old"].to_numpy(), counts["new"].to_numpy(), conf)
         seconds = max(bucket_s * counts.height, 1e-9)
         tp_detail = {
@@ -387,7 +387,9 @@ def evaluate_triggers(
     if counts is None and samples.height:
         counts = bucket_counts(samples, policy.parallel_run.bucket_s)
     tp_ratio = None
-    if counts is not None and counts.height and counts["old"].sum():
+    # no new sample at all is missing data (a file of old rows only), not a collapse: a new version that
+    # fails or does not answer still leaves samples (errors), and then the ratio is measured, and fires
+    if new.height and counts is not None and counts.height and counts["old"].sum():
         tp_ratio = counts["new"].sum() / counts["old"].sum()
         if new_share is not None and 0 < new_share < 1:
             tp_ratio *= (1 - new_share) / new_share

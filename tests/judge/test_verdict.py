@@ -98,6 +98,16 @@ def test_dropped_requests_lower_throughput(policy: Policy) -> None:
     assert {t.name for t in v.triggers if t.fired} == {"throughput_ratio"}
 
 
+def test_no_new_sample_at_all_is_missing_data_not_a_collapse(policy: Policy) -> None:
+    """A samples file with old rows only says nothing of new: INCONCLUSIVE, no trigger; whereas a new
+    version that answers nothing still leaves (error) samples, and those fire (the test above)."""
+    v = judge_samples(samples(drop_new=1.0), policy, validation_success_rate=0.9)
+    assert v.verdict == "INCONCLUSIVE"
+    assert not [t.name for t in v.triggers if t.fired]
+    assert by_name(v)["throughput_change"].observed is None
+    assert any("0 new" in r for r in v.reasons)
+
+
 def test_mismatches_fail_correctness(policy: Policy) -> None:
     v = judge_samples(samples(mismatch_rate=0.05), policy, validation_success_rate=0.9)
     mm = by_name(v)["mismatch_rate"]
