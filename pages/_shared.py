@@ -27,8 +27,34 @@ def _initialised_workspace(root: str) -> Workspace:
 
 
 def workspace() -> Workspace:
-    """The workspace for this server ($SWITCHYARD_WORKSPACE or ./workspace), initialised on first use."""
+    """The workspace for this server ($SWITCHYARD_WORKSPACE or ./workspace), initialised on first use.
+
+    Every page calls it first, so it is also where a page run outside app.py's
+    navigation is sent back through it (:func:`_through_app_navigation`).
+    """
+    _through_app_navigation()
     return _initialised_workspace(str(Workspace.at().root))
+
+
+def _through_app_navigation() -> None:
+    """Run this page inside app.py's ``st.navigation``, not as a bare script of ``pages/``.
+
+    Until some session has run app.py, Streamlit treats the ``pages/`` folder
+    as a v1 multipage app: a first visitor who opens a page's URL directly
+    (a bookmark, a link in the standup digest) got that script alone, with
+    Streamlit's file list as the sidebar (private ``_shared`` and
+    ``_charts`` modules included), and without app.py's sidebar, login and
+    hold banners. The flag that decides it is set once per server; clearing
+    it and rerunning makes Streamlit run app.py, whose navigation resolves
+    the same URL to the same page. Private to Streamlit (checked for
+    1.67), so a missing attribute leaves things as they are.
+    """
+    from streamlit.runtime import pages_manager
+
+    manager = getattr(pages_manager, "PagesManager", None)
+    if manager is not None and getattr(manager, "uses_pages_directory", False) is True:
+        manager.uses_pages_directory = False
+        st.rerun()
 
 
 CACHE_TTL_S = 60.0
