@@ -3,17 +3,30 @@
 The gateway writes the segments (temp name, then rename); this module reads
 them back with DuckDB's ``read_parquet`` on an in-memory connection, so a
 reader never needs the control store's lock and never sees half a file.
+
+A finished run's segments are compacted into one file (:func:`compact_run`):
+the gateway writes a segment a second, and a day-long run's 86 400 files made
+its evidence take minutes to read. The compacted file names the segments it
+covers in its Parquet metadata, and readers (:func:`visible`) skip covered
+segments, so the one rename that publishes it is the whole switch: a crash
+before it leaves the segments, after it leaves at most covered leftovers,
+which nothing reads and the next compaction removes.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
-from collections.abc import Callable, Iterator
+import secrets
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 
 from engine.judge.samples import CANONICAL
 from engine.store.db import query_frame
@@ -28,7 +41,74 @@ def run_folder(ws: Workspace, system: str, run_id: str) -> Path:
 
 
 def segments(ws: Workspace, system: str, run_id: str) -> list[Path]:
-    return sorted(run_folder(ws, system, run_id).glob("part-*.parquet"))
+    """The run's readable segment files, covered ones left out (see the module docstring)."""
+    return visible(run_folder(ws, system, run_id).glob("part-*.parquet"))
+
+
+COMPACTED_PREFIX = "part-compacted-"
+COVERS_KEY = b"switchyard.covers"
+
+
+def _covers(path: Path) -> set[str]:
+    """Names of the segments a compacted file replaces (from its footer; nothing else is read)."""
+    metadata = pq.read_metadata(path).metadata or {}
+    return set(json.loads(metadata.get(COVERS_KEY, b"[]")))
+
+
+def visible(files: Iterable[Path]) -> list[Path]:
+    """``files`` (segments of one or more run folders) without those a compacted file covers."""
+    files = sorted(files)
+    covered = {(f.parent, name) for f in files if f.name.startswith(COMPACTED_PREFIX) for name in _covers(f)}
+    return [f for f in files if (f.parent, f.name) not in covered]
+
+
+def all_segments(samples_dir: Path) -> list[Path]:
+    """Every readable segment of every run (for reads across runs, such as the downtime KPI)."""
+    return visible(samples_dir.glob("system=*/run=*/part-*.parquet"))
+
+
+@dataclass(frozen=True)
+class Compaction:
+    files_before: int
+    files_after: int
+    rows: int
+
+
+def compact_run(ws: Workspace, system: str, run_id: str) -> Compaction:
+    """Merge a finished run's segments into one file, then remove them (see the module docstring).
+
+    Only for a run nothing writes any more (the gateway no longer records it).
+    The merged file is checked before anything is removed: its row count must
+    equal the segments' sum, read from their footers.
+    """
+    folder = run_folder(ws, system, run_id)
+    present = sorted(folder.glob("part-*.parquet"))
+    files = visible(present)
+    for leftover in set(present) - set(files):  # covered by a published file: a crash stopped the unlinks
+        leftover.unlink(missing_ok=True)
+    if len(files) <= 1:
+        return Compaction(len(files), len(files), sum(pq.read_metadata(f).num_rows for f in files))
+    expected = sum(pq.read_metadata(f).num_rows for f in files)
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        table = con.execute(
+            "SELECT * FROM read_parquet(?, union_by_name = true) ORDER BY ts", [[str(f) for f in files]]
+        ).to_arrow_table()
+    stamp = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    final = folder / f"{COMPACTED_PREFIX}{stamp}.parquet"
+    temp = final.with_suffix(".parquet.tmp")
+    covers = json.dumps([f.name for f in files]).encode()
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), COVERS_KEY: covers})
+    pq.write_table(table, temp, compression="zstd")
+    if pq.read_metadata(temp).num_rows != expected:
+        temp.unlink()
+        raise OSError(f"{folder}: compacted file does not hold the segments' {expected} rows; kept them")
+    with open(temp, "rb") as written:
+        os.fsync(written.fileno())
+    os.replace(temp, final)  # the switch: from here on readers skip the covered segments
+    for f in files:
+        f.unlink(missing_ok=True)
+    return Compaction(len(files), 1, expected)
 
 
 RunQuery = Callable[[str, list | None], pl.DataFrame]
