@@ -91,8 +91,9 @@ def compact_run(ws: Workspace, system: str, run_id: str) -> Compaction:
     expected = sum(pq.read_metadata(f).num_rows for f in files)
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
-        table = con.execute(
-            "SELECT * FROM read_parquet(?, union_by_name = true) ORDER BY ts", [[str(f) for f in files]]
+        table = con.sql(
+            "SELECT * FROM read_parquet(?, union_by_name = true) ORDER BY ts",
+            params=[[str(f) for f in files]],
         ).to_arrow_table()
     stamp = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     final = folder / f"{COMPACTED_PREFIX}{stamp}.parquet"
