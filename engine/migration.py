@@ -143,6 +143,13 @@ def _settle_promote(ws: Workspace, name: str, state: State) -> str:
     if state == State.JUDGED:  # during a canary step or before the switch
         _route_unwatched(ws, name, "blue")
         return f"traffic is back on blue (no canary share): run promote {name} again, or roll back"
+    route = _route(ws, name)
+    if state == State.PROMOTED and route is not None and route["active_slot"] == "blue":
+        _route_unwatched(ws, name, "blue")  # the switch was recorded, not yet made: nobody watches it
+        return (
+            f"recorded as promoted but traffic is still on blue (no canary share): run promote {name} "
+            f"again to switch and watch it, or roll back"
+        )
     if state in (State.PROMOTED, State.MONITORING):
         if slots.live(ws, name, "green") is not None:
             _route_unwatched(ws, name, "green")

@@ -367,3 +367,199 @@ def test_a_process_whose_starter_died_before_recording_it_is_stopped_as_an_orpha
     assert again.returncode == 0, again.stderr
     assert services.status(ws, NAME).state == "green_deployed"
     assert_no_orphan(ws)
+
+
+# --------------------------------------------------------------------------- blue/green switch and rollback
+
+RUN = "parallel-stored-go"
+
+
+@pytest.fixture
+def deployed_ws(ready_ws: Callable[[str], Workspace]) -> Workspace:
+    """NAME deployed blue/green (blue, green and the gateway running); every process is stopped afterwards."""
+    ws = ready_ws(NAME)
+    services.deploy(ws, NAME, actor="lead")
+    return ws
+
+
+def judged_go(ws: Workspace) -> Workspace:
+    """NAME judged GO on a stored run, so a promote may start (the verdict is not what is tested here)."""
+    with connect(ws.db_path) as con:
+        con.execute(
+            "INSERT INTO runs (id, system, kind, status, actor, started_at, duration_s, bucket_s, rps) "
+            "VALUES (?, ?, 'parallel', 'completed', 'lead', now(), 60, 1, 50)",
+            [RUN, NAME],
+        )
+        result = {"verdict": "GO", "new_better": True, "reasons": ["a stored GO for the crash tests"]}
+        store.insert_verdict(con, NAME, RUN, result, "lead")
+        con.execute("UPDATE systems SET state = 'judged', version = version + 1 WHERE name = ?", [NAME])
+    return ws
+
+
+def kept_documents(ws: Workspace) -> dict[str, str]:
+    """The backups and rollback plans, file by file: a crash must never touch them."""
+    return {f"backups/{k}": v for k, v in tree_hashes(ws.backups_dir).items()} | {
+        f"rollback/{k}": v for k, v in tree_hashes(ws.rollback_dir).items()
+    }
+
+
+def assert_failure_documents_named(ws: Workspace) -> None:
+    """Every failure document on disk is named by a state change in the store (none written and forgotten)."""
+    named: set[str] = set()
+    for after in services.list_events(ws, system=NAME, action_prefix="state:", limit=500)["after"]:
+        detail = json.loads(after) if isinstance(after, str) else (after or {})
+        named |= {detail["failure_document"]} if detail.get("failure_document") else set()
+        named |= set(detail.get("failure_documents") or [])
+    on_disk = {p.relative_to(ws.root).as_posix() for p in ws.failures_dir.glob("*.json")}
+    assert on_disk <= named, on_disk - named
+
+
+def assert_route(ws: Workspace, active: str) -> None:
+    """Traffic goes to ``active`` alone: no canary share, no mirror, no run recording samples."""
+    route = services.status(ws, NAME).route
+    assert route is not None
+    assert (route["active_slot"], route["canary_weight"], route["mirror"], route["record_run"]) == (
+        active,
+        0.0,
+        False,
+        None,
+    )
+
+
+PROMOTE = ("promote", NAME, "--reason", "GO", "--monitor", "3", "--rps", "20", "--warm", "0")
+
+PROMOTE_KILLS = {
+    # point: (function, call, before/after), where traffic is afterwards
+    "promoted": (("engine.deploy.strategies:_transition", 1, "after"), "blue"),  # switch recorded, not made
+    "window-clean": (("engine.deploy.slots:stop_slot", 1, "before"), "green"),  # blue not stopped yet
+    "blue-stopped": (("engine.deploy.slots:stop_slot", 1, "after"), "green"),  # blue gone, not yet done
+}
+
+
+@pytest.mark.parametrize("point", list(PROMOTE_KILLS))
+def test_promote_killed_mid_switch_is_reported_and_resumes(deployed_ws: Workspace, point: str) -> None:
+    ws = judged_go(deployed_ws)
+    kept = kept_documents(ws)
+    kill, active = PROMOTE_KILLS[point]
+    assert kill_at(ws, *kill, *PROMOTE) == -signal.SIGKILL
+    check_promote_recovery(ws, kept, active)
+
+
+def test_promote_killed_in_the_monitor_window_is_reported_and_resumes(deployed_ws: Workspace) -> None:
+    ws = judged_go(deployed_ws)
+    kept = kept_documents(ws)
+    proc = cli(ws, *PROMOTE)
+    deadline = time.monotonic() + 30
+    while True:  # killed once the window records samples: traffic on green, blue mirrored
+        with connect(ws.db_path) as con:
+            run = store.latest_run(con, NAME, "monitor", "running")
+        if run is not None and list(
+            (ws.samples_dir / f"system={NAME}" / f"run={run['id']}").glob("*.parquet")
+        ):
+            break
+        assert time.monotonic() < deadline and proc.poll() is None, "the monitor window never recorded"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=10) == -signal.SIGKILL
+    check_promote_recovery(ws, kept, "green")
+    with connect(ws.db_path) as con:
+        assert store.get_run(con, run["id"])["status"] == "interrupted"
+
+
+def check_promote_recovery(ws: Workspace, kept: dict[str, str], active: str) -> None:
+    found = interrupted(services.recover(ws, actor="tester"), "promote")
+    assert f"run promote {NAME} again" in found["next"], found
+    assert_no_orphan(ws)
+    assert_route(ws, active)  # where the switch had got to, nothing recording a run that ended
+    status = services.status(ws, NAME)
+    assert status.state in ("promoted", "monitoring")
+    assert status.interrupted is not None and status.interrupted["next"] == found["next"]
+    assert not any(
+        r["status"] == "running" for r in services.run_evidence(ws, NAME).runs.iter_rows(named=True)
+    )
+    assert kept_documents(ws) == kept
+    assert_segments_whole(ws)
+
+    again = rerun(ws, *PROMOTE)
+    assert again.returncode == 0, again.stderr
+    status = services.status(ws, NAME)
+    assert status.state == "done" and status.interrupted is None
+    assert [p["role"] for p in status.processes] == ["green"]
+    assert_no_orphan(ws)
+    assert kept_documents(ws) == kept
+    assert_segments_whole(ws)
+
+
+ROLLBACK = ("rollback", NAME, "--reason", "customer impact")
+
+
+def on_green(ws: Workspace) -> Workspace:
+    """Traffic on green, as after a switch: the rollback's first step is to send it back to blue."""
+    with connect(ws.db_path) as con:
+        store.put_route(con, NAME, strategy="blue_green", active_slot="green")
+    supervisor.publish_routes(ws, "tester")
+    return ws
+
+
+ROLLBACK_KILLS = {
+    "nothing-done": ("engine.rollback.manager:_route_to_blue", 1, "before"),  # traffic still on green
+    "traffic-on-blue": ("engine.deploy.slots:stop_slot", 1, "before"),  # green still running
+    "green-stopped": ("engine.deploy.slots:start_blue", 1, "before"),  # blue not restored yet
+    "two-blues": ("engine.deploy.supervisor:stop_process", 2, "before"),  # restored blue beside the old
+    "documented": ("engine.rollback.manager:document_failure", 1, "after"),  # document, no state change
+}
+
+
+@pytest.mark.parametrize("point", list(ROLLBACK_KILLS))
+def test_rollback_killed_midway_is_an_emergency_with_a_way_out(deployed_ws: Workspace, point: str) -> None:
+    ws = on_green(deployed_ws)
+    kept = kept_documents(ws)
+    assert kill_at(ws, *ROLLBACK_KILLS[point], *ROLLBACK) == -signal.SIGKILL
+    check_rollback_recovery(ws, kept)
+
+
+@pytest.mark.parametrize("seed", [5])
+def test_rollback_killed_at_a_seeded_moment_is_an_emergency_with_a_way_out(
+    deployed_ws: Workspace, seed: int
+) -> None:
+    ws = on_green(deployed_ws)
+    kept = kept_documents(ws)
+    proc = cli(ws, *ROLLBACK)
+    deadline = time.monotonic() + 30
+    while True:
+        with connect(ws.db_path) as con:
+            if not store.running_operations(con, NAME).is_empty():
+                break
+        assert time.monotonic() < deadline and proc.poll() is None, "the rollback never started"
+        time.sleep(0.02)
+    time.sleep(random.Random(seed).uniform(0.0, 1.0))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    if proc.returncode == 0:
+        pytest.skip("the rollback finished before the kill landed")
+    check_rollback_recovery(ws, kept)
+
+
+def check_rollback_recovery(ws: Workspace, kept: dict[str, str]) -> None:
+    found = interrupted(services.recover(ws, actor="tester"), "rollback")
+    assert f"run rollback {NAME} again" in found["next"], found
+    status = services.status(ws, NAME)
+    assert status.state == "emergency"  # never silent: the old version was not verified
+    assert status.interrupted is not None and status.interrupted["next"] == found["next"]
+    assert "emergency" in services.list_events(ws, system=NAME, limit=5)["action"].to_list()
+    assert_no_orphan(ws)
+    if any(p["role"] == "blue" for p in status.processes):
+        assert_route(ws, "blue")
+    assert kept_documents(ws) == kept
+    assert_failure_documents_named(ws)
+    assert_segments_whole(ws)
+
+    again = rerun(ws, *ROLLBACK)
+    assert again.returncode == 0, again.stderr
+    status = services.status(ws, NAME)
+    assert status.state == "rolled_back" and status.interrupted is None
+    assert [p["role"] for p in status.processes if p["role"] != "gateway"] == ["blue"]
+    assert_route(ws, "blue")
+    assert_no_orphan(ws)
+    assert kept_documents(ws) == kept
+    assert_failure_documents_named(ws)
