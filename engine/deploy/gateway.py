@@ -74,6 +74,23 @@ a run, so the Go/No-Go page can show what differed without storing every respons
 """
 MISMATCH_EXAMPLES = 20
 BODY_LIMIT = 2000
+UPSTREAM_TIMEOUT_S = 5.0
+"""A slot that has not answered a request within this is failing it (hung, or slowed past use).
+
+Shorter than the workload's own timeout (:data:`engine.parallel.workload.CLIENT_TIMEOUT_S`), so
+a client always gets the gateway's 502 and the request is counted as failed, never lost."""
+
+
+def _error(kind: str, detail: str) -> bytes:
+    return json.dumps({"error": {"kind": kind, "detail": detail}}).encode()
+
+
+def _is_json(body: bytes) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:  # UnicodeDecodeError included
+        return False
+    return True
 
 
 def json_response(status: int, payload: Any) -> Response:
@@ -176,12 +193,24 @@ class Gateway:
         per["errors"] += 0 if ok else 1
 
     async def forward(self, port: int, path: str, body: bytes) -> tuple[int, bytes, float]:
-        """(status, body, latency_ms) from one slot; a transport failure is status 0."""
+        """(status, body, latency_ms) from one slot; no valid answer is status 0.
+
+        No valid answer: the slot could not be reached, broke HTTP, did not
+        answer within :data:`UPSTREAM_TIMEOUT_S` (a hung version), or said 200
+        with a body that is not JSON (garbage). Each is an error in the
+        samples, so the triggers see it, and a 502 to the client, never the
+        garbage itself.
+        """
         start = time.perf_counter()
         try:
-            status, payload = await self.upstream(port).request("POST", path, body)
-        except (HttpError, OSError, TimeoutError) as exc:
-            status, payload = 0, json.dumps({"error": {"kind": "unreachable", "detail": str(exc)}}).encode()
+            pool = self.upstream(port)
+            status, payload = await pool.request("POST", path, body, timeout=UPSTREAM_TIMEOUT_S)
+        except TimeoutError:
+            status, payload = 0, _error("timeout", f"no answer within {UPSTREAM_TIMEOUT_S:g} s")
+        except (HttpError, OSError) as exc:
+            status, payload = 0, _error("unreachable", str(exc))
+        if status == 200 and not _is_json(payload):
+            status, payload = 0, _error("invalid_response", f"not JSON: {payload[:200]!r}")
         return status, payload, (time.perf_counter() - start) * 1000
 
     async def handle(self, request: Request) -> Response:

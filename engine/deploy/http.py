@@ -18,6 +18,15 @@ from dataclasses import dataclass, field
 
 MAX_HEADER_LINES = 100
 MAX_BODY = 16 * 1024 * 1024
+IDLE_TIMEOUT_S = 60.0
+"""How long the server waits for a client's next request (or the rest of one) before closing it.
+
+A client that connects and goes silent (a hung or stopped peer) would
+otherwise hold a connection and a coroutine here forever."""
+WRITE_TIMEOUT_S = 30.0
+"""How long the server waits for a client to take an answer off the wire (a peer that stopped reading)."""
+CLIENT_TIMEOUT_S = 10.0
+"""Default bound on one request of :class:`Upstream`: connect, send and the whole answer."""
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 409: "Conflict", 502: "Bad Gateway"}
 
 
@@ -80,23 +89,33 @@ def _encode_response(response: Response, keep_alive: bool) -> bytes:
 
 
 async def _serve_connection(
-    handler: Handler, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    handler: Handler,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    idle_timeout_s: float = IDLE_TIMEOUT_S,
 ) -> None:
+    """Answer requests on one connection until the client closes it, breaks the protocol or goes silent.
+
+    Reading a request and writing its answer are each bounded in time; the
+    handler is not (the gateway's own upstream calls carry their timeouts).
+    """
     try:
         while True:
-            head = await _read_head(reader)
-            if head is None:
-                return
-            request_line, headers = head
-            method, path, *_ = request_line.split(" ") + ["", ""]
-            body = await _read_body(reader, headers)
+            async with asyncio.timeout(idle_timeout_s):
+                head = await _read_head(reader)
+                if head is None:
+                    return
+                request_line, headers = head
+                method, path, *_ = request_line.split(" ") + ["", ""]
+                body = await _read_body(reader, headers)
             response = await handler(Request(method, path, headers, body))
             keep_alive = headers.get("connection", "").lower() != "close"
             writer.write(_encode_response(response, keep_alive))
-            await writer.drain()
+            async with asyncio.timeout(WRITE_TIMEOUT_S):
+                await writer.drain()
             if not keep_alive:
                 return
-    except (HttpError, ValueError, ConnectionError, asyncio.IncompleteReadError):
+    except (HttpError, ValueError, ConnectionError, asyncio.IncompleteReadError, TimeoutError):
         return
     finally:
         writer.close()
@@ -104,10 +123,16 @@ async def _serve_connection(
             await writer.wait_closed()
 
 
-async def start_server(handler: Handler, host: str, port: int) -> asyncio.Server:
+async def start_server(
+    handler: Handler, host: str, port: int, idle_timeout_s: float = IDLE_TIMEOUT_S
+) -> asyncio.Server:
     """Serve ``handler`` on ``host:port`` until the returned server is closed."""
     return await asyncio.start_server(
-        lambda r, w: _serve_connection(handler, r, w), host, port, reuse_address=True, backlog=1024
+        lambda r, w: _serve_connection(handler, r, w, idle_timeout_s),
+        host,
+        port,
+        reuse_address=True,
+        backlog=1024,
     )
 
 
@@ -121,9 +146,14 @@ class Upstream:
         self.closed = False
 
     async def request(
-        self, method: str, path: str, body: bytes = b"", timeout: float = 10.0
+        self, method: str, path: str, body: bytes = b"", timeout: float = CLIENT_TIMEOUT_S
     ) -> tuple[int, bytes]:
-        """Send one request and return ``(status, body)``; HttpError/OSError/TimeoutError if it fails."""
+        """Send one request and return ``(status, body)``; HttpError/OSError/TimeoutError if it fails.
+
+        ``timeout`` bounds the whole exchange (connecting, a retry on a fresh
+        connection included), so a peer that accepts and never answers costs
+        at most that long.
+        """
         self.in_flight += 1
         try:
             return await asyncio.wait_for(self._exchange(method, path, body), timeout)

@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from engine.deploy import supervisor
-from engine.deploy.http import Upstream
+from engine.deploy.http import HttpError, Upstream
 from engine.parallel.workload import request_mix
 from engine.rollback.backups import copy_tree_atomically, latest_backup
 from engine.store import connect
 from engine.store import deployments as store
 from engine.workspace import Workspace, safe_child
+
+SMOKE_TIMEOUT_S = 5.0
+"""Bound on each smoke request: a local service that takes longer is not answering."""
 
 
 def slot_dir(ws: Workspace, name: str, slot: str) -> Path:
@@ -81,15 +84,29 @@ def stop_slot(ws: Workspace, name: str, slot: str, reason: str, actor: str) -> N
         supervisor.stop_process(ws, row, reason, actor)
 
 
+def _is_json(body: bytes) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
+
+
 def smoke_test(
     port: int, path_prefix: str = "/call", variants: int = 3, endpoints_port: int | None = None
 ) -> list[str]:
     """Send a few requests to every entry endpoint; each problem is one line (empty list: it answers).
 
     The endpoints are read from the service on ``endpoints_port`` (default
-    ``port``), so the same test can go through the gateway.
+    ``port``), so the same test can go through the gateway. A service that
+    does not answer, answers garbage or hangs is a problem reported here, never
+    an exception: a rollback's verification turns problems into ``emergency``,
+    and each request is bounded by :data:`SMOKE_TIMEOUT_S`.
     """
-    endpoints = supervisor.get_json(endpoints_port or port, "/endpoints")["endpoints"]
+    try:
+        endpoints = supervisor.get_json(endpoints_port or port, "/endpoints")["endpoints"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"/endpoints: no usable answer ({type(exc).__name__}: {exc})"]
     mix = request_mix(endpoints, variants=variants)
 
     async def run() -> list[str]:
@@ -98,9 +115,15 @@ def smoke_test(
         try:
             for endpoint, body in mix:
                 try:
-                    status, payload = await upstream.request("POST", f"{path_prefix}/{endpoint}", body)
-                except OSError as exc:
-                    problems.append(f"{endpoint}: no answer ({exc})")
+                    status, payload = await upstream.request(
+                        "POST", f"{path_prefix}/{endpoint}", body, timeout=SMOKE_TIMEOUT_S
+                    )
+                except (OSError, HttpError) as exc:
+                    # one request without an answer is enough: the rest would each wait out the timeout
+                    problems.append(f"{endpoint}: no answer ({type(exc).__name__}: {exc})")
+                    break
+                if status == 200 and not _is_json(payload):
+                    problems.append(f"{endpoint}: HTTP 200 but not JSON: {payload[:80]!r}")
                     continue
                 if status != 200:
                     try:

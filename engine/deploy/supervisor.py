@@ -12,6 +12,7 @@ marked ``interrupted``. Each finding is an audit event.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -120,27 +121,46 @@ def owned_pids(ws: Workspace) -> set[int]:
     return found
 
 
+class PeerError(OSError):
+    """The peer answered, but not with HTTP and JSON (garbage, an answer cut short).
+
+    An OSError, so every caller that treats "no answer" as a failure treats
+    garbage the same way instead of letting ``http.client``'s errors through.
+    """
+
+
+def _call(request: urllib.request.Request | str, timeout: float) -> Any:
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except (http.client.HTTPException, ValueError) as exc:
+        raise PeerError(f"{type(exc).__name__}: {exc}") from exc
+
+
 def get_json(port: int, path: str, timeout: float = 2.0) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://{LOOPBACK}:{port}{path}", timeout=timeout) as response:
-        return json.loads(response.read())
+    """GET a JSON document from a local process; OSError (PeerError for garbage) if it fails."""
+    answer: dict[str, Any] = _call(f"http://{LOOPBACK}:{port}{path}", timeout)
+    return answer
 
 
 def post_json(port: int, path: str, body: dict[str, Any] | None = None, timeout: float = 5.0) -> Any:
+    """POST JSON to a local process and read its JSON answer; OSError (PeerError for garbage) if it fails."""
     request = urllib.request.Request(
         f"http://{LOOPBACK}:{port}{path}",
         data=json.dumps(body or {}).encode(),
         headers={"content-type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read())
+    return _call(request, timeout)
 
 
 def healthy(port: int, path: str = "/health") -> bool:
+    """Whether the process answers its health check within a second (garbage and hangs are False)."""
     try:
-        return get_json(port, path, timeout=1.0).get("status") in ("ok", "degraded")
+        answer = get_json(port, path, timeout=1.0)
     except (OSError, ValueError):
         return False
+    return isinstance(answer, dict) and answer.get("status") in ("ok", "degraded")
 
 
 def _wait_healthy(proc: subprocess.Popen[bytes], port: int, path: str, timeout_s: float, log: Path) -> None:
@@ -156,9 +176,15 @@ def _wait_healthy(proc: subprocess.Popen[bytes], port: int, path: str, timeout_s
 
 
 def _terminate(pid: int, grace_s: float = STOP_GRACE_S) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after ``grace_s``."""
+    """SIGTERM the process group, then SIGKILL what is left after ``grace_s``.
+
+    SIGCONT follows the SIGTERM: a stopped (hung) process only acts on its
+    pending SIGTERM once it runs again, and would otherwise hold up the stop
+    for the whole grace period.
+    """
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, signal.SIGCONT)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
         try:

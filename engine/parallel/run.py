@@ -12,6 +12,7 @@ trigger stops the traffic and is returned; the caller rolls back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import secrets
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 import polars as pl
 
 from engine.deploy import supervisor
+from engine.deploy.gateway import UPSTREAM_TIMEOUT_S
 from engine.judge.policy import Policy
 from engine.judge.verdict import Trigger, evaluate_triggers
 from engine.parallel.workload import WorkloadStats, drive, request_mix
@@ -63,6 +65,22 @@ class WatchOutcome:
         }
 
 
+def _stop_recording(ws: Workspace, system: str, route: dict[str, Any], actor: str, ports: list[int]) -> None:
+    """End the run's routing (no mirror, no recording) and wait until its last samples are on disk.
+
+    A mirrored request still in flight (to a hung or slow version: up to the
+    gateway's :data:`UPSTREAM_TIMEOUT_S`) is recorded under the run when it
+    ends. Counting before that would leave samples landing in the run after
+    its count was stored, so the gateway is drained first, then flushed.
+    """
+    with connect(ws.db_path) as con, transaction(con):
+        store.put_route(con, system, **(route | {"mirror": False}), record_run=None)
+    supervisor.publish_routes(ws, actor)
+    for port in ports:
+        supervisor.wait_drained(ws, port, timeout_s=UPSTREAM_TIMEOUT_S + 2)
+    supervisor.flush_samples(ws)
+
+
 def watch(
     ws: Workspace,
     system: str,
@@ -87,15 +105,8 @@ def watch(
         store.put_route(con, system, **route, record_run=run_id)
         green = store.live_slot(con, system, "green")
         blue = store.live_slot(con, system, "blue")
-    document = supervisor.publish_routes(ws, actor)
-    gateway = supervisor.gateway_port(ws)
-    assert gateway is not None
-    endpoints_from = blue or green
-    if endpoints_from is None:
-        raise supervisor.DeployError(f"{system}: neither version is running")
-    mix = request_mix(supervisor.get_json(int(endpoints_from["port"]), "/endpoints")["endpoints"])
+    ports = [int(p["port"]) for p in (blue, green) if p is not None]
     state: dict[str, Any] = {"fired": None, "triggers": [], "stopped": False, "health": 0}
-    del document
 
     def on_tick(elapsed: float, stats: WorkloadStats) -> bool:
         progress(
@@ -128,21 +139,31 @@ def watch(
         state["fired"] = next((t for t in triggers if t.fired), None)
         return state["fired"] is not None
 
-    stats = asyncio.run(
-        drive(
-            gateway,
-            f"/s/{system}/call",
-            mix,
-            rps=rps,
-            duration_s=duration_s,
-            tick_s=bucket_s,
-            on_tick=on_tick,
+    try:
+        supervisor.publish_routes(ws, actor)
+        gateway = supervisor.gateway_port(ws)
+        assert gateway is not None
+        endpoints_from = blue or green
+        if endpoints_from is None:
+            raise supervisor.DeployError(f"{system}: neither version is running")
+        mix = request_mix(supervisor.get_json(int(endpoints_from["port"]), "/endpoints")["endpoints"])
+        stats = asyncio.run(
+            drive(
+                gateway,
+                f"/s/{system}/call",
+                mix,
+                rps=rps,
+                duration_s=duration_s,
+                tick_s=bucket_s,
+                on_tick=on_tick,
+            )
         )
-    )
-    with connect(ws.db_path) as con, transaction(con):
-        store.put_route(con, system, **(route | {"mirror": False}), record_run=None)
-    supervisor.publish_routes(ws, actor)
-    supervisor.flush_samples(ws)
+    except BaseException:
+        # the route must not go on mirroring into a run that is over; the caller records the failure
+        with contextlib.suppress(Exception):
+            _stop_recording(ws, system, route, actor, ports)
+        raise
+    _stop_recording(ws, system, route, actor, ports)
     samples = read_run_samples(ws, system, run_id)
     if not state["fired"] and not state["stopped"]:
         check_triggers(samples, MIN_FINAL_TRIGGER_SAMPLES)  # the last partial tick and small steps

@@ -17,6 +17,11 @@ from typing import Any
 
 from engine.deploy.http import HttpError, Upstream
 
+CLIENT_TIMEOUT_S = 15.0
+"""Bound on one request of the workload: longer than the gateway's own bound on a slot
+(:data:`engine.deploy.gateway.UPSTREAM_TIMEOUT_S`), so a hung version shows up as the gateway's
+502 (failed) rather than as a request the client gave up on (lost)."""
+
 FIELD_VALUES: dict[str, Callable[[int], Any]] = {
     "str": lambda i: f"user-{i % 97}",
     "int": lambda i: i % 101,
@@ -69,8 +74,11 @@ async def drive(
 
     ``on_tick(elapsed, stats)`` runs every ``tick_s`` in a worker thread (it
     may read the store or files without holding up the requests); returning
-    False stops the workload early (a stop request or a trigger). In-flight
-    requests are awaited before returning, so every sent request is counted.
+    False stops the workload early (a stop request or a trigger). If it
+    raises, the workload stops at once and the error is raised here: traffic
+    must not go on unwatched (no triggers checked) until the duration ends.
+    In-flight requests are awaited before returning, so every sent request is
+    counted.
     """
     upstream = Upstream(host, port)
     stats = WorkloadStats()
@@ -80,7 +88,9 @@ async def drive(
 
     async def one(endpoint: str, body: bytes) -> None:
         try:
-            status, _ = await upstream.request("POST", f"{path_prefix}/{endpoint}", body)
+            status, _ = await upstream.request(
+                "POST", f"{path_prefix}/{endpoint}", body, timeout=CLIENT_TIMEOUT_S
+            )
         except (HttpError, OSError, TimeoutError):
             stats.lost += 1
             return
@@ -96,10 +106,13 @@ async def drive(
         while not stop.is_set():
             await asyncio.sleep(max(0.0, start + tick * tick_s - time.perf_counter()))
             tick += 1
-            if (
-                on_tick is not None
-                and await asyncio.to_thread(on_tick, time.perf_counter() - start, stats) is False
-            ):
+            try:
+                elapsed = time.perf_counter() - start
+                go_on = on_tick is None or await asyncio.to_thread(on_tick, elapsed, stats)
+            except Exception:
+                stop.set()  # the sender loop ends; the error is raised from ``await ticks`` below
+                raise
+            if go_on is False:
                 stop.set()
 
     start = time.perf_counter()
@@ -126,7 +139,9 @@ async def drive(
     finally:
         stop.set()
         ticks.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ticks
-        upstream.close()
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticks  # raises what on_tick raised
+        finally:
+            upstream.close()
     return stats

@@ -168,9 +168,10 @@ def rollback_system(
         progress(3, total, "restoring blue from the newest backup and restarting it")
         new_blue = slots.start_blue(ws, name, actor, policy.deploy.health_timeout_s)
         _route_to_blue(ws, name, strategy, actor)
-        if old_blue is not None:
-            supervisor.wait_drained(ws, int(old_blue["port"]))
-            supervisor.stop_process(ws, old_blue, "replaced by the restored blue", actor)
+        for earlier in _earlier_blues(ws, name, int(new_blue["id"])):
+            # answering or not: a hung old blue would otherwise run on beside the restored one
+            supervisor.wait_drained(ws, int(earlier["port"]))
+            supervisor.stop_process(ws, earlier, "replaced by the restored blue", actor)
         progress(4, total, "verifying blue answers through the gateway")
         problems = _verify(ws, name, int(new_blue["port"]))
     except Exception as exc:  # noqa: BLE001 - any failure here is an emergency, recorded below
@@ -178,6 +179,13 @@ def rollback_system(
     return _finish(
         ws, name, op, actor=actor, reason=reason, trigger=trigger, problems=problems, progress=progress
     )
+
+
+def _earlier_blues(ws: Workspace, name: str, restored_id: int) -> list[dict[str, Any]]:
+    """Every blue process the store still counts as live other than the restored one."""
+    with connect(ws.db_path) as con:
+        rows = store.live_processes(con, name)
+    return [r for r in rows.iter_rows(named=True) if r["role"] == "blue" and int(r["id"]) != restored_id]
 
 
 def _switch_back(
