@@ -25,8 +25,14 @@ from engine.store.db import query_frame
 from engine.workspace import Workspace
 
 
-def warm_until(con: duckdb.DuckDBPyConnection, name: str | None = None) -> pl.DataFrame:
-    """system, warm_until: systems now ``done`` whose done event kept blue warm, with a live blue."""
+def warm_until(
+    con: duckdb.DuckDBPyConnection, name: str | None = None, *, live_only: bool = True
+) -> pl.DataFrame:
+    """system, warm_until: systems now ``done`` whose done event kept blue warm, with a live blue.
+
+    ``live_only=False`` keeps systems whose warm blue has since died: the
+    window was promised, so a rollback inside it restores blue instead.
+    """
     where, params = "", []
     if name is not None:
         where, params = "AND system = ?", [name]
@@ -43,7 +49,7 @@ def warm_until(con: duckdb.DuckDBPyConnection, name: str | None = None) -> pl.Da
         """,  # noqa: S608 - the interpolated part is a constant filter; values go in as parameters
         [*params, f"state:{State.DONE}", str(State.DONE)],
     )
-    live = [s for s in frame["system"] if store.live_slot(con, s, "blue") is not None]
+    live = [s for s in frame["system"] if not live_only or store.live_slot(con, s, "blue") is not None]
     return frame.filter(pl.col("system").is_in(live)).with_columns(
         pl.col("warm_until").dt.convert_time_zone("UTC")
     )

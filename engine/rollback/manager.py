@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from pydantic import BaseModel
 
 from engine.deploy import slots, supervisor
@@ -130,11 +131,21 @@ def rollback_system(
     with connect(ws.db_path) as con:
         row = systems_store.get_system(con, name)
         route = store.get_route(con, name)
-        warm = warm_until(con, name)
+        warm = warm_until(con, name, live_only=False)
+    now = dt.datetime.now(dt.UTC)
+    warm = warm.filter(pl.col("warm_until") > now) if warm.height else warm
     if State(row["state"]) == State.DONE and warm.height:
         systems_store.check_version(row, expected_version)
         return _switch_back(
-            ws, name, route, row, actor=actor, reason=reason, trigger=trigger, progress=progress
+            ws,
+            name,
+            route,
+            row,
+            actor=actor,
+            reason=reason,
+            trigger=trigger,
+            policy=policy,
+            progress=progress,
         )
     if State(row["state"]) == State.DONE:
         raise StateConflictError(
@@ -197,9 +208,15 @@ def _switch_back(
     actor: str,
     reason: str,
     trigger: dict[str, Any] | None,
+    policy: Policy,
     progress: Progress,
 ) -> RollbackOutcome:
-    """Rollback inside the fast-rollback window: blue is still running, so only traffic moves."""
+    """Rollback inside the fast-rollback window: blue is still running, so only traffic moves.
+
+    Unless the warm blue has died or hangs since: then it is restored from the
+    backup before traffic moves (recorded as ``rollback:warm_blue_lost``), as a
+    full rollback would.
+    """
     with connect(ws.db_path) as con:
         op = systems_store.claim(
             con,
@@ -211,22 +228,42 @@ def _switch_back(
         )
     problems: list[str] = []
     try:
-        progress(1, 5, "switching traffic back to the warm blue")
-        _route_to_blue(ws, name, route["strategy"] if route else "blue_green", actor)
-        progress(2, 5, "stopping green")
-        slots.stop_slot(ws, name, "green", f"rollback: {reason}", actor)
-        progress(3, 5, "blue is the old version, still running: nothing to restore")
-        progress(4, 5, "verifying blue answers through the gateway")
         blue = slots.live(ws, name, "blue")
         if blue is None:
-            problems.append("the warm blue stopped answering")
-        else:
-            problems = _verify(ws, name, int(blue["port"]))
+            # the warm blue died or hangs: switching to it would send every request nowhere and stop a
+            # green that answers, so it is restored from the backup first, and only then does traffic move
+            progress(1, 5, "the warm blue is not answering: restoring it from the newest backup")
+            blue = slots.start_blue(ws, name, actor, policy.deploy.health_timeout_s)
+            _record_warm_blue_lost(ws, name, actor, blue)
+        progress(2, 5, "switching traffic back to blue")
+        _route_to_blue(ws, name, route["strategy"] if route else "blue_green", actor)
+        for earlier in _earlier_blues(ws, name, int(blue["id"])):
+            supervisor.stop_process(ws, earlier, "replaced by the restored blue", actor)
+        progress(3, 5, "stopping green")
+        slots.stop_slot(ws, name, "green", f"rollback: {reason}", actor)
+        progress(4, 5, "verifying blue answers through the gateway")
+        problems = _verify(ws, name, int(blue["port"]))
     except Exception as exc:  # noqa: BLE001 - any failure here is an emergency, recorded below
         problems.append(f"{type(exc).__name__}: {exc}")
     return _finish(
         ws, name, op, actor=actor, reason=reason, trigger=trigger, problems=problems, progress=progress
     )
+
+
+def _record_warm_blue_lost(ws: Workspace, name: str, actor: str, restored: dict[str, Any]) -> None:
+    with connect(ws.db_path) as con, transaction(con):
+        append_events(
+            con,
+            [
+                {
+                    "actor": actor,
+                    "system": name,
+                    "action": "rollback:warm_blue_lost",
+                    "reason": "the warm blue was not answering: restored from the backup before the switch",
+                    "after": {"pid": restored["pid"], "port": restored["port"]},
+                }
+            ],
+        )
 
 
 def _verify(ws: Workspace, name: str, port: int) -> list[str]:

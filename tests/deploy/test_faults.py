@@ -464,3 +464,43 @@ def test_a_hung_old_blue_is_replaced_by_the_restored_one_not_left_running(deploy
     with connect(ws.db_path) as con:
         live = set(store.live_processes(con)["pid"].to_list())
     assert supervisor.owned_pids(ws) == live  # nothing runs that the store does not know of
+
+
+@pytest.mark.parametrize("fault", [signal.SIGKILL, signal.SIGSTOP], ids=["dead", "hung"])
+def test_a_warm_blue_that_died_or_hangs_is_restored_before_traffic_moves(
+    ready_ws, fault: signal.Signals
+) -> None:
+    """Inside the fast-rollback window a rollback is a traffic switch to the still-running blue. If that
+    blue has died or hangs, switching to it would send every request nowhere and stop a green that
+    answers. Protection: the switch-back checks blue first and restores it from the backup when it does
+    not answer (before: every request got 502 and the rollback ended in emergency)."""
+    ws = ready_ws(NAME)
+    out = bounded(
+        lambda: services.deploy(
+            ws, NAME, "direct", actor="lead", reason="fault drill", monitor_s=2, warm_s=300
+        ),
+        60,
+    )
+    assert out.state == "done"
+    warm = next(p["pid"] for p in services.status(ws, NAME).processes if p["role"] == "blue")
+    os.kill(warm, fault)
+    try:
+        back = bounded(
+            lambda: services.rollback(ws, NAME, actor="lead", reason="customer impact"),
+            60,
+            unblock=lambda: resume(warm),
+        )
+    finally:
+        resume(warm)
+    assert back.state == "rolled_back" and back.verified, back.problems
+    assert not supervisor.pid_alive(warm)
+    status = services.status(ws, NAME)
+    assert [p["role"] for p in status.processes] == ["blue"] and status.processes[0]["pid"] != warm
+    assert status.route["active_slot"] == "blue"
+    lost = services.list_events(ws, system=NAME, limit=20).filter(
+        pl.col("action") == "rollback:warm_blue_lost"
+    )
+    assert lost.height == 1 and lost["actor"][0] == "lead"
+    with connect(ws.db_path) as con:
+        live = set(store.live_processes(con)["pid"].to_list())
+    assert supervisor.owned_pids(ws) == live
