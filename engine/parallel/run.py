@@ -18,6 +18,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from engine.deploy import supervisor
@@ -29,7 +30,7 @@ from engine.progress import Progress
 from engine.store import connect, transaction
 from engine.store import deployments as store
 from engine.store.events import append_events
-from engine.store.samples import read_run_samples
+from engine.store.samples import RunTail, compact_run, read_run_samples
 from engine.workspace import Workspace
 
 MIN_TRIGGER_SAMPLES = 50
@@ -108,6 +109,8 @@ def watch(
     ports = [int(p["port"]) for p in (blue, green) if p is not None]
     state: dict[str, Any] = {"fired": None, "triggers": [], "stopped": False, "health": 0}
 
+    tail = RunTail(ws, system, run_id)  # each tick reads only the segments written since the last
+
     def on_tick(elapsed: float, stats: WorkloadStats) -> bool:
         progress(
             min(int(elapsed), int(duration_s)),
@@ -124,7 +127,7 @@ def watch(
             with connect(ws.db_path) as con:
                 state["health"] = store.add_health_failure(con, int(green["id"]))
         supervisor.flush_samples(ws)
-        return not check_triggers(read_run_samples(ws, system, run_id), MIN_TRIGGER_SAMPLES)
+        return not check_triggers(tail.read(), MIN_TRIGGER_SAMPLES)
 
     # a canary step splits traffic (mirror off, weight between 0 and 1); a parallel run mirrors it all
     split = None if route.get("mirror") else float(route.get("canary_weight") or 0) or None
@@ -199,9 +202,20 @@ def watch(
                 }
             ],
         )
+    _compact(ws, system, run_id)
     progress(
         int(duration_s),
         int(duration_s),
         f"{kind} run {status}: {stats.sent} requests, {samples.height} samples",
     )
     return outcome
+
+
+def _compact(ws: Workspace, system: str, run_id: str) -> None:
+    """Merge the finished run's one-second segments into one file, so its evidence reads fast later.
+
+    Best effort: the segments are valid as they are, so a failure (disk full)
+    leaves them and the run is still read whole, only more slowly.
+    """
+    with contextlib.suppress(OSError, duckdb.Error):
+        compact_run(ws, system, run_id)

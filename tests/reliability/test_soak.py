@@ -15,6 +15,7 @@ import pytest
 
 from bench.soak import soak
 from engine import services
+from engine.store.samples import COMPACTED_PREFIX, run_folder
 
 pytestmark = pytest.mark.soak
 
@@ -41,6 +42,8 @@ def test_a_steady_high_rate_loses_nothing_and_grows_nothing(ready_ws) -> None:
     assert figures.gateway == {"blue": run["sent"], "green": run["sent"]}  # each request once per slot
     assert figures.samples == {"old": run["sent"], "new": run["sent"]}  # each answer stored once
     assert run["samples"] == 2 * run["sent"]
+    files = list(run_folder(ws, name, run["run_id"]).iterdir())  # the finished run was compacted
+    assert len(files) == 1 and files[0].name.startswith(COMPACTED_PREFIX), files
     for process in ("gateway", "blue", "green"):
         assert figures.memory[process]["growth_mib"] <= SERVICE_GROWTH_MIB, figures.lines()
     assert figures.memory["driver"]["growth_mib"] <= DRIVER_GROWTH_MIB, figures.lines()
