@@ -221,13 +221,15 @@ def cmd_judge(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
 
 
 def cmd_export_argo(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
-    text = services.argo_manifests(
+    text = services.export_argo(
         ws,
         args.name,
         args.strategy,
         Path(args.policy) if args.policy else None,
+        actor=_actor(args),
         image=args.image,
         prometheus_address=args.prometheus,
+        file=args.out,
     )
     result: dict[str, Any] = {"system": args.name, "strategy": args.strategy}
     if args.out:

@@ -647,7 +647,7 @@ def argo_manifests(
     prometheus_address: str | None = None,
 ) -> str:
     """The Rollout, AnalysisTemplate and Services that run ``name``'s migration on a cluster under the
-    policy, as multi-document YAML. Reading only (viewers may export), so no audit event."""
+    policy, as multi-document YAML: the preview the page shows. :func:`export_argo` is the export."""
     check_system_name(name)
     with connect(ws.db_path) as con:
         systems_store.get_system(con, name)  # NotFoundError for a name not in the inventory
@@ -660,6 +660,48 @@ def argo_manifests(
         prometheus_address=prometheus_address,
         policy_name=path.name,
     )
+
+
+def export_argo(
+    ws: Workspace,
+    name: str,
+    strategy: str = "canary",
+    policy_path: Path | None = None,
+    *,
+    actor: str | None = None,
+    image: str | None = None,
+    prometheus_address: str | None = None,
+    file: str | None = None,
+) -> str:
+    """:func:`argo_manifests`, recorded in the audit log as ``export:argo`` (who took which manifests,
+    under which policy, and where to): a cluster may run the migration from them, outside Switchyard.
+
+    Viewers may export too: it changes no state, only the record says it happened.
+    """
+    text = argo_manifests(ws, name, strategy, policy_path, image=image, prometheus_address=prometheus_address)
+    path = Path(policy_path) if policy_path else DEFAULT_POLICY
+    with connect(ws.db_path) as con, transaction(con):
+        events_store.append_events(
+            con,
+            [
+                {
+                    "actor": actor or default_actor(),
+                    "system": name,
+                    "action": "export:argo",
+                    "reason": f"Argo Rollouts manifests ({strategy}) exported",
+                    "after": {
+                        "strategy": strategy,
+                        "policy": path.name,
+                        "policy_sha256": argo.policy_digest(load_policy(path)),
+                        "image": image,
+                        "prometheus_address": prometheus_address,
+                        "file": file,
+                        "characters": len(text),
+                    },
+                }
+            ],
+        )
+    return text
 
 
 # --------------------------------------------------------------------------- roles

@@ -1,7 +1,8 @@
 """The Go / No-Go page's "Run this on Kubernetes" section: the Argo Rollouts manifests for the system.
 
-Reading only (viewers may export too): the manifests are generated from the
-policy by :func:`engine.services.argo_manifests`, shown and offered as a file.
+Viewers may export too: the manifests are generated from the policy by
+:func:`engine.services.argo_manifests` and shown; downloading them is the
+export, recorded in the audit log by :func:`engine.services.export_argo`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import streamlit as st
 
 from engine import services
 from engine.workspace import Workspace
-from pages._shared import run_action
+from pages._shared import actor, run_action
 
 SHOWN = {"canary": "canary (weight steps)", "blue_green": "blue/green (preview, then switch)"}
 
@@ -29,14 +30,18 @@ def argo_export_section(ws: Workspace, name: str) -> None:
             horizontal=True,
             key="argo-strategy",
         )
-        text = run_action(lambda: services.argo_manifests(ws, name, strategy))
+        text = run_action(lambda: services.argo_manifests(ws, name, strategy))  # the preview below
         if text:
+            file_name = f"{name}-argo-{strategy}.yaml"
             st.download_button(
                 "Download the YAML",
                 text,
-                file_name=f"{name}-argo-{strategy}.yaml",
+                file_name=file_name,
                 mime="application/yaml",
                 key="argo-download",
                 icon=":material/download:",
+                on_click=lambda: run_action(  # the download is the export: recorded in the audit log
+                    lambda: services.export_argo(ws, name, strategy, actor=actor(), file=file_name)
+                ),
             )
             st.code(text, language="yaml")

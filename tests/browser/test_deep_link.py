@@ -3,15 +3,18 @@
 Until some session has run app.py, Streamlit treats ``pages/`` as a v1
 multipage app and runs the linked script alone: its own file list as the
 sidebar (private modules included), no app sidebar, no hold banners. This
-module has a server of its own, and its first request is the deep link.
+module has a server of its own, and its first request is the deep link; the
+page then works from there (the Argo Rollouts download, recorded as an export).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from engine import services
 from tests.browser.test_journey import LONG
 
 pytestmark = pytest.mark.browser
@@ -33,6 +36,15 @@ def test_a_deep_link_as_the_first_request_opens_inside_the_app(playwright_browse
         sidebar = page.get_by_test_id("stSidebar")
         expect(sidebar.get_by_test_id("stMetric").filter(has_text="Systems in fleet")).to_contain_text("52")
         assert page.url.endswith("/go_no_go")
+
+        # and the page works from there: the Argo Rollouts download is the export, in the audit log
+        page.get_by_text("Run this on Kubernetes (Argo Rollouts)").click()
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download the YAML").click()
+        assert download.value.suggested_filename == "hello_world_api-argo-canary.yaml"
+        assert "kind: Rollout" in Path(download.value.path()).read_text()
+        exports = services.list_events(app.ws, action="export:argo")
+        assert exports["system"].to_list() == ["hello_world_api"]
     except Exception:
         print(f"\nstreamlit log:\n{app.log_tail()}")
         raise

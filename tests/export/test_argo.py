@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -222,6 +223,20 @@ def test_cli_prints_writes_and_reports_json(sample_ws, tmp_path: Path, capsys) -
     payload = yaml.safe_load(capsys.readouterr().out)  # JSON is YAML
     assert payload["strategy"] == "canary" and "setWeight" in payload["yaml"]
     assert cli.main([*ws, "export-argo", "nope"]) == 2
+
+
+def test_an_export_is_recorded_with_who_which_policy_and_where(sample_ws, tmp_path: Path) -> None:
+    """The preview records nothing (above); the export (CLI, the page's download) is in the audit log,
+    also for a viewer, whom it gives no power: it changes no state."""
+    access.write_roles(sample_ws, access.Roles(operators=["lead"], viewers=["visitor"]))
+    out = tmp_path / "todo.yaml"
+    ws = ["--workspace", str(sample_ws.root)]
+    assert cli.main([*ws, "export-argo", SYSTEM, "--actor", "visitor", "--out", str(out)]) == 0
+    event = services.list_events(sample_ws, system=SYSTEM, action="export:argo").row(0, named=True)
+    after = json.loads(event["after"])
+    assert event["actor"] == "visitor" and after["strategy"] == "canary" and after["file"] == str(out)
+    assert after["policy"] == "policy.toml" and f"sha256 {after['policy_sha256']}" in out.read_text()
+    assert services.status(sample_ws, SYSTEM).state == "inventoried"
 
 
 def test_go_no_go_page_shows_and_offers_the_manifests(sample_ws, monkeypatch) -> None:
