@@ -6,11 +6,21 @@ run on a million samples per side in well under a second.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
-from scipy import stats as sps
+
+
+@functools.cache
+def _sps() -> ModuleType:
+    """``scipy.stats``, imported on first use: it is 1.6 s of the CLI's 3.2 s start-up, and most
+    commands (status, events, deploy, every page but the verdict's) never judge anything."""
+    from scipy import stats
+
+    return stats
 
 
 @dataclass(frozen=True)
@@ -22,7 +32,7 @@ class Interval:
 
 def z_value(confidence: float) -> float:
     """Two-sided normal quantile for ``confidence`` (1.96 for 0.95)."""
-    return float(sps.norm.ppf(0.5 + confidence / 2))
+    return float(_sps().norm.ppf(0.5 + confidence / 2))
 
 
 def quantile_interval(sorted_values: np.ndarray, q: float, confidence: float) -> Interval:
@@ -93,7 +103,7 @@ def proportion_difference(
     high = diff + math.sqrt((b.high - b.estimate) ** 2 + (a.estimate - a.low) ** 2)
     pooled = (k_old + k_new) / (n_old + n_new)
     se = math.sqrt(pooled * (1 - pooled) * (1 / n_old + 1 / n_new))
-    p_value = 1.0 if se == 0 else float(2 * sps.norm.sf(abs(diff) / se))
+    p_value = 1.0 if se == 0 else float(2 * _sps().norm.sf(abs(diff) / se))
     return Interval(diff, low, high), p_value
 
 
@@ -101,7 +111,7 @@ def rank_test(old: np.ndarray, new: np.ndarray) -> tuple[float, float]:
     """Mann-Whitney U: (p-value, probability that a new latency exceeds an old one)."""
     if len(old) == 0 or len(new) == 0:
         return math.nan, math.nan
-    result = sps.mannwhitneyu(new, old, alternative="two-sided", method="asymptotic")
+    result = _sps().mannwhitneyu(new, old, alternative="two-sided", method="asymptotic")
     return float(result.pvalue), float(result.statistic / (len(old) * len(new)))
 
 
@@ -116,6 +126,6 @@ def paired_ratio_change(old_counts: np.ndarray, new_counts: np.ndarray, confiden
         return Interval(est, -math.inf, math.inf)
     diffs = new_counts.astype(float) - old_counts.astype(float)
     se = float(diffs.std(ddof=1)) / math.sqrt(buckets)
-    t = float(sps.t.ppf(0.5 + confidence / 2, buckets - 1))
+    t = float(_sps().t.ppf(0.5 + confidence / 2, buckets - 1))
     mean_old = total_old / buckets
     return Interval(est, est - t * se / mean_old, est + t * se / mean_old)
