@@ -9,6 +9,7 @@ page then works from there (the Argo Rollouts download, recorded as an export).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,11 @@ def test_a_deep_link_as_the_first_request_opens_inside_the_app(playwright_browse
             page.get_by_role("button", name="Download the YAML").click()
         assert download.value.suggested_filename == "hello_world_api-argo-canary.yaml"
         assert "kind: Rollout" in Path(download.value.path()).read_text()
+        # the click's callback records it in the server's rerun, which may end after the file arrived
+        deadline = time.monotonic() + 30
+        while services.list_events(app.ws, action="export:argo").is_empty():
+            assert time.monotonic() < deadline, "the download was not recorded as an export"
+            time.sleep(0.2)
         exports = services.list_events(app.ws, action="export:argo")
         assert exports["system"].to_list() == ["hello_world_api"]
     except Exception:

@@ -105,6 +105,45 @@ def _governance(page: Any, expect: Any, shots: Path, is_go: bool) -> None:
     snap(page, shots, "5b-rejudged")
 
 
+def _judge_and_decide(page: Any, expect: Any, shots: Path) -> str:
+    """Judge the run, use the governance controls, then promote on GO or else roll back; the final state."""
+    expect(page.get_by_text("This run has not been judged yet.")).to_be_visible()
+    page.get_by_role("button", name="Judge this run").click()
+    verdict = page.get_by_role("heading", name=re.compile(r"Verdict: (GO|NO_GO|INCONCLUSIVE)"))
+    expect(verdict).to_be_visible()
+    expect(page.get_by_text("State: judged")).to_be_visible()
+    snap(page, shots, "5-verdict")
+
+    is_go = bool(re.search(r"Verdict: GO\b", verdict.inner_text()))
+    _governance(page, expect, shots, is_go)
+
+    if is_go:
+        form = page.get_by_test_id("stForm").filter(
+            has=page.get_by_role("button", name="Promote", exact=True)
+        )
+        form.get_by_role("textbox", name="Reason").fill(f"GO on the {RUN_S} s run")
+        form.get_by_role("spinbutton", name="Monitor window (s)").fill("3")
+        form.get_by_role("spinbutton", name="Keep old warm (s)").fill(str(WARM_S))
+        form.get_by_text("I have reviewed the evidence and want to promote").click()
+        form.get_by_role("button", name="Promote").click()
+        job, final = "promote", "done"
+    else:  # a short run can be too small to be sure: take the other decision, through its own form
+        form = page.get_by_test_id("stForm").filter(
+            has=page.get_by_role("button", name="Roll back", exact=True)
+        )
+        form.get_by_role("textbox", name="Details").fill(f"the {RUN_S} s run was not conclusive")
+        form.get_by_text("I want to roll back").click()
+        form.get_by_role("button", name="Roll back").click()
+        job, final = "rollback", "rolled_back"
+    expect(page.get_by_text(f"{job} finished")).to_be_visible()
+    expect(page.get_by_text(f"State: {final}")).to_be_visible()
+    if final == "done":  # blue stays warm: the page counts the window down
+        warm = re.compile(r"The old version is kept warm for [\d.]+ more minutes")
+        expect(page.get_by_text(warm)).to_be_visible()
+    print(f"\nverdict: {verdict.inner_text().splitlines()[0]} -> {final}")
+    return final
+
+
 def _journey(page: Any, expect: Any, url: str, shots: Path) -> None:
     # first start: the app creates the workspace on the 52-system sample fleet
     page.goto(url)
@@ -153,44 +192,18 @@ def _journey(page: Any, expect: Any, url: str, shots: Path) -> None:
         expect(box).to_have_value(str(value))
     page.get_by_role("button", name="Start parallel run").click()
     expect(page.get_by_text(re.compile(rf"parallel run: \d+/{RUN_S} s"))).to_be_visible()  # live progress
-    expect(page.get_by_role("heading", name=re.compile(r"Run parallel-\S+ · completed"))).to_be_visible()
+    run = page.get_by_role("heading", name=re.compile(r"Run parallel-\S+ · (completed|triggered)"))
+    expect(run).to_be_visible()
     expect(page.get_by_text(f"{RUN_S} s at {RUN_RPS} req/s")).to_be_visible()
-    expect(page.get_by_text("This run has not been judged yet.")).to_be_visible()
     snap(page, shots, "4-run-done")
-
-    page.get_by_role("button", name="Judge this run").click()
-    verdict = page.get_by_role("heading", name=re.compile(r"Verdict: (GO|NO_GO|INCONCLUSIVE)"))
-    expect(verdict).to_be_visible()
-    expect(page.get_by_text("State: judged")).to_be_visible()
-    snap(page, shots, "5-verdict")
-
-    is_go = bool(re.search(r"Verdict: GO\b", verdict.inner_text()))
-    _governance(page, expect, shots, is_go)
-
-    if is_go:
-        form = page.get_by_test_id("stForm").filter(
-            has=page.get_by_role("button", name="Promote", exact=True)
-        )
-        form.get_by_role("textbox", name="Reason").fill(f"GO on the {RUN_S} s run")
-        form.get_by_role("spinbutton", name="Monitor window (s)").fill("3")
-        form.get_by_role("spinbutton", name="Keep old warm (s)").fill(str(WARM_S))
-        form.get_by_text("I have reviewed the evidence and want to promote").click()
-        form.get_by_role("button", name="Promote").click()
-        job, final = "promote", "done"
-    else:  # a short run can be too small to be sure: take the other decision, through its own form
-        form = page.get_by_test_id("stForm").filter(
-            has=page.get_by_role("button", name="Roll back", exact=True)
-        )
-        form.get_by_role("textbox", name="Details").fill(f"the {RUN_S} s run was not conclusive")
-        form.get_by_text("I want to roll back").click()
-        form.get_by_role("button", name="Roll back").click()
-        job, final = "rollback", "rolled_back"
-    expect(page.get_by_text(f"{job} finished")).to_be_visible()
-    expect(page.get_by_text(f"State: {final}")).to_be_visible()
-    if final == "done":  # blue stays warm: the page counts the window down
-        warm = re.compile(r"The old version is kept warm for [\d.]+ more minutes")
-        expect(page.get_by_text(warm)).to_be_visible()
-    print(f"\nverdict: {verdict.inner_text().splitlines()[0]} -> {final}")
+    if run.inner_text().endswith("triggered"):
+        # a seed trigger fired mid-run (on 2 busy cores, the p95 ratio can pass 2x): the engine rolled
+        # back on its own, which is the journey too; there is no verdict to decide on
+        final, judged = "rolled_back", False
+        expect(page.get_by_text(f"State: {final}")).to_be_visible()
+        print(f"\nrun triggered -> {final}")
+    else:
+        final, judged = _judge_and_decide(page, expect, shots), True
     page.get_by_text(f"State: {final}").scroll_into_view_if_needed()
     snap(page, shots, "6-decided")
 
@@ -203,7 +216,9 @@ def _journey(page: Any, expect: Any, url: str, shots: Path) -> None:
     with page.expect_download() as download:
         page.get_by_role("button", name="Download CSV").click()
     csv = Path(download.value.path()).read_text()
-    for state in ("converted", "validated", "ready", "green_deployed", "parallel_run", "judged", final):
+    states = ["converted", "validated", "ready", "green_deployed", "parallel_run"]
+    states += ["judged", final] if judged else [final]
+    for state in states:
         assert f"state:{state}" in csv, f"state:{state} missing from the audit CSV:\n{csv}"
 
     # the post-mortem of this system, downloaded as PDF with its charts
