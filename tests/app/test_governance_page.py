@@ -48,6 +48,17 @@ def test_hold_and_release_from_the_page(page: AppTest, sample_ws: Workspace) -> 
     assert services.holds(sample_ws).is_empty()
 
 
+def test_a_go_is_approved_from_the_page(page: AppTest, sample_ws: Workspace) -> None:
+    submit(page, "Approve promotion")
+    assert any("Give a reason to approve" in e.value for e in page.error)
+    assert services.approvals(sample_ws, SYSTEM).is_empty()
+    page.text_input(key="approve-reason").input("evidence reviewed by a second lead")
+    submit(page, "Approve promotion")
+    approvals = services.approvals(sample_ws, SYSTEM)
+    assert approvals["actor"].to_list() == ["lead"]
+    assert any(c.value == "Approved by lead" for c in page.caption)
+
+
 def test_rejudge_shows_both_verdicts_side_by_side(page: AppTest) -> None:
     page.number_input[-4].set_value(0.01)  # max latency increase: +1 %
     submit(page, "Re-judge")
