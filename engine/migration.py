@@ -33,8 +33,8 @@ from engine.errors import InputError, NotFoundError, StateConflictError
 from engine.governance.approvals import require_approval
 from engine.governance.hold import ensure_not_held
 from engine.judge.policy import Policy, load_policy
+from engine.judge.runs import judgeable_run, record_verdict
 from engine.judge.verdict import Verdict, judge_samples
-from engine.metrics.decisions import refresh_decisions
 from engine.parallel import compare
 from engine.parallel.run import new_run_id, watch
 from engine.progress import Progress, no_progress
@@ -433,16 +433,8 @@ def judge(ws: Workspace, name: str, *, actor: str, run_id: str | None = None) ->
     """Judge the newest completed parallel run (or ``run_id``) and record the verdict."""
     check_system_name(name)
     policy = _policy()
-    with connect(ws.db_path) as con:
-        row = systems_store.get_system(con, name)
-        run = store.get_run(con, run_id) if run_id else store.latest_run(con, name, "parallel", "completed")
-        green = store.live_slot(con, name, "green")
-    if State(row["state"]) not in (State.PARALLEL_RUN, State.JUDGED):
-        raise StateConflictError(f"{name} is {row['state']}: judge needs a finished parallel run")
-    if run is None or run["system"] != name:
-        raise NotFoundError(f"{name}: no completed parallel run to judge")
+    run, health = judgeable_run(ws, name, run_id)
     samples = read_run_samples(ws, name, run["id"])
-    health = int(green["health_failures"]) if green else None
     verdict = judge_samples(
         samples,
         policy,
@@ -451,18 +443,10 @@ def judge(ws: Workspace, name: str, *, actor: str, run_id: str | None = None) ->
         bucket_s=float(run["bucket_s"]),
     )
     result = json.loads(verdict.model_dump_json())
-    with connect(ws.db_path) as con, transaction(con):
-        verdict_id = store.insert_verdict(con, name, run["id"], result, actor)
-        systems_store.transition_within(
-            con,
-            name,
-            State.JUDGED,
-            actor=actor,
-            reason=f"verdict {verdict.verdict} on run {run['id']}",
-            detail={"verdict": verdict.verdict, "verdict_id": verdict_id, "run_id": run["id"]},
-        )
-    refresh_decisions(ws)  # the gateway's /metrics shows the new verdict
-    return verdict
+    record_verdict(
+        ws, name, run, verdict, result, actor=actor, reason=f"verdict {verdict.verdict} on run {run['id']}"
+    )
+    return verdict  # operator_only refreshes the gateway's /metrics snapshot on return
 
 
 @operator_only("promote")

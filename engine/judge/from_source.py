@@ -19,17 +19,13 @@ import polars as pl
 
 from engine.access import operator_only
 from engine.deploy.strategies import validation_rate
-from engine.errors import InputError, NotFoundError, StateConflictError
+from engine.errors import InputError
 from engine.judge.aggregate import judge_buckets
 from engine.judge.policy import Policy, load_policy
+from engine.judge.runs import judgeable_run, record_verdict
 from engine.judge.verdict import Verdict, judge_samples
-from engine.metrics.decisions import refresh_decisions
 from engine.metrics.prometheus import PrometheusSource
 from engine.metrics.source import naive_utc
-from engine.state import State
-from engine.store import connect, transaction
-from engine.store import deployments as store
-from engine.store import systems as systems_store
 from engine.store.samples import read_run_samples
 from engine.workspace import DEFAULT_POLICY, Workspace, check_system_name
 
@@ -109,33 +105,19 @@ def judge_from_source(
     if window_s is not None and not (math.isfinite(window_s) and window_s > 0):
         raise InputError("--window", "value", "a positive number of seconds", str(window_s))
     policy = load_policy(policy_path)
-    with connect(ws.db_path) as con:
-        row = systems_store.get_system(con, name)
-        run = store.get_run(con, run_id) if run_id else store.latest_run(con, name, "parallel", "completed")
-        green = store.live_slot(con, name, "green")
-    if State(row["state"]) not in (State.PARALLEL_RUN, State.JUDGED):
-        raise StateConflictError(f"{name} is {row['state']}: judge needs a finished parallel run")
-    if run is None or run["system"] != name:
-        raise NotFoundError(f"{name}: no completed parallel run to judge")
-    health = int(green["health_failures"]) if green else None
+    run, health = judgeable_run(ws, name, run_id)
     verdict, described = verdict_from_source(
         ws, name, run, policy, source, window_s=window_s, failed_health_checks=health
     )
     result = json.loads(verdict.model_dump_json()) | {"source": described}
-    with connect(ws.db_path) as con, transaction(con):
-        verdict_id = store.insert_verdict(con, name, run["id"], result, actor)
-        systems_store.transition_within(
-            con,
-            name,
-            State.JUDGED,
-            actor=actor,
-            reason=f"verdict {verdict.verdict} on run {run['id']} (source: {source})",
-            detail={
-                "verdict": verdict.verdict,
-                "verdict_id": verdict_id,
-                "run_id": run["id"],
-                "source": described,
-            },
-        )
-    refresh_decisions(ws)
+    record_verdict(
+        ws,
+        name,
+        run,
+        verdict,
+        result,
+        actor=actor,
+        reason=f"verdict {verdict.verdict} on run {run['id']} (source: {source})",
+        detail={"source": described},
+    )
     return verdict

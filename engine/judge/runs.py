@@ -1,0 +1,66 @@
+"""Which run a judgement is about, and recording its verdict: the same for every metrics source.
+
+Judging from the gateway's samples (:func:`engine.migration.judge`) and from
+Prometheus (:func:`engine.judge.from_source.judge_from_source`) differ only in
+where the measurements come from; the run they may judge and how the verdict
+and the state change are stored must not drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import NotFoundError, StateConflictError
+from engine.judge.verdict import Verdict
+from engine.state import State
+from engine.store import connect, transaction
+from engine.store import deployments as store
+from engine.store import systems as systems_store
+from engine.workspace import Workspace
+
+
+def judgeable_run(ws: Workspace, name: str, run_id: str | None) -> tuple[dict[str, Any], int | None]:
+    """The newest completed parallel run of ``name`` (or ``run_id``) and green's failed health checks.
+
+    Refuses unless the system has a finished parallel run (state parallel_run
+    or judged) and the run is ``name``'s own.
+    """
+    with connect(ws.db_path) as con:
+        row = systems_store.get_system(con, name)
+        run = store.get_run(con, run_id) if run_id else store.latest_run(con, name, "parallel", "completed")
+        green = store.live_slot(con, name, "green")
+    if State(row["state"]) not in (State.PARALLEL_RUN, State.JUDGED):
+        raise StateConflictError(f"{name} is {row['state']}: judge needs a finished parallel run")
+    if run is None or run["system"] != name:
+        raise NotFoundError(f"{name}: no completed parallel run to judge")
+    return run, int(green["health_failures"]) if green else None
+
+
+def record_verdict(
+    ws: Workspace,
+    name: str,
+    run: dict[str, Any],
+    verdict: Verdict,
+    result: dict[str, Any],
+    *,
+    actor: str,
+    reason: str,
+    detail: dict[str, Any] | None = None,
+) -> int:
+    """Store ``result`` as the verdict on ``run`` and move ``name`` to judged, in one transaction."""
+    with connect(ws.db_path) as con, transaction(con):
+        verdict_id = store.insert_verdict(con, name, run["id"], result, actor)
+        systems_store.transition_within(
+            con,
+            name,
+            State.JUDGED,
+            actor=actor,
+            reason=reason,
+            detail={
+                "verdict": verdict.verdict,
+                "verdict_id": verdict_id,
+                "run_id": run["id"],
+                **(detail or {}),
+            },
+        )
+    return verdict_id
