@@ -94,9 +94,17 @@ def _governance(page: Any, expect: Any, shots: Path, is_go: bool) -> None:
         approve.get_by_role("button", name="Approve promotion").click()
         expect(page.get_by_text(re.compile(r"^Approved by "))).to_be_visible()
 
-    page.get_by_text("Re-judge this run under another policy").click()
     rejudge = form_with(page, "Re-judge")
     box = rejudge.get_by_role("spinbutton", name="Max latency increase")
+    for _ in range(5):  # a rerun still finishing (the release's) can redraw the expander closed
+        if box.is_visible():
+            break
+        page.get_by_text("Re-judge this run under another policy").click()
+        try:
+            expect(box).to_be_visible(timeout=5_000)
+        except AssertionError:
+            continue
+    expect(box).to_be_visible()
     box.fill("0.5")
     box.press("Enter")
     rejudge.get_by_role("button", name="Re-judge").click()
