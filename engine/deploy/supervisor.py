@@ -279,7 +279,14 @@ def _event(
 
 
 def stop_process(ws: Workspace, row: dict[str, Any], reason: str, actor: str) -> None:
-    """Stop one recorded process (if still ours) and mark its row stopped."""
+    """Stop one recorded process (if still ours) and mark its row stopped.
+
+    The row says ``stopping`` before the signal goes: a process that took its
+    SIGTERM and is still draining when this stopper is killed would otherwise
+    pass the next reconcile as live and then vanish under its ``running`` row.
+    """
+    with connect(ws.db_path) as con, transaction(con):
+        store.set_process_status(con, int(row["id"]), store.STOPPING, reason)
     if is_ours(int(row["pid"]), ws):
         _terminate(int(row["pid"]))
     with connect(ws.db_path) as con, transaction(con):
@@ -420,6 +427,14 @@ def reconcile(ws: Workspace, actor: str = "supervisor", settle: Settle | None = 
     with connect(ws.db_path) as con:
         procs = store.live_processes(con)
         operations = store.running_operations(con)
+        stopping = store.stopping_processes(con)
+    for row in stopping.iter_rows(named=True):  # a stop not seen to end (its stopper died): finish it
+        if is_ours(int(row["pid"]), ws):
+            _terminate(int(row["pid"]))
+        findings.append(
+            {"kind": "stop_finished", "system": row["system"], "role": row["role"], "pid": int(row["pid"])}
+            | {"id": row["id"], "reason": row["stop_reason"]}
+        )
     claimed = set()
     for row in procs.iter_rows(named=True):
         pid = int(row["pid"])
@@ -458,6 +473,9 @@ def reconcile(ws: Workspace, actor: str = "supervisor", settle: Settle | None = 
             if f["kind"] == "lost_process":
                 store.set_process_status(con, int(f["id"]), "lost", "process gone (found by reconcile)")
                 reason = f"{f['role']} process {f['pid']} is gone"
+            elif f["kind"] == "stop_finished":
+                store.set_process_status(con, int(f["id"]), "stopped")
+                reason = f"{f['role']} process {f['pid']} stopped; its stop ({f['reason']}) had not ended"
             elif f["kind"] == "orphan_stopped":
                 reason = f"stopped orphan process {f['pid']} that no record claimed"
             else:

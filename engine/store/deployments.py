@@ -17,6 +17,9 @@ import polars as pl
 from engine.store.db import first_row, query_frame
 
 LIVE_PROCESS_STATUSES = ("starting", "running")
+STOPPING = "stopping"
+"""Written before a stop's signal is sent and replaced by ``stopped`` once the process is gone: a stopper
+killed in between leaves a row that says a stop was under way, which the next reconcile finishes."""
 
 
 def _now() -> dt.datetime:
@@ -50,7 +53,7 @@ def insert_process(
 def set_process_status(
     con: duckdb.DuckDBPyConnection, process_id: int, status: str, reason: str | None = None
 ) -> None:
-    stopped = None if status in LIVE_PROCESS_STATUSES else _now()
+    stopped = None if status in (*LIVE_PROCESS_STATUSES, STOPPING) else _now()
     con.execute(
         "UPDATE processes SET status = ?, stopped_at = coalesce(?, stopped_at), "
         "stop_reason = coalesce(?, stop_reason) WHERE id = ?",
@@ -75,6 +78,11 @@ def live_processes(con: duckdb.DuckDBPyConnection, system: str | None = None) ->
         sql += " AND system = ?"
         params.append(system)
     return query_frame(con, sql + " ORDER BY id", params)
+
+
+def stopping_processes(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Processes whose stop began and was not seen to end (see :data:`STOPPING`)."""
+    return query_frame(con, "SELECT * FROM processes WHERE status = ? ORDER BY id", [STOPPING])
 
 
 def live_slot(con: duckdb.DuckDBPyConnection, system: str, role: str) -> dict[str, Any] | None:

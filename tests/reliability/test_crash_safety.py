@@ -540,6 +540,23 @@ def test_rollback_killed_at_a_seeded_moment_is_an_emergency_with_a_way_out(
     check_rollback_recovery(ws, kept)
 
 
+def test_a_stop_under_way_when_its_stopper_dies_is_finished_by_recover(deployed_ws: Workspace) -> None:
+    """Killed just after green got its SIGTERM: green may still be draining when recover looks (CI saw
+    it pass as live, then vanish under its ``running`` row). Its row ends ``stopped``, the stop it was
+    getting, never ``running`` under a dying pid nor ``lost``."""
+    ws = on_green(deployed_ws)
+    kept = kept_documents(ws)
+    with connect(ws.db_path) as con:
+        green = store.live_slot(con, NAME, "green")
+    assert green is not None
+    assert kill_at(ws, "os:killpg", 1, "after", *ROLLBACK) == -signal.SIGKILL  # the first signal sent
+    check_rollback_recovery(ws, kept)
+    with connect(ws.db_path) as con:
+        row = con.execute("SELECT status, stop_reason FROM processes WHERE id = ?", [green["id"]]).fetchone()
+    assert row[0] == "stopped" and row[1], row
+    assert not supervisor.pid_alive(int(green["pid"]))
+
+
 def check_rollback_recovery(ws: Workspace, kept: dict[str, str]) -> None:
     found = interrupted(services.recover(ws, actor="tester"), "rollback")
     assert f"run rollback {NAME} again" in found["next"], found
