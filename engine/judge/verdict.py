@@ -387,12 +387,8 @@ def evaluate_triggers(
     if counts is None and samples.height:
         counts = bucket_counts(samples, policy.parallel_run.bucket_s)
     tp_ratio = None
-    # no new sample at all is missing data (a file of old rows only), not a collapse: a new version that
-    # fails or does not answer still leaves samples (errors), and then the ratio is measured, and fires
-    if new.height and counts is not None and counts.height and counts["old"].sum():
-        tp_ratio = counts["new"].sum() / counts["old"].sum()
-        if new_share is not None and 0 < new_share < 1:
-            tp_ratio *= (1 - new_share) / new_share
+    if counts is not None and counts.height:
+        tp_ratio = throughput_ratio(int(counts["old"].sum()), int(counts["new"].sum()), new.height, new_share)
     return seed_triggers(
         policy,
         validation=validation_success_rate,
@@ -401,6 +397,21 @@ def evaluate_triggers(
         throughput_ratio=tp_ratio,
         failed_health_checks=failed_health_checks,
     )
+
+
+def throughput_ratio(ok_old: int, ok_new: int, new_requests: int, new_share: float | None) -> float | None:
+    """New's ok responses per old's, per unit of offered traffic when a canary splits it (see above).
+
+    No new request at all is missing data (a file of old rows only), not a
+    collapse: a new version that fails or does not answer still leaves samples
+    (errors), and then the ratio is measured, and fires.
+    """
+    if not new_requests or not ok_old:
+        return None
+    ratio = ok_new / ok_old
+    if new_share is not None and 0 < new_share < 1:
+        ratio *= (1 - new_share) / new_share
+    return ratio
 
 
 def seed_triggers(

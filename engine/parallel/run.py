@@ -19,18 +19,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
-import polars as pl
 
 from engine.deploy import supervisor
 from engine.deploy.gateway import UPSTREAM_TIMEOUT_S
 from engine.judge.policy import Policy
-from engine.judge.verdict import Trigger, evaluate_triggers
+from engine.judge.running import RunningTriggers
+from engine.judge.verdict import Trigger
 from engine.parallel.workload import WorkloadStats, drive, request_mix
 from engine.progress import Progress
 from engine.store import connect, transaction
 from engine.store import deployments as store
 from engine.store.events import append_events
-from engine.store.samples import RunTail, compact_run, read_run_samples
+from engine.store.samples import RunTail, compact_run
 from engine.workspace import Workspace
 
 MIN_TRIGGER_SAMPLES = 50
@@ -39,6 +39,10 @@ MIN_TRIGGER_SAMPLES = 50
 MIN_FINAL_TRIGGER_SAMPLES = 20
 """At the end of a watch, fewer suffice: a 10 % canary step may give green only a few dozen requests,
 and a step must not pass because its failures were too few to count mid-run."""
+
+COMPACT_EVERY = 600
+"""Segments (one a second) merged into one file while a run goes on: a day-long run ends with
+~150 files instead of 86 400, and its final compaction reads those, not the day's segments."""
 
 
 def new_run_id(kind: str) -> str:
@@ -110,6 +114,7 @@ def watch(
     state: dict[str, Any] = {"fired": None, "triggers": [], "stopped": False, "health": 0}
 
     tail = RunTail(ws, system, run_id)  # each tick reads only the segments written since the last
+    totals = RunningTriggers()  # ... and keeps counters and sketches of them, not the rows
 
     def on_tick(elapsed: float, stats: WorkloadStats) -> bool:
         progress(
@@ -127,17 +132,19 @@ def watch(
             with connect(ws.db_path) as con:
                 state["health"] = store.add_health_failure(con, int(green["id"]))
         supervisor.flush_samples(ws)
-        return not check_triggers(tail.read(), MIN_TRIGGER_SAMPLES)
+        totals.add(tail.read_new())
+        with contextlib.suppress(OSError, duckdb.Error):  # best effort, as at the end: segments stay valid
+            tail.compact_read(COMPACT_EVERY)
+        return not check_triggers(MIN_TRIGGER_SAMPLES)
 
     # a canary step splits traffic (mirror off, weight between 0 and 1); a parallel run mirrors it all
     split = None if route.get("mirror") else float(route.get("canary_weight") or 0) or None
 
-    def check_triggers(samples: pl.DataFrame, min_new: int) -> bool:
+    def check_triggers(min_new: int) -> bool:
         """The seed's triggers, once enough new samples (or health failures) exist; True if one fired."""
-        new_rows = samples.filter(samples["version"] == "new").height if samples.height else 0
-        if new_rows < min_new and state["health"] <= policy.triggers.max_failed_health_checks:
+        if totals.new.requests < min_new and state["health"] <= policy.triggers.max_failed_health_checks:
             return False
-        triggers = evaluate_triggers(samples, policy, validation_rate, state["health"], new_share=split)
+        triggers = totals.evaluate(policy, validation_rate, state["health"], new_share=split)
         state["triggers"] = triggers
         state["fired"] = next((t for t in triggers if t.fired), None)
         return state["fired"] is not None
@@ -167,15 +174,15 @@ def watch(
             _stop_recording(ws, system, route, actor, ports)
         raise
     _stop_recording(ws, system, route, actor, ports)
-    samples = read_run_samples(ws, system, run_id)
+    totals.add(tail.read_new())
     if not state["fired"] and not state["stopped"]:
-        check_triggers(samples, MIN_FINAL_TRIGGER_SAMPLES)  # the last partial tick and small steps
+        check_triggers(MIN_FINAL_TRIGGER_SAMPLES)  # the last partial tick and small steps
     status = "triggered" if state["fired"] else "stopped" if state["stopped"] else "completed"
     outcome = WatchOutcome(
         run_id=run_id,
         status=status,
         stats=stats,
-        samples=samples.height,
+        samples=totals.rows,
         triggers=state["triggers"],
         fired=state["fired"],
         health_failures=state["health"],
@@ -187,7 +194,7 @@ def watch(
             status,
             sent=stats.sent,
             lost=stats.lost,
-            samples=samples.height,
+            samples=totals.rows,
             outcome=outcome.summary(),
         )
         append_events(
@@ -206,7 +213,7 @@ def watch(
     progress(
         int(duration_s),
         int(duration_s),
-        f"{kind} run {status}: {stats.sent} requests, {samples.height} samples",
+        f"{kind} run {status}: {stats.sent} requests, {totals.rows} samples",
     )
     return outcome
 

@@ -74,10 +74,12 @@ class Compaction:
     rows: int
 
 
-def compact_run(ws: Workspace, system: str, run_id: str) -> Compaction:
-    """Merge a finished run's segments into one file, then remove them (see the module docstring).
+def compact_run(ws: Workspace, system: str, run_id: str, *, only: Iterable[Path] | None = None) -> Compaction:
+    """Merge a run's segments into one file, then remove them (see the module docstring).
 
-    Only for a run nothing writes any more (the gateway no longer records it).
+    Without ``only``: every segment, for a run nothing writes any more (the
+    gateway no longer records it). With ``only``: those of them, for a run still
+    being written (the segments it names are complete; new ones keep coming).
     The merged file is checked before anything is removed: its row count must
     equal the segments' sum, read from their footers.
     """
@@ -86,6 +88,9 @@ def compact_run(ws: Workspace, system: str, run_id: str) -> Compaction:
     files = visible(present)
     for leftover in set(present) - set(files):  # covered by a published file: a crash stopped the unlinks
         leftover.unlink(missing_ok=True)
+    if only is not None:
+        wanted = set(only)
+        files = [f for f in files if f in wanted]
     if len(files) <= 1:
         return Compaction(len(files), len(files), sum(pq.read_metadata(f).num_rows for f in files))
     expected = sum(pq.read_metadata(f).num_rows for f in files)
@@ -164,35 +169,62 @@ def read_run_samples(ws: Workspace, system: str, run_id: str, *, all_columns: bo
 
 
 class RunTail:
-    """Every sample of one run so far, for a watcher that asks once a second: each segment read once.
+    """The samples of one run that appeared since the last call, for a watcher that asks once a second.
 
     Segments are immutable once they have their name (the gateway writes a
-    temp name, then renames), so the ones already read never change; each
-    call reads only the segments that appeared since the last one. Re-reading
-    the whole run every tick grew with the run (O(n²) over a long run: at the
-    seed's 24 h it would reread millions of rows a minute).
+    temp name, then renames), so each is read once, when it first appears.
+    Re-reading the whole run every tick grew with the run (O(n²) over a long
+    run: at the seed's 24 h it would reread millions of rows a minute), and so
+    did keeping what was read: the caller folds each batch into running totals
+    (:class:`engine.judge.running.RunningTriggers`) and lets it go.
+
+    :meth:`compact_read` merges the segments already read while the run goes
+    on, so a day-long run never piles up 86 400 files. A compacted file whose
+    segments were all read brings nothing new; one met for the first time (a
+    tail started on a compacted run) is read and its segments count as read.
     """
 
     def __init__(self, ws: Workspace, system: str, run_id: str):
         self.ws, self.system, self.run_id = ws, system, run_id
-        self._seen: set[Path] = set()
-        self._frame = pl.DataFrame(schema=CANONICAL)
+        self.folder = run_folder(ws, system, run_id)
+        self._seen: set[str] = set()
+        self._segments: list[Path] = []  # read and not yet compacted
 
-    def read(self) -> pl.DataFrame:
-        fresh = [f for f in segments(self.ws, self.system, self.run_id) if f not in self._seen]
-        if fresh:
-            columns = ", ".join(f'"{c}"' for c in JUDGE_COLUMNS if c != "ts")
-            with duckdb.connect() as con:
-                con.execute("SET TimeZone = 'UTC'")
-                part = query_frame(
-                    con,
-                    f"SELECT CAST(ts AT TIME ZONE 'UTC' AS TIMESTAMP) AS ts, {columns} "  # noqa: S608
-                    "FROM read_parquet(?, union_by_name = true)",
-                    [[str(f) for f in fresh]],
-                )
-            self._frame = pl.concat([self._frame, part.cast(self._frame.schema)]).sort("ts")
-            self._seen.update(fresh)
-        return self._frame
+    def read_new(self) -> pl.DataFrame:
+        """The rows of the segments that appeared since the last call (an empty frame when none did)."""
+        present = sorted(f for f in self.folder.glob("part-*.parquet") if f.name not in self._seen)
+        fresh: list[Path] = []
+        for f in (f for f in present if f.name.startswith(COMPACTED_PREFIX)):
+            covers = _covers(f)
+            if not covers <= self._seen:
+                if covers & self._seen:
+                    raise RuntimeError(f"{f}: compacted from segments of which only some were read")
+                fresh.append(f)
+            self._seen |= covers | {f.name}
+        plain = [f for f in present if f.name not in self._seen]
+        self._seen.update(f.name for f in plain)
+        self._segments += plain
+        fresh += plain
+        if not fresh:
+            return pl.DataFrame(schema=CANONICAL)
+        columns = ", ".join(f'"{c}"' for c in JUDGE_COLUMNS if c != "ts")
+        with duckdb.connect() as con:
+            con.execute("SET TimeZone = 'UTC'")
+            part = query_frame(
+                con,
+                f"SELECT CAST(ts AT TIME ZONE 'UTC' AS TIMESTAMP) AS ts, {columns} "  # noqa: S608
+                "FROM read_parquet(?, union_by_name = true) ORDER BY ts",
+                [[str(f) for f in fresh]],
+            )
+        return part.cast(dict(CANONICAL))
+
+    def compact_read(self, min_segments: int) -> Compaction | None:
+        """Merge the segments read so far into one file once there are ``min_segments`` of them."""
+        if len(self._segments) < min_segments:
+            return None
+        done = compact_run(self.ws, self.system, self.run_id, only=self._segments)
+        self._segments = []
+        return done
 
 
 def samples_version(ws: Workspace, system: str | None = None) -> tuple[tuple[str, int, int], ...]:

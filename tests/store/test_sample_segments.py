@@ -44,14 +44,17 @@ def segment(ws: Workspace, index: int, rows: int = 50) -> Path:
     return path
 
 
-def test_the_tail_equals_a_full_read_after_every_new_segment(tmp_path: Path) -> None:
+def test_the_tail_gives_each_new_segment_once_and_together_they_are_the_run(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "ws")
     tail = RunTail(ws, SYSTEM, RUN)
-    assert tail.read().is_empty()
+    assert tail.read_new().is_empty()
+    parts = []
     for index in range(4):
         segment(ws, index)
-        assert_frame_equal(tail.read(), read_run_samples(ws, SYSTEM, RUN))
-    assert tail.read().height == 400
+        parts.append(tail.read_new())
+        assert parts[-1].height == 100
+        assert tail.read_new().is_empty()  # nothing new since
+    assert_frame_equal(pl.concat(parts), read_run_samples(ws, SYSTEM, RUN))
 
 
 def test_the_tail_reads_each_segment_once(tmp_path: Path) -> None:
@@ -59,11 +62,49 @@ def test_the_tail_reads_each_segment_once(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "ws")
     tail = RunTail(ws, SYSTEM, RUN)
     first = segment(ws, 0)
-    assert tail.read().height == 100
+    assert tail.read_new().height == 100
     first.unlink()
     segment(ws, 1)
-    assert tail.read().height == 200  # the first segment's rows are kept, not re-read
+    assert tail.read_new().height == 100  # only the second segment
     assert read_run_samples(ws, SYSTEM, RUN).height == 100
+
+
+def test_compacting_while_the_run_goes_on_counts_no_row_twice(tmp_path: Path) -> None:
+    """The watcher merges what it has read mid-run; the merged file is not read again, and segments
+    written afterwards are, so the batches still add up to the run exactly."""
+    ws = Workspace(tmp_path / "ws")
+    tail = RunTail(ws, SYSTEM, RUN)
+    parts = []
+    for index in range(3):
+        segment(ws, index)
+        parts.append(tail.read_new())
+    assert tail.compact_read(4) is None  # below the threshold: nothing merged
+    done = tail.compact_read(3)
+    assert done is not None and (done.files_before, done.files_after, done.rows) == (3, 1, 300)
+    segment(ws, 3)  # written while the merge was published
+    parts.append(tail.read_new())
+    assert parts[-1].height == 100
+    assert tail.read_new().is_empty()
+    names = sorted(p.name for p in run_folder(ws, SYSTEM, RUN).iterdir())
+    assert len(names) == 2 and names[0].startswith("part-1-") and names[1].startswith("part-compacted-")
+    assert_frame_equal(pl.concat(parts), read_run_samples(ws, SYSTEM, RUN))
+    compact_run(ws, SYSTEM, RUN)  # the end of the run merges the merged file and the rest
+    assert read_run_samples(ws, SYSTEM, RUN).height == 400
+
+
+def test_a_tail_started_on_a_compacted_run_reads_it_once(tmp_path: Path) -> None:
+    """A merged file met for the first time is read, and the leftovers it covers (a crash before the
+    unlinks) are not read beside it."""
+    ws = Workspace(tmp_path / "ws")
+    kept = [segment(ws, index) for index in range(3)]
+    copies = {p: p.read_bytes() for p in kept}
+    compact_run(ws, SYSTEM, RUN)
+    for path, data in copies.items():
+        path.write_bytes(data)
+    tail = RunTail(ws, SYSTEM, RUN)
+    assert tail.read_new().height == 300
+    segment(ws, 3)
+    assert tail.read_new().height == 100
 
 
 def test_compaction_merges_a_finished_run_into_one_file_and_reads_the_same(tmp_path: Path) -> None:
