@@ -148,9 +148,7 @@ def gateway_and_switch(ws: Workspace) -> None:
             supervisor.publish_routes(ws, "bench")
 
         sent, lost, failed = asyncio.run(load_while_switching())
-        print(
-            f"blue/green switch x20 under load: {sent} requests, {lost} lost, {failed} non-200 (target 0)"
-        )
+        print(f"blue/green switch x20 under load: {sent} requests, {lost} lost, {failed} non-200 (target 0)")
     finally:
         services.down(ws, actor="bench")
 

@@ -95,7 +95,9 @@ def system_schedule(facts: Facts, plan: Plan) -> pl.DataFrame:
         .join(first_migrated.rename({"ts": "migrated_at"}), left_on="name", right_on="system", how="left")
         .join(states, on="name", how="left")
         # a promotion that was rolled back later is not a migration (the KPIs agree)
-        .with_columns(pl.when(pl.col("state").is_in(MIGRATED)).then(pl.col("migrated_at")).alias("migrated_at"))
+        .with_columns(
+            pl.when(pl.col("state").is_in(MIGRATED)).then(pl.col("migrated_at")).alias("migrated_at")
+        )
         .with_columns((pl.col("migrated_at").is_null() & (pl.col("due") < facts.as_of)).alias("overdue"))
         .drop("k", "n")
     )
