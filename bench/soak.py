@@ -126,10 +126,15 @@ def prepare(root: Path, system: str) -> Workspace:
     ws = Workspace(root)
     services.init_workspace(ws, actor=ACTOR)  # a new workspace's first actor is its operator
     services.convert_systems(ws, [system], actor=ACTOR)
-    services.validate_systems_v2(ws, [system], actor=ACTOR)
-    services.checklist(ws, system, actor=ACTOR, ack="team_notified", note="soak test")
-    services.deploy(ws, system, actor=ACTOR)
+    deploy_green(ws, system)
     return ws
+
+
+def deploy_green(ws: Workspace, system: str, actor: str = ACTOR) -> None:
+    """Validate v2, pass the checklist and deploy: the way to green, first or again after a rollback."""
+    services.validate_systems_v2(ws, [system], actor=actor)
+    services.checklist(ws, system, actor=actor, ack="team_notified", note="soak test")
+    services.deploy(ws, system, actor=actor)
 
 
 def _pids(ws: Workspace, system: str) -> dict[str, int]:
@@ -154,8 +159,11 @@ def soak(
     ws: Workspace, system: str, *, seconds: float, rps: float, bucket_s: float = 1.0, actor: str = ACTOR
 ) -> SoakFigures:
     """One parallel run of ``seconds`` at ``rps`` with memory sampled and every count read back."""
-    if services.status(ws, system).state == "parallel_run":  # a run before it (a rate probe): judge it
+    state = services.status(ws, system).state
+    if state == "parallel_run":  # a run before it (a rate probe): judge it
         services.judge_system(ws, system, actor=actor)
+    elif state == "rolled_back":  # a probe past the machine's rate fired a trigger: the engine rolled back
+        deploy_green(ws, system, actor)
     before = _gateway_counts(ws, system)
     probe = MemoryProbe(_pids(ws, system))
     probe.start()
@@ -190,6 +198,7 @@ def sustained_rate(ws: Workspace, system: str, *, start: float = 100, probe_s: f
         print(
             f"  probe {rate:5.0f} req/s: sent {figures.achieved_rps:6.1f}/s, lost {run['lost']}, "
             f"{'delivered' if ok else 'not delivered'}"
+            + (f" ({run['fired']['explanation']}: rolled back)" if run.get("fired") else "")
         )
         return ok
 
