@@ -436,21 +436,28 @@ def seed_triggers(
             Trigger(name=name, fired=fired, observed=_num(observed), threshold=threshold, explanation=text)
         )
 
+    # each text states the comparison as it stands, so a quiet trigger never reads as a fired one
     v = validation
+    fired = v is not None and v < t.min_validation_success_rate
     add(
         "validation_success_rate",
         v,
         t.min_validation_success_rate,
-        v is not None and v < t.min_validation_success_rate,
-        f"validation {v:.2f} < {t.min_validation_success_rate}" if v is not None else "not measured",
+        fired,
+        f"validation {v:.2f} {'<' if fired else '>='} {t.min_validation_success_rate}"
+        if v is not None
+        else "not measured",
     )
     err = error_rate
+    fired = err is not None and err > t.max_error_rate
     add(
         "error_rate",
         err,
         t.max_error_rate,
-        err is not None and err > t.max_error_rate,
-        f"new error rate {err:.1%} > {t.max_error_rate:.0%}" if err is not None else "no new requests",
+        fired,
+        f"new error rate {err:.1%} {'>' if fired else '<='} {t.max_error_rate:.0%}"
+        if err is not None
+        else "no new requests",
     )
     ratio = p95_ratio
     add(

@@ -128,6 +128,19 @@ def test_low_validation_is_no_go_and_below_07_fires(policy: Policy) -> None:
     assert {t.name for t in v.triggers if t.fired} == {"validation_success_rate"}
 
 
+def test_a_quiet_trigger_reads_as_quiet_and_a_fired_one_as_fired(policy: Policy) -> None:
+    """The explanation states the comparison as it stands: 'validation 1.00 < 0.7' on a quiet trigger
+    (as the CLI printed) told a lead the opposite of the truth."""
+    calm = judge_samples(samples(), policy, validation_success_rate=0.9).triggers
+    quiet = {t.name: t.explanation for t in calm}
+    assert quiet["validation_success_rate"] == "validation 0.90 >= 0.7"
+    assert quiet["error_rate"].endswith("<= 5%")
+    burst = judge_samples(samples(error_burst=(1000, 1400)), policy, validation_success_rate=0.6).triggers
+    fired = {t.name: t.explanation for t in burst}
+    assert fired["validation_success_rate"] == "validation 0.60 < 0.7"
+    assert fired["error_rate"].endswith("> 5%")
+
+
 def test_health_check_trigger(policy: Policy) -> None:
     v = judge_samples(samples(), policy, validation_success_rate=0.9, failed_health_checks=4)
     assert v.verdict == "NO_GO"
