@@ -80,8 +80,14 @@ for tile, target in zip(tiles, targets, strict=False):
         mark = ":green[:material/check_circle: met]" if target.met else ":red[:material/cancel: not met]"
         st.caption(f"target {target.direction} {fmt(target.target)} · {mark}")
 with tiles[len(targets)].container(border=True):
-    st.metric("Evidence", f"{m.systems_with_verdict} verdicts", help="Migrated systems with a verdict.")
-    st.caption(f"{m.systems_validated_v2} systems validated on v2")
+    st.metric(
+        "Migrated with a verdict",
+        f"{m.systems_with_verdict}",
+        help="Migrated systems whose newest verdict gives the throughput and latency changes above. "
+        "A verdict on a system not yet migrated counts on the Go / No-Go page, not here.",
+    )
+    n = m.systems_validated_v2
+    st.caption(f"{n} system{'' if n == 1 else 's'} validated on v2")
 notes = []
 if m.systems_validated_v2 == 0:
     notes.append("no system validated on v2 yet")
@@ -100,7 +106,7 @@ with right:
     st.plotly_chart(score_parts_figure(m), width="stretch")
 
 # ---- what changed, what is blocked, what is next
-left, right = st.columns(2)
+left, right = st.columns([3, 2])
 with left:
     st.subheader("Last 24 hours")
     if view.changes.height:
@@ -117,7 +123,11 @@ with left:
         view.next_due.with_columns(pl.col("due").dt.strftime("%a %d %b %H:%M")),
         hide_index=True,
         width="stretch",
-        column_config={"overdue": st.column_config.CheckboxColumn("overdue")},
+        column_config={  # narrow columns, so the overdue tick fits in half the page
+            "priority": st.column_config.TextColumn("prio", width="small"),
+            "phase": st.column_config.NumberColumn("phase", width="small"),
+            "overdue": st.column_config.CheckboxColumn("overdue", width="small"),
+        },
     )
 with right:
     st.subheader(f"Blockers ({len(view.blockers)})")
