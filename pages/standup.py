@@ -123,7 +123,7 @@ with left:
         view.next_due.with_columns(pl.col("due").dt.strftime("%a %d %b %H:%M")),
         hide_index=True,
         width="stretch",
-        column_config={  # narrow columns, so the overdue tick fits in half the page
+        column_config={  # narrow columns (and the wider left column above), so the overdue tick fits
             "priority": st.column_config.TextColumn("prio", width="small"),
             "phase": st.column_config.NumberColumn("phase", width="small"),
             "overdue": st.column_config.CheckboxColumn("overdue", width="small"),

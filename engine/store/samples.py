@@ -156,15 +156,15 @@ def query_run(
         return None if query is None else query(sql, params)
 
 
+def _select_samples(source: str, *, all_columns: bool = False) -> str:
+    """``SELECT`` of the judge's columns (or all) from ``source`` in time order, ``ts`` as naive UTC."""
+    columns = "* EXCLUDE (ts)" if all_columns else ", ".join(f'"{c}"' for c in JUDGE_COLUMNS if c != "ts")
+    return f"SELECT CAST(ts AT TIME ZONE 'UTC' AS TIMESTAMP) AS ts, {columns} FROM {source} ORDER BY ts"  # noqa: S608
+
+
 def read_run_samples(ws: Workspace, system: str, run_id: str, *, all_columns: bool = False) -> pl.DataFrame:
     """Every sample of one run (empty frame when none yet); ``ts`` as naive UTC for the judge."""
-    columns = "* EXCLUDE (ts)" if all_columns else ", ".join(f'"{c}"' for c in JUDGE_COLUMNS if c != "ts")
-    frame = query_run(
-        ws,
-        system,
-        run_id,
-        f"SELECT CAST(ts AT TIME ZONE 'UTC' AS TIMESTAMP) AS ts, {columns} FROM s ORDER BY ts",  # noqa: S608
-    )
+    frame = query_run(ws, system, run_id, _select_samples("s", all_columns=all_columns))
     return frame if frame is not None else pl.DataFrame(schema=CANONICAL)
 
 
@@ -207,14 +207,10 @@ class RunTail:
         fresh += plain
         if not fresh:
             return pl.DataFrame(schema=CANONICAL)
-        columns = ", ".join(f'"{c}"' for c in JUDGE_COLUMNS if c != "ts")
         with duckdb.connect() as con:
             con.execute("SET TimeZone = 'UTC'")
             part = query_frame(
-                con,
-                f"SELECT CAST(ts AT TIME ZONE 'UTC' AS TIMESTAMP) AS ts, {columns} "  # noqa: S608
-                "FROM read_parquet(?, union_by_name = true) ORDER BY ts",
-                [[str(f) for f in fresh]],
+                con, _select_samples("read_parquet(?, union_by_name = true)"), [[str(f) for f in fresh]]
             )
         return part.cast(dict(CANONICAL))
 
