@@ -18,8 +18,9 @@ from typing import Any
 
 import polars as pl
 
-from engine import services
+from engine import services, units
 from engine.errors import InputError, SwitchyardError
+from engine.judge import present
 from engine.notify.outbox import dispatch_quietly
 from engine.workspace import Workspace
 
@@ -209,7 +210,11 @@ def cmd_judge(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
             validation_success_rate=args.validation_rate,
             policy_path=Path(args.policy) if args.policy else services.DEFAULT_POLICY,
         )
-    lines = [f"verdict: {verdict.verdict}   (seed rule new_better={verdict.new_better})"]
+    lines = [
+        f"verdict: {verdict.verdict}",
+        f"  ({present.seed_rule(verdict.new_better)}: validation, mean "
+        "throughput and latency against the seed's thresholds, without intervals)",
+    ]
     for c in verdict.criteria:
         mark = "ok " if c.passed and c.conclusive else ("?? " if not c.conclusive else "XX ")
         lines.append(f"  {mark}{c.name}: {c.explanation}")
@@ -430,13 +435,13 @@ def _kpi_lines(metrics: Any) -> list[str]:
     lines = [f"KPIs as of {metrics.as_of:%Y-%m-%d %H:%M} UTC"]
     for target in metrics.targets():
         lines.append(
-            f"  {target.label:20s} {target.value:10.3f}  target {target.direction} {target.target:g}  "
-            f"{'met' if target.met else 'NOT MET'}"
+            f"  {target.label:20s} {units.kpi(target.value, target.unit):>10s}  target {target.direction} "
+            f"{units.kpi(target.target, target.unit)}  {'met' if target.met else 'NOT MET'}"
         )
     lines.append(f"  systems migrated     {metrics.systems_migrated} / {metrics.systems_total}")
     lines.append(f"  migration rate       {metrics.migration_rate:.2f} systems/day")
     lines.append(f"success score {metrics.success_score:.3f} = mean of")
-    lines += [f"  {p.name:12s} {p.value:6.3f}  {p.formula}" for p in metrics.score_parts()]
+    lines += [f"  {p.name:12s} {p.value:6.2f}  {p.formula}" for p in metrics.score_parts()]
     return lines
 
 

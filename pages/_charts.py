@@ -124,27 +124,40 @@ def latency_histogram(latencies: pl.DataFrame) -> go.Figure:
     fig.update_layout(
         barmode="overlay",
         title="Latency distribution (ok requests)",
-        xaxis_title="latency_ms",
-        yaxis_title="count",
+        xaxis_title="latency (ms)",
+        yaxis_title="requests",
         legend_title="version",
     )
     return fig
 
 
-def per_bucket_figure(buckets: pl.DataFrame, columns: list[str], title: str) -> go.Figure:
-    """One line per version and column over the buckets (several columns: told apart by dash)."""
+def per_bucket_figure(
+    buckets: pl.DataFrame, columns: list[str], title: str, *, y_title: str, percent: bool = False
+) -> go.Figure:
+    """One line per version and column over the buckets (several columns: told apart by dash).
+
+    ``percent``: the columns are shares (0..1), drawn on a percent axis from 0, so
+    an error rate that stays at 0 reads as 0 %, not as a line across -1..1.
+    """
     fig = go.Figure()
+    top = 0.0
     for version, colour in VERSION_COLOURS.items():
         rows = buckets.filter(pl.col("version") == version)
         for column in columns:
+            values = rows[column].to_numpy()  # numpy, not lists: plotly checks a list element by element
+            top = max(top, float(rows[column].max() or 0.0)) if rows.height else top
             fig.add_scatter(
-                x=rows["bucket"].to_numpy(),  # numpy, not lists: plotly checks a list element by element
-                y=rows[column].to_numpy(),
+                x=rows["bucket"].to_numpy(),
+                y=values,
                 name=f"{version}, {column}" if len(columns) > 1 else version,
                 mode="lines",
                 line={"color": colour, "dash": QUANTILE_DASHES.get(column, "solid")},
             )
-    fig.update_layout(title=title, xaxis_title="bucket", legend_title="version")
+    fig.update_layout(title=title, xaxis_title="time (UTC)", yaxis_title=y_title, legend_title="version")
+    if percent:
+        fig.update_yaxes(tickformat=".1%", range=[0, max(top * 1.2, 0.01)])
+    else:
+        fig.update_yaxes(rangemode="tozero")
     return fig
 
 

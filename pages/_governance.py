@@ -105,15 +105,29 @@ def _rejudge(
     original = verdict["result"]["policy"]
     with st.expander("Re-judge this run under another policy (no traffic is sent)"):
         with st.form("rejudge"):
-            cols = st.columns(4)
+            cols = st.columns(4)  # in percent, as the verdict reads; the policy keeps fractions
             latency = cols[0].number_input(
-                "Max latency increase", -1.0, 10.0, float(original["rule"]["max_latency_increase"]), 0.01
+                "Max latency increase (%)",
+                -100.0,
+                1000.0,
+                round(float(original["rule"]["max_latency_increase"]) * 100, 4),
+                1.0,
+                help="The new version's latency may be this much above the old one's.",
             )
             throughput = cols[1].number_input(
-                "Min throughput change", -1.0, 10.0, float(original["rule"]["min_throughput_change"]), 0.01
+                "Min throughput change (%)",
+                -100.0,
+                1000.0,
+                round(float(original["rule"]["min_throughput_change"]) * 100, 4),
+                1.0,
+                help="The new version's throughput may fall this far below the old one's (negative).",
             )
             confidence = cols[2].number_input(
-                "Confidence level", 0.5, 0.999, float(original["statistics"]["confidence_level"]), 0.01
+                "Confidence level (%)",
+                50.0,
+                99.9,
+                round(float(original["statistics"]["confidence_level"]) * 100, 4),
+                1.0,
             )
             minimum = cols[3].number_input(
                 "Min samples per version",
@@ -123,9 +137,9 @@ def _rejudge(
             )
             if st.form_submit_button("Re-judge", **buttons):
                 overrides = {
-                    "rule.max_latency_increase": latency,
-                    "rule.min_throughput_change": throughput,
-                    "statistics.confidence_level": confidence,
+                    "rule.max_latency_increase": latency / 100,
+                    "rule.min_throughput_change": throughput / 100,
+                    "statistics.confidence_level": confidence / 100,
                     "statistics.min_samples_per_version": minimum,
                 }
                 result = run_action(

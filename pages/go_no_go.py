@@ -14,6 +14,7 @@ import streamlit as st
 
 from engine import services
 from engine.jobs import JobRegistry
+from engine.judge import present
 from pages._charts import latency_histogram, per_bucket_figure
 from pages._governance import governance_section
 from pages._kubernetes import argo_export_section
@@ -156,7 +157,7 @@ st.caption(
     f"{run['samples'] or 0} samples, {run['lost'] or 0} requests lost"
 )
 if evidence.summary.height:
-    st.dataframe(evidence.summary, hide_index=True, width="stretch")
+    st.dataframe(present.summary_table(evidence.summary), hide_index=True, width="stretch")
 
 verdict = evidence.verdict
 if verdict is None:
@@ -179,33 +180,28 @@ else:
     )
     for reason in result["reasons"]:
         st.markdown(f"- {reason}")
-    criteria = pl.DataFrame(result["criteria"]).select(
-        "name",
-        pl.col("observed", "threshold", "ci_low", "ci_high").round(4),  # 1e-19 is 0 to a reader
-        "passed",
-        "conclusive",
-        "n_old",
-        "n_new",
-    )
-    st.dataframe(criteria, hide_index=True, width="stretch")
-    triggers = pl.DataFrame(result["triggers"]).select(
-        "name", "fired", "observed", "threshold", "explanation"
-    )
+    st.dataframe(present.criteria_table(result), hide_index=True, width="stretch")
     st.markdown("**Automatic rollback triggers**")
-    st.dataframe(triggers, hide_index=True, width="stretch")
+    st.dataframe(present.triggers_table(result), hide_index=True, width="stretch")
 
 charts = st.columns(2)
 if evidence.latencies.height:
     charts[0].plotly_chart(latency_histogram(evidence.latencies), key="latency-hist")
 if evidence.buckets.height:
     quantiles = ["p50", "p95", "p99"]
-    percentiles = per_bucket_figure(evidence.buckets, quantiles, "Latency percentiles over time (ms)")
+    percentiles = per_bucket_figure(
+        evidence.buckets, quantiles, "Latency percentiles over time", y_title="latency (ms)"
+    )
     charts[1].plotly_chart(percentiles, key="percentiles")
     charts = st.columns(2)
-    errors = per_bucket_figure(evidence.buckets, ["error_rate"], "Error rate per bucket")
+    errors = per_bucket_figure(
+        evidence.buckets, ["error_rate"], "Error rate per bucket", y_title="error rate", percent=True
+    )
     charts[0].plotly_chart(errors, key="errors")
     full = evidence.buckets.filter(pl.col("complete"))
-    throughput = per_bucket_figure(full, ["throughput_rps"], "Throughput per full bucket (ok/s)")
+    throughput = per_bucket_figure(
+        full, ["throughput_rps"], "Throughput per full bucket", y_title="ok responses / s"
+    )
     charts[1].plotly_chart(throughput, key="throughput")
 if evidence.mismatches.height:
     st.markdown("**Responses that differed (new vs old)**")

@@ -5,7 +5,7 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from engine import services
+from engine import services, units
 from pages._charts import burn_up_figure, score_parts_figure
 from pages._shared import cached, run_action, workspace
 
@@ -56,18 +56,14 @@ else:
     top[3].caption(f"Plan ends {fc.planned_finish:%d %b}; {fc.explanation}.")
 
 # ---- KPI tiles with targets
-FORMATS = {
-    "ratio": lambda v: f"{v:.0%}",
-    "change": lambda v: f"{v:+.1%}",
-    "count": lambda v: f"{v:.0f}",
-    "hours": lambda v: f"{v:.2f} h",
-    "minutes": lambda v: f"{v:.1f} min",
-}
 before = {t.field: t.value for t in y.targets()}
 targets = m.targets()
 tiles = [*st.columns(4), *st.columns(4)]  # two rows: readable labels on a laptop screen
 for tile, target in zip(tiles, targets, strict=False):
-    fmt = FORMATS[target.unit]
+
+    def fmt(value: float, unit: str = target.unit) -> str:
+        return units.kpi(value, unit)
+
     change = fmt(target.value - before[target.field])
     lower_is_better = target.direction in ("<", "<=", "==")
     with tile.container(border=True):

@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, Field
 
+from engine import units
 from engine.judge.policy import Policy
 from engine.judge.stats import (
     Interval,
@@ -59,6 +60,11 @@ class Criterion(BaseModel):
     n_new: int
     detail: dict[str, float | None] = Field(default_factory=dict)
     explanation: str = ""
+    unit: str = Field(
+        "change",
+        description="How observed, threshold and interval read (engine.units): change (relative, "
+        "0.1 = +10 %), points (a difference of two shares), share (a fraction of a whole).",
+    )
 
 
 class Trigger(BaseModel):
@@ -93,7 +99,7 @@ def _criterion(
     n_new: int,
     what: str,
     detail: dict[str, float | None] | None = None,
-    as_percent: bool = True,
+    unit: str = "change",
 ) -> Criterion:
     est, low, high = interval.estimate, interval.low, interval.high
     if not math.isfinite(est):
@@ -110,6 +116,7 @@ def _criterion(
             n_new=n_new,
             detail=detail or {},
             explanation=f"{what}: not enough data to measure",
+            unit=unit,
         )
     if direction == ">=":
         passed, conclusive = est >= threshold, (low >= threshold if est >= threshold else high < threshold)
@@ -117,7 +124,7 @@ def _criterion(
         passed, conclusive = est <= threshold, (high <= threshold if est <= threshold else low > threshold)
 
     def fmt(v: float) -> str:
-        return f"{v:+.1%}" if as_percent else f"{v:.3f}"
+        return units.fmt(v, unit)
 
     side = "within" if passed else "outside"
     certainty = "" if conclusive else " (interval crosses the threshold)"
@@ -136,6 +143,7 @@ def _criterion(
         n_new=n_new,
         detail=detail or {},
         explanation=explanation,
+        unit=unit,
     )
 
 
@@ -263,7 +271,7 @@ def validation_criterion(rate: float | None, policy: Policy) -> Criterion:
         0,
         0,
         "validation success rate",
-        as_percent=False,
+        unit="share",
     )
 
 
@@ -277,12 +285,13 @@ def error_rate_criterion(err_old: int, n_old: int, err_new: int, n_new: int, pol
         "<=",
         n_old,
         n_new,
-        "error rate change (points)",
+        "error rate change",
         {
             "old_error_rate": _num(err_old / n_old) if n_old else None,
             "new_error_rate": _num(err_new / n_new) if n_new else None,
             "two_proportion_p_value": _num(err_p),
         },
+        unit="points",
     )
 
 
@@ -297,6 +306,7 @@ def mismatch_criterion(mismatches: int, compared: int, n_old: int, policy: Polic
         compared,
         what,
         {"mismatches": float(mismatches), "compared": float(compared)},
+        unit="share",
     )
 
 
@@ -444,7 +454,7 @@ def seed_triggers(
         v,
         t.min_validation_success_rate,
         fired,
-        f"validation {v:.2f} {'<' if fired else '>='} {t.min_validation_success_rate}"
+        f"validation {units.share(v)} {'<' if fired else '>='} {units.share(t.min_validation_success_rate)}"
         if v is not None
         else "not measured",
     )
@@ -455,7 +465,7 @@ def seed_triggers(
         err,
         t.max_error_rate,
         fired,
-        f"new error rate {err:.1%} {'>' if fired else '<='} {t.max_error_rate:.0%}"
+        f"new error rate {units.share(err)} {'>' if fired else '<='} {units.share(t.max_error_rate)}"
         if err is not None
         else "no new requests",
     )

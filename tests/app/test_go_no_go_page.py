@@ -44,7 +44,7 @@ def test_page_shows_the_evidence_and_the_verdict(judged: Workspace) -> None:
     assert any("mismatch" in m.value for m in at.markdown)  # the failing criterion is named in the reasons
     assert len(at.get("plotly_chart")) == 4  # distribution, percentiles, error rate, throughput
     frames = [df.value for df in at.dataframe]
-    assert any("mismatch_rate" in list(f["name"]) for f in frames if "name" in f.columns)
+    assert any("Responses that differ" in list(f["criterion"]) for f in frames if "criterion" in f.columns)
 
 
 def test_rollback_needs_confirmation_then_runs_as_a_job(judged: Workspace) -> None:

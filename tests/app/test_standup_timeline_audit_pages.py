@@ -44,7 +44,7 @@ def test_standup_shows_kpis_with_targets_and_blockers(history: Workspace) -> Non
     labels = {m.label for m in page.metric}
     assert {"Validation success", "Rollbacks", "Failed migrations", "Downtime", "Migration time"} <= labels
     captions = " ".join(c.value for c in page.caption)
-    assert "target >= 80%" in captions and "not met" in captions
+    assert "target >= 80.0%" in captions and "not met" in captions
     warnings = " ".join(w.value for w in page.warning)
     assert "file_upload_api" in warnings and "smoke" in warnings
     assert len(page.get("plotly_chart")) == 2

@@ -133,12 +133,12 @@ def test_a_quiet_trigger_reads_as_quiet_and_a_fired_one_as_fired(policy: Policy)
     (as the CLI printed) told a lead the opposite of the truth."""
     calm = judge_samples(samples(), policy, validation_success_rate=0.9).triggers
     quiet = {t.name: t.explanation for t in calm}
-    assert quiet["validation_success_rate"] == "validation 0.90 >= 0.7"
-    assert quiet["error_rate"].endswith("<= 5%")
+    assert quiet["validation_success_rate"] == "validation 90.0% >= 70.0%"
+    assert quiet["error_rate"].endswith("<= 5.0%")
     burst = judge_samples(samples(error_burst=(1000, 1400)), policy, validation_success_rate=0.6).triggers
     fired = {t.name: t.explanation for t in burst}
-    assert fired["validation_success_rate"] == "validation 0.60 < 0.7"
-    assert fired["error_rate"].endswith("> 5%")
+    assert fired["validation_success_rate"] == "validation 60.0% < 70.0%"
+    assert fired["error_rate"].endswith("> 5.0%")
 
 
 def test_health_check_trigger(policy: Policy) -> None:
