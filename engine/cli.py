@@ -222,6 +222,9 @@ def cmd_judge(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
         f"  trigger {t.name}: {'FIRED' if t.fired else 'quiet'} ({t.explanation})" for t in verdict.triggers
     ]
     lines += ["reasons:"] + [f"  - {r}" for r in verdict.reasons]
+    if verdict.to_decide:
+        lines += ["to decide, keep running:"]
+        lines += [f"  - {m.criterion}: {m.explanation}" for m in verdict.to_decide]
     return verdict, "\n".join(lines)
 
 

@@ -136,7 +136,17 @@ def judge_buckets(
     criteria.append(mismatch_criterion(mismatches, compared, n_old, policy, what))
 
     triggers = bucket_triggers(frame, policy, validation_success_rate, failed_health_checks)
-    return conclude(criteria, triggers, n_old, n_new, policy, v, tp, lat, now)
+    duration = _span_s(frame)
+    return conclude(criteria, triggers, n_old, n_new, policy, v, tp, lat, now, duration)
+
+
+def _span_s(frame: pl.DataFrame) -> float | None:
+    """Seconds the buckets cover: from the first bucket's start to the last one's end."""
+    starts = frame["bucket"].unique().sort()
+    if starts.len() < 2:
+        return None
+    step = (starts[1] - starts[0]).total_seconds()
+    return (starts[-1] - starts[0]).total_seconds() + step
 
 
 def bucket_triggers(

@@ -34,6 +34,7 @@ from engine.judge.stats import (
     rank_test,
     wilson_interval,
 )
+from engine.judge.to_decide import MoreEvidence, duration_text, more_evidence
 
 VerdictName = Literal["GO", "NO_GO", "INCONCLUSIVE"]
 
@@ -88,6 +89,11 @@ class Verdict(BaseModel):
     n_new: int
     judged_at: dt.datetime
     policy: Policy
+    to_decide: list[MoreEvidence] = Field(
+        default_factory=list,
+        description="INCONCLUSIVE only: per unsure criterion, about how much longer to run to decide it.",
+    )
+    duration_s: float | None = Field(None, description="Seconds the judged samples span (None: unknown).")
 
 
 def _criterion(
@@ -257,7 +263,18 @@ def judge_samples(
     criteria.append(mismatch_criterion(mismatches, compared.height, n_old, policy, "response mismatch rate"))
 
     triggers = evaluate_triggers(samples, policy, validation_success_rate, failed_health_checks, counts)
-    return conclude(criteria, triggers, n_old, n_new, policy, validation_success_rate, tp, lat, now)
+    return conclude(
+        criteria, triggers, n_old, n_new, policy, validation_success_rate, tp, lat, now, span_s(samples)
+    )
+
+
+def span_s(samples: pl.DataFrame) -> float | None:
+    """Seconds from the first to the last sample (None for fewer than two distinct times)."""
+    if samples.height < 2:
+        return None
+    first, last = samples["ts"].min(), samples["ts"].max()
+    seconds = (last - first).total_seconds() if first is not None and last is not None else 0.0
+    return seconds if seconds > 0 else None
 
 
 def validation_criterion(rate: float | None, policy: Policy) -> Criterion:
@@ -320,6 +337,7 @@ def conclude(
     throughput: Interval,
     latency: Interval,
     now: dt.datetime | None,
+    duration_s: float | None = None,
 ) -> Verdict:
     """The verdict from its criteria and triggers, beside the seed's own rule on point estimates.
 
@@ -337,6 +355,7 @@ def conclude(
         and latency.estimate <= rule.max_latency_increase
     )
     verdict, reasons = _decide(criteria, triggers, n_old, n_new, policy)
+    to_decide = keep_running(criteria, n_old, n_new, policy, duration_s) if verdict == "INCONCLUSIVE" else []
     return Verdict(
         verdict=verdict,
         new_better=new_better,
@@ -348,7 +367,47 @@ def conclude(
         n_new=n_new,
         judged_at=now or dt.datetime.now(dt.UTC),
         policy=policy,
+        to_decide=to_decide,
+        duration_s=duration_s,
     )
+
+
+def keep_running(
+    criteria: list[Criterion], n_old: int, n_new: int, policy: Policy, duration_s: float | None
+) -> list[MoreEvidence]:
+    """Per unsure criterion, about how many more samples (and seconds) would decide it.
+
+    The validation rate is measured by the gate, not by traffic: running
+    longer never decides it. A run below the policy's minimum sample size
+    needs at least the difference even when every interval is already clear.
+    """
+    minimum = policy.statistics.min_samples_per_version
+    out: list[MoreEvidence] = []
+    for c in criteria:
+        if c.conclusive:
+            continue
+        if c.name == "validation_success_rate":
+            text = "measured by the validation gate, not by traffic: validate the v2 blueprint"
+            out.append(MoreEvidence(criterion=c.name, more_samples=None, more_seconds=None, explanation=text))
+            continue
+        n = min(c.n_old, c.n_new)
+        out.append(
+            more_evidence(
+                c.name, c.observed, c.ci_low, c.ci_high, c.threshold, c.direction, n, duration_s, minimum
+            )
+        )
+    if not out and min(n_old, n_new) < minimum:
+        n = min(n_old, n_new)
+        more = minimum - n
+        seconds = more * duration_s / n if duration_s and n else None
+        when = f" (~{duration_text(seconds)} at the run's rate)" if seconds is not None else ""
+        text = f"{more:,} more samples per version{when}: the policy needs {minimum} of each"
+        out.append(
+            MoreEvidence(
+                criterion="min_samples_per_version", more_samples=more, more_seconds=seconds, explanation=text
+            )
+        )
+    return out
 
 
 def _decide(
