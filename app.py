@@ -6,9 +6,9 @@ sidebar; every page lives in ``pages/`` and every decision in ``engine``.
 
 import streamlit as st
 
-from engine import services
+from engine import access, services
 from pages._governance import hold_banners
-from pages._shared import NOT_LOGGED_IN, actor, can_act, identity_provider, workspace
+from pages._shared import NOT_LOGGED_IN, actor, can_act, identity_provider, visitor_address, workspace
 
 st.set_page_config(page_title="Switchyard", page_icon=":material/alt_route:", layout="wide")
 
@@ -44,6 +44,12 @@ with st.sidebar:
         f"Signed in as **{who}** · {'operator' if allowed else 'viewer'}",
         help=why or "Recorded on every action you take.",
     )
+    if not identity_provider() and access.is_anonymous(who):  # from another machine, no login: say why
+        st.warning(
+            f"You reach this app from another machine ({visitor_address()}) and it has no identity "
+            "provider: you can look, not act.",
+            icon=":material/public:",
+        )
     if identity_provider() and who == NOT_LOGGED_IN:
         st.button("Log in", icon=":material/login:", on_click=st.login)
     elif identity_provider():

@@ -8,12 +8,18 @@ so a page's disabled button is a courtesy and not the protection.
 ``<workspace>/roles.toml`` is written when the workspace is created, naming
 its creator as the first operator; anyone not listed gets ``default_role``,
 which is ``viewer``. Names are compared without case and surrounding blanks.
+
+Names beginning with the word ``anonymous`` are the app's visitors whom nobody
+identified (not logged in, or reaching an app without an identity provider
+from another machine: :func:`network_visitor`); they are viewers whatever the
+file says, and the file may not list them as operators.
 """
 
 from __future__ import annotations
 
 import functools
 import getpass
+import ipaddress
 import json
 import os
 import threading
@@ -54,6 +60,48 @@ def _key(name: str) -> str:
     return name.strip().casefold()
 
 
+ANONYMOUS = "anonymous"
+"""First word of the name of a visitor nobody identified: such a visitor is a viewer, always."""
+UNIDENTIFIED = (
+    "nobody identified this visitor. Log in through the identity provider ([auth] in "
+    ".streamlit/secrets.toml), or use the app from the machine it runs on"
+)
+
+
+def is_anonymous(name: str) -> bool:
+    """True for the names :data:`ANONYMOUS` starts: a visitor the app could not put a name to."""
+    key = _key(name or "")
+    return key == ANONYMOUS or key.startswith(ANONYMOUS + " ")
+
+
+def is_loopback(address: str) -> bool:
+    """True when ``address`` is this machine (127.0.0.0/8, ::1, or IPv4 loopback mapped into IPv6).
+
+    A dual-stack server sees an IPv4 visitor as ``::ffff:127.0.0.1``, which
+    Python's ``is_loopback`` alone calls remote. Anything unparsable is not loopback.
+    """
+    try:
+        ip = ipaddress.ip_address(address.strip().split("%", 1)[0])  # fe80::1%eth0: drop the zone
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool((mapped or ip).is_loopback)
+
+
+def network_visitor(address: str | None) -> str | None:
+    """The actor of a visitor to an app *without* an identity provider, connecting from ``address``.
+
+    None on this machine (a loopback address, or ``None``: Streamlit reports
+    loopback as no address): the visitor acts as the OS user running the
+    server, as before. From anywhere else: an :func:`is_anonymous` name, so a
+    viewer, because anyone who can reach the port would otherwise act as that
+    OS user, an operator.
+    """
+    if address is None or is_loopback(address):
+        return None
+    return f"{ANONYMOUS} from {address.strip()} (no identity provider)"
+
+
 class Roles(BaseModel):
     """The content of ``roles.toml``."""
 
@@ -62,6 +110,14 @@ class Roles(BaseModel):
     default_role: Role = Role.VIEWER
     operators: list[Name] = []
     viewers: list[Name] = []
+
+    @field_validator("operators")
+    @classmethod
+    def _identified(cls, operators: list[str]) -> list[str]:
+        anonymous = [n for n in operators if is_anonymous(n)]
+        if anonymous:
+            raise ValueError(f"'{ANONYMOUS} ...' names a visitor nobody identified: {anonymous[0]}")
+        return operators
 
     @field_validator("viewers")
     @classmethod
@@ -74,7 +130,7 @@ class Roles(BaseModel):
 
     def role_of(self, name: str) -> Role:
         key = _key(name or "")
-        if not key:
+        if not key or is_anonymous(key):
             return Role.VIEWER  # nobody in particular is never an operator
         if key in {_key(n) for n in self.operators}:
             return Role.OPERATOR
@@ -101,6 +157,7 @@ HEADER = """\
 # Names are compared without case: the OS user (the CLI, or the app without a login; the
 # $SWITCHYARD_ACTOR variable overrides it) or the e-mail address the identity provider gives
 # the app (st.login). Anyone listed nowhere gets default_role; keep it "viewer".
+# Names beginning with "anonymous" are app visitors nobody identified: viewers, always.
 """
 
 
@@ -158,7 +215,8 @@ def require_operator(ws: Workspace, actor: str, what: str) -> None:
     """Raise AccessDeniedError unless ``actor`` is an operator of ``ws``."""
     role = role_of(ws, actor)
     if role is not Role.OPERATOR:
-        raise AccessDeniedError(actor, role.value, what, roles_path(ws))
+        unidentified = UNIDENTIFIED if is_anonymous(actor) else ""
+        raise AccessDeniedError(actor, role.value, what, roles_path(ws), unidentified=unidentified)
 
 
 def operator_only(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -202,6 +260,7 @@ def operator_only(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                         refresh_decisions(ws)
                     dispatch_quietly(ws)
 
+        guarded.requires_operator = what  # type: ignore[attr-defined]  # lets tests find every guarded use case
         return guarded
 
     return decorate

@@ -63,11 +63,15 @@ class StoreLockedError(SwitchyardError):
 class AccessDeniedError(SwitchyardError):
     """The actor's role does not allow the change they asked for (see ``engine.access``)."""
 
-    def __init__(self, actor: str, role: str, what: str, roles_file: str | Path):
+    def __init__(self, actor: str, role: str, what: str, roles_file: str | Path, *, unidentified: str = ""):
+        """``unidentified``: why nobody knows who ``actor`` is (granting that name a role would not help)."""
         self.actor = actor
         self.role = role
         self.what = what
         self.roles_file = str(roles_file)
+        if unidentified:
+            super().__init__(f"{actor!r} is a {role} and may not {what}: {unidentified}")
+            return
         where = self.roles_file if Path(roles_file).exists() else f"{self.roles_file} (not written yet)"
         grant = f"python -m engine roles --grant {shlex.quote(actor)} --role operator"
         super().__init__(

@@ -729,6 +729,8 @@ def set_role(ws: Workspace, name: str, role: Role | str, *, actor: str | None = 
         raise InputError("--role", "value", "operator or viewer", str(role)) from None
     if not name.strip() or not name.isprintable():
         raise InputError("--grant", "value", "a user name or e-mail address", repr(name))
+    if role is Role.OPERATOR and access.is_anonymous(name):
+        raise InputError("--grant", "value", "a name someone logs in with, not an anonymous visitor", name)
     current = access.load_roles(ws)
     updated = current.with_role(name, role)
     if not updated.operators and updated.default_role is not Role.OPERATOR:

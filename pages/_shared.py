@@ -94,8 +94,9 @@ def cached(
     return _service_call(service.__name__, str(ws.root), version, args, tuple(sorted(kwargs.items())))
 
 
-NOT_LOGGED_IN = "anonymous (not logged in)"
+NOT_LOGGED_IN = f"{access.ANONYMOUS} (not logged in)"
 """The actor of a visitor who has not logged in while an identity provider is configured."""
+UNIX_SOCKET = "a Unix socket"
 
 
 def _user_info() -> dict[str, Any]:
@@ -111,16 +112,38 @@ def identity_provider() -> bool:
     return "is_logged_in" in _user_info()
 
 
+def visitor_address() -> str | None:
+    """Where this visitor connects from, as the server saw it; None on this machine.
+
+    ``st.context.ip_address`` is the TCP peer, or the client a proxy on
+    loopback names in X-Forwarded-For (uvicorn trusts that header from
+    127.0.0.1 and ::1 only). Streamlit reports 127.0.0.1 and ::1 as None, but
+    a dual-stack server sees ``::ffff:127.0.0.1``, left to
+    :func:`engine.access.network_visitor`. Under AppTest there is no
+    connection (the runtime is a mock), which counts as this machine. Behind
+    a Unix socket (``server.address = "unix://..."``) the peer is unknown, so
+    the visitor is not taken for local.
+    """
+    address = st.context.ip_address
+    if isinstance(address, str):
+        return address
+    if str(st.get_option("server.address") or "").startswith("unix://"):
+        return UNIX_SOCKET
+    return None
+
+
 def actor() -> str:
     """Who is using the app; recorded on every action and checked against the workspace's roles.
 
     With an identity provider configured, the logged-in user's e-mail (not
     logged in: nobody in particular, a viewer); without one, the OS user
-    running the server (or $SWITCHYARD_ACTOR). Never typed in by the visitor.
+    running the server (or $SWITCHYARD_ACTOR) for a visitor on the server's
+    own machine, and an anonymous viewer for anyone else
+    (:func:`engine.access.network_visitor`). Never typed in by the visitor.
     """
     info = _user_info()
     if "is_logged_in" not in info:
-        return services.default_actor()
+        return access.network_visitor(visitor_address()) or services.default_actor()
     if info["is_logged_in"]:
         return str(info.get("email") or info.get("preferred_username") or info.get("sub") or NOT_LOGGED_IN)
     return NOT_LOGGED_IN
@@ -136,8 +159,17 @@ def can_act() -> tuple[bool, str]:
         return False, str(exc)
     if role is access.Role.OPERATOR:
         return True, ""
-    login = " Log in to act." if who == NOT_LOGGED_IN else ""
-    return False, f"You ({who}) are a viewer; operators are listed in {access.roles_path(ws)}.{login}"
+    listed = f"You ({who}) are a viewer; operators are listed in {access.roles_path(ws)}."
+    if who == NOT_LOGGED_IN:
+        return False, f"{listed} Log in to act."
+    if access.is_anonymous(who):
+        return False, (
+            f"You reach this app from {visitor_address()}, not from the machine it runs on, and no identity "
+            "provider is configured, so nobody knows who you are: you are a viewer. Only a visitor on that "
+            f"machine acts as {services.default_actor()}; to let others act, configure an identity provider "
+            "([auth] in .streamlit/secrets.toml, README: Who can do what)."
+        )
+    return False, listed
 
 
 def viewer_note() -> tuple[bool, str]:

@@ -209,3 +209,57 @@ def test_cli_roles_lists_and_an_operator_grants(
     assert code == 0 and "you (lead): operator" in out
     assert cli(capsys, "--workspace", ws, "convert", NAME)[0] == 0
     assert services.list_events(sample_ws, action="state:converted")["actor"].to_list() == [VIEWER]
+
+
+# --------------------------------------------------------------------------- visitors nobody identified
+
+
+@pytest.mark.parametrize(
+    ("address", "local"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),  # a dual-stack server's view of an IPv4 loopback peer
+        ("203.0.113.7", False),
+        ("::ffff:192.0.2.2", False),
+        ("10.0.0.5", False),  # a private network is still another machine
+        ("fe80::1%eth0", False),
+        ("2001:db8::1", False),
+        ("localhost", False),  # a name, not an address: never trusted as loopback
+        ("", False),
+    ],
+)
+def test_loopback_is_this_machine_only(address: str, local: bool) -> None:
+    assert access.is_loopback(address) is local
+    visitor = access.network_visitor(address)
+    assert (visitor is None) is local
+    if visitor is not None:
+        assert access.is_anonymous(visitor) and address.strip() in visitor
+
+
+def test_no_address_is_this_machine() -> None:
+    """Streamlit reports 127.0.0.1 and ::1 as no address at all."""
+    assert access.network_visitor(None) is None
+
+
+def test_an_anonymous_visitor_is_a_viewer_whatever_the_roles_file_says(sample_ws: Workspace) -> None:
+    access.write_roles(sample_ws, Roles(default_role=Role.OPERATOR))
+    visitor = access.network_visitor("203.0.113.7")
+    assert visitor is not None and access.role_of(sample_ws, visitor) is Role.VIEWER
+    assert access.role_of(sample_ws, "anonymous (not logged in)") is Role.VIEWER
+    before = snapshot(sample_ws)
+    with pytest.raises(AccessDeniedError) as caught:
+        services.convert_systems(sample_ws, [NAME], actor=visitor)
+    assert "nobody identified this visitor" in str(caught.value) and "--grant" not in str(caught.value)
+    assert snapshot(sample_ws) == before
+
+
+def test_anonymous_names_cannot_be_made_operators(sample_ws: Workspace) -> None:
+    with pytest.raises(InputError, match="not an anonymous visitor"):
+        services.set_role(sample_ws, "Anonymous from 203.0.113.7", "operator", actor="lead")
+    access.roles_path(sample_ws).write_text('operators = ["lead", "anonymous"]\n', encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        services.convert_systems(sample_ws, [NAME], actor="lead")
+    assert caught.value.location == "operators"
+    assert access.Roles(operators=["anonymously-named-bot"]).role_of("anonymously-named-bot") is Role.OPERATOR

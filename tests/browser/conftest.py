@@ -46,6 +46,7 @@ class App:
     url: str
     ws: Workspace
     log: Path
+    pid: int
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -109,9 +110,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         "--server.headless",
         "true",
         "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
+        str(port),  # no --server.address: the repo's .streamlit/config.toml decides (loopback)
         "--server.fileWatcherType",
         "none",  # the tree may change under a running test; no reruns from that
         "--browser.gatherUsageStats",
@@ -122,7 +121,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
             command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     url = f"http://127.0.0.1:{port}"
-    started = App(url, ws, log)
+    started = App(url, ws, log, server.pid)
     try:
         deadline = time.monotonic() + 60
         while True:

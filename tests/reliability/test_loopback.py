@@ -1,4 +1,5 @@
-"""Exposure: every process Switchyard starts (gateway, blue, green) listens on 127.0.0.1 only.
+"""Exposure: every process Switchyard starts (gateway, blue, green) listens on 127.0.0.1 only,
+and so does the app unless its operator says otherwise (tests/browser/test_exposure.py starts it).
 
 Read from the kernel, not from the code: the listening TCP sockets of each
 recorded pid come from /proc/net/tcp and /proc/net/tcp6 (matched to the pid
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import tomllib
 from pathlib import Path
 
 from engine import services
@@ -70,3 +72,9 @@ def test_gateway_blue_and_green_listen_on_loopback_only(ready_ws) -> None:
     # and nothing this workspace started listens on a wildcard address under another pid
     wildcard = {("0.0.0.0", int(p)) for p in procs["port"]} | {("::", int(p)) for p in procs["port"]}
     assert not wildcard & set(listening.values())
+
+
+def test_the_apps_own_config_binds_loopback() -> None:
+    """``streamlit run app.py`` reads .streamlit/config.toml beside app.py, from any working directory."""
+    config = Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml"
+    assert tomllib.loads(config.read_text(encoding="utf-8"))["server"]["address"] == "127.0.0.1"
