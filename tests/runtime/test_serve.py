@@ -85,7 +85,7 @@ def test_bad_message_is_a_502_with_the_reason(served) -> None:
 def test_listens_on_loopback_only(served) -> None:
     _, port = served
     if shutil.which("ss") is None:
-        pytest.skip("ss (iproute2) not installed")
+        pytest.fail("ss is missing: apt-get install -y iproute2 (.ci/run does)")
     out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True).stdout
     if not out.strip():
         pytest.skip("ss not available")
