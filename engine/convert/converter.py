@@ -6,15 +6,24 @@ name, description and version, one component per v1 component with its
 Store, APIGateway -> APIEndpoint, Controller, Router, Aggregator, Filter,
 Processor -> Transformer, anything else -> Transformer.
 
+Bindings come from the v1 ``calls``, as the seed's ``generate_bindings(old
+components)`` has it: every declared call becomes a binding from the
+caller's output port ``to_<callee>_<method>`` to the callee's input port for
+that method. Only a call whose target does not exist (no such component, or
+a method the callee's module does not have) is dropped, as an error; so is a
+call that closes a cycle, which request/response ports cannot answer.
+``configuration`` is carried as is whatever its shape; a recipe that cannot
+use it says so as a warning.
+
 Beyond the seed, every decision lands in a report with a severity: types
 mapped to the six extra recipes, types defaulted, config keys the recipe
 does not use, each call that became a binding (and how), and each call that
-could not (a target component or method that does not exist).
+could not.
 """
 
 from __future__ import annotations
 
-import ast
+import copy
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +32,8 @@ from pydantic import BaseModel, ValidationError
 from engine.models.blueprint_v1 import V1Blueprint, V1Component
 from engine.models.blueprint_v2 import SCHEMA_VERSION, V2Binding, V2Blueprint, V2Component, V2System
 from engine.models.common import find_cycle
-from engine.runtime.recipes import RECIPES, Recipe
+from engine.runtime.legacy import accepts_of, read_contract_statically, v1_entry
+from engine.runtime.recipes import RECIPES, Recipe, out_port
 
 SEED_TYPE_TO_RECIPE = {
     "DataStore": "Store",
@@ -82,42 +92,33 @@ def recipe_for(v1_type: str) -> tuple[str, str, Severity]:
     return DEFAULT_RECIPE, "defaulted", "warning"
 
 
-def declared_methods_static(module_path: Path) -> dict[str, Any]:
-    """A v1 module's ``METHODS`` table read without running the module (so a broken import can't stop it)."""
-    try:
-        tree = ast.parse(module_path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
-        return {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "METHODS" for t in node.targets
-        ):
-            try:
-                value = ast.literal_eval(node.value)
-            except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
-                return {}
-            return value if isinstance(value, dict) else {}
-    return {}
+def _static_methods(v1_dir: Path | None, comp: V1Component) -> dict[str, dict[str, Any]] | None:
+    """The methods the v1 module of ``comp`` provides, read without running it; None if unknown."""
+    if v1_dir is None:
+        return None
+    contract = read_contract_statically(v1_dir / "components" / f"{comp.name}.py")
+    return None if contract is None else contract[0]
 
 
 def convert_blueprint(v1: V1Blueprint, v1_dir: Path | None = None) -> ConversionResult:
-    """Convert one v1 blueprint; ``v1_dir`` lets the endpoint contract be read from the gateway module."""
+    """Convert one v1 blueprint; ``v1_dir`` lets the modules' contracts (methods, shapes) be read."""
     decisions: list[Decision] = []
     components: list[V2Component] = []
     recipes: dict[str, Recipe] = {}
-    defaulted: set[str] = set()
+    methods = {c.name: _static_methods(v1_dir, c) for c in v1.system.components}
     for comp in v1.system.components:
         recipe_name, kind, severity = recipe_for(comp.type)
-        config = dict(comp.configuration)
+        config = copy.deepcopy(comp.configuration)
         text = f"{comp.type} -> {recipe_name}"
         if kind == "defaulted":
             text += f" (no recipe for {comp.type}; defaulted, behaviour may differ)"
-            defaulted.add(comp.name)
         decisions.append(Decision(kind=kind, severity=severity, component=comp.name, message=text))
-        if recipe_name == "APIEndpoint" and v1_dir is not None:
-            config = _with_endpoint_contract(comp, config, v1_dir, decisions)
+        if recipe_name == "APIEndpoint" and isinstance(config, dict):
+            config = _with_endpoint_contract(comp, config, methods[comp.name], decisions)
         cls = RECIPES[recipe_name]
-        for key in sorted(set(config) - cls.used_keys() - {"endpoint_schemas"}):
+        for key in sorted(
+            set(config) - cls.used_keys() - {"endpoint_schemas"} if isinstance(config, dict) else ()
+        ):
             decisions.append(
                 Decision(
                     kind="config_unused",
@@ -130,20 +131,22 @@ def convert_blueprint(v1: V1Blueprint, v1_dir: Path | None = None) -> Conversion
             recipes[comp.name] = cls.parse(config)
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
+            where = ".".join(map(str, err["loc"]))
             decisions.append(
                 Decision(
                     kind="config_invalid",
-                    severity="error",
+                    severity="warning",
                     component=comp.name,
-                    message=f"config does not fit {recipe_name}: {'.'.join(map(str, err['loc']))}: "
-                    f"{err['msg']}",
+                    message=f"recipe {recipe_name} cannot use this configuration (carried as is): "
+                    f"{where + ': ' if where else ''}{err['msg']}",
                 )
             )
         components.append(V2Component(name=comp.name, recipe=recipe_name, config=config))
-    bindings = _bindings(v1, recipes, defaulted, decisions)
+    bindings = _bindings(v1, recipes, methods, decisions)
     blueprint = V2Blueprint(
         schema_version=SCHEMA_VERSION,
         system=V2System(name=v1.system.name, description=v1.system.description, version=v1.system.version),
+        entry=v1_entry(v1),
         components=components,
         bindings=bindings,
     )
@@ -153,14 +156,14 @@ def convert_blueprint(v1: V1Blueprint, v1_dir: Path | None = None) -> Conversion
 
 
 def _with_endpoint_contract(
-    comp: V1Component, config: dict[str, Any], v1_dir: Path, decisions: list[Decision]
+    comp: V1Component,
+    config: dict[str, Any],
+    methods: dict[str, dict[str, Any]] | None,
+    decisions: list[Decision],
 ) -> dict[str, Any]:
-    methods = declared_methods_static(v1_dir / "components" / f"{comp.name}.py")
-    schemas = {}
-    for ep, spec in methods.items():  # a module's table is free-form: keep the entries that are shapes
-        accepts = spec.get("accepts", {}) if isinstance(spec, dict) else None
-        if isinstance(ep, str) and isinstance(accepts, dict):
-            schemas[ep] = dict(accepts)
+    schemas = {
+        ep: accepts for ep, spec in (methods or {}).items() if (accepts := accepts_of(spec)) is not None
+    }
     if not schemas:
         decisions.append(
             Decision(
@@ -183,89 +186,113 @@ def _with_endpoint_contract(
 
 
 def _bindings(
-    v1: V1Blueprint, recipes: dict[str, Recipe], defaulted: set[str], decisions: list[Decision]
+    v1: V1Blueprint,
+    recipes: dict[str, Recipe],
+    methods: dict[str, dict[str, Any] | None],
+    decisions: list[Decision],
 ) -> list[V2Binding]:
+    """One binding per declared call (the seed's ``generate_bindings(old components)``).
+
+    A call is dropped, as an error, only when its target does not exist: no
+    such component, a method the callee's module does not have, or (since
+    ports answer request/response) a call that closes a cycle.
+    """
     bindings: list[V2Binding] = []
     calls: dict[str, set[str]] = {}
+
+    def note(kind: str, severity: Severity, component: str, message: str) -> None:
+        decisions.append(Decision(kind=kind, severity=severity, component=component, message=message))
+
     for comp in v1.system.components:
-        recipe = recipes.get(comp.name)
-        if recipe is None:
-            continue
-        used_refs = set()
-        for port in recipe.outputs():
-            used_refs.add(port.ref)
-            callee_name, _, method = port.ref.partition(".")
-            source = f"{comp.name}.{port.name}"
-            callee = recipes.get(callee_name)
-            if v1.component(callee_name) is None or callee is None:
-                why = "does not exist" if v1.component(callee_name) is None else "could not be converted"
-                decisions.append(
-                    Decision(
-                        kind="binding_dropped",
-                        severity="error" if port.required else "warning",
-                        component=comp.name,
-                        message=f"call {port.ref} dropped: component '{callee_name}' {why}"
-                        + ("" if port.required else " (optional side call; the system works without it)"),
-                    )
+        caller = recipes.get(comp.name)
+        made = {port.ref for port in caller.outputs()} if caller is not None else set()
+        for ref in dict.fromkeys(comp.calls):
+            callee_name, _, method = ref.partition(".")
+            callee = v1.component(callee_name)
+            if callee is None:
+                note(
+                    "binding_dropped",
+                    "error",
+                    comp.name,
+                    f"call {ref} dropped: component '{callee_name}' does not exist",
                 )
                 continue
-            target_port = callee.resolve_input(method)
-            note: tuple[str, Severity, str] | None = None  # what to report once the binding is made
-            if target_port is None and callee_name in defaulted and len(callee.inputs()) == 1:
-                target_port = next(iter(callee.inputs()))
-                note = (
-                    "binding_alias",
-                    "warning",
-                    f"call {port.ref} bound to {callee_name}.{target_port}, the only "
-                    "input of the default recipe",
-                )
-            elif target_port is None:
-                known = ", ".join(sorted(callee.inputs())) or "none"
-                decisions.append(
-                    Decision(
-                        kind="binding_dropped",
-                        severity="error",
-                        component=comp.name,
-                        message=f"call {port.ref} dropped: '{callee_name}' has no input port "
-                        f"'{method}' (it has: {known})",
-                    )
+            known = methods.get(callee_name)
+            if known is not None and method not in known:
+                have = ", ".join(sorted(known)) or "none"
+                note(
+                    "binding_dropped",
+                    "error",
+                    comp.name,
+                    f"call {ref} dropped: '{callee_name}' has no method '{method}' (it has: {have})",
                 )
                 continue
-            elif target_port != method:
-                note = (
-                    "binding_alias",
+            target_recipe = recipes.get(callee_name)
+            target_port = target_recipe.resolve_input(method) if target_recipe is not None else None
+            defaulted = recipe_for(callee.type)[1] == "defaulted"
+            if (
+                target_port is None
+                and defaulted
+                and target_recipe is not None
+                and len(target_recipe.inputs()) == 1
+            ):
+                target_port = next(iter(target_recipe.inputs()))  # the default recipe's only way in
+            if target_port is None:
+                target_port = method
+                what = f"recipe {target_recipe.name}" if target_recipe is not None else "its recipe"
+                note(
+                    "binding_unchecked",
                     "warning",
-                    f"call {port.ref} bound to {callee_name}.{target_port} "
-                    f"('{method}' is a legacy name for it)",
+                    comp.name,
+                    f"call {ref}: '{callee_name}' ({what}) has no "
+                    f"input port '{method}'; bound by name, the gate checks it",
                 )
             loop = find_cycle({**calls, comp.name: calls.get(comp.name, set()) | {callee_name}})
             if loop:
-                decisions.append(
-                    Decision(
-                        kind="binding_dropped",
-                        severity="error" if port.required else "warning",
-                        component=comp.name,
-                        message=f"call {port.ref} dropped: it closes a call cycle ({' -> '.join(loop)}), "
-                        "which request/response ports cannot answer",
-                    )
+                note(
+                    "binding_dropped",
+                    "error",
+                    comp.name,
+                    f"call {ref} dropped: it closes a call cycle "
+                    f"({' -> '.join(loop)}), which request/response ports cannot answer",
                 )
                 continue
-            kind, severity, message = note or (
-                "binding",
-                "info",
-                f"call {port.ref} -> binding {source} -> {callee_name}.{target_port}",
-            )
-            decisions.append(Decision(kind=kind, severity=severity, component=comp.name, message=message))
+            source = f"{comp.name}.{out_port(ref)}"
+            if caller is not None and ref not in made:
+                note(
+                    "binding_unchecked",
+                    "warning",
+                    comp.name,
+                    f"call {ref}: recipe {caller.name} makes no "
+                    "such call from this configuration; bound by name, the gate checks it",
+                )
+            if target_port != method and defaulted:
+                note(
+                    "binding_alias",
+                    "warning",
+                    comp.name,
+                    f"call {ref} bound to {callee_name}.{target_port}, the only input of the default recipe",
+                )
+            elif target_port != method:
+                note(
+                    "binding_alias",
+                    "info",
+                    comp.name,
+                    f"call {ref} -> binding {source} -> "
+                    f"{callee_name}.{target_port} ('{method}' is the recipe's legacy name for it)",
+                )
+            else:
+                note(
+                    "binding", "info", comp.name, f"call {ref} -> binding {source} -> {callee_name}.{method}"
+                )
             calls.setdefault(comp.name, set()).add(callee_name)
             bindings.append(V2Binding.model_validate({"from": source, "to": f"{callee_name}.{target_port}"}))
-        for ref in comp.calls:
-            if ref not in used_refs:
-                decisions.append(
-                    Decision(
-                        kind="call_unused",
-                        severity="info",
-                        component=comp.name,
-                        message=f"listed call {ref} is not made by the component's config; no binding",
-                    )
-                )
+        for ref in sorted(made - set(comp.calls)):
+            note(
+                "call_undeclared",
+                "warning",
+                comp.name,
+                f"recipe {caller.name if caller else '?'} would call "
+                f"{ref}, which blueprint.yaml does not list under calls: not bound",
+            )
     return bindings

@@ -13,7 +13,8 @@ A v1 ``blueprint.yaml`` looks like::
           calls: [controller.create]
 
 A call to a component that does not exist is *not* a load error: the file
-loads, and the v1 validator reports it as a failed check. Structural problems
+loads, and the v1 validator reports it as a failed check. ``configuration``
+is free-form (a team's own code reads it), so any YAML value loads. Structural problems
 (missing fields, wrong types, duplicate names) are load errors.
 """
 
@@ -36,7 +37,11 @@ class V1Component(BaseModel):
     name: Identifier = Field(description="Unique within the system; also the module file name.")
     type: Identifier = Field(description="Component type, e.g. DataStore, APIGateway, Processor.")
     description: str = Field("", description="Free text for humans.")
-    configuration: dict[str, Any] = Field(default_factory=dict, description="Type-specific settings.")
+    configuration: Any = Field(
+        default_factory=dict,
+        description="Settings for the component's code, any YAML value (a mapping, a list, ...), passed "
+        "to ``Component`` as is.",
+    )
     calls: list[DottedRef] = Field(
         default_factory=list, description="``<component>.<method>`` this component calls."
     )

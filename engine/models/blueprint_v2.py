@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from engine.models.common import (
     DottedRef,
@@ -45,8 +45,12 @@ class V2Component(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Identifier
-    recipe: Identifier = Field(description="Recipe name, e.g. Store, APIEndpoint, Transformer.")
-    config: dict[str, Any] = Field(default_factory=dict)
+    recipe: Identifier = Field(description="Recipe name, e.g. Store, APIEndpoint, Transformer, Hosted.")
+    config: Any = Field(
+        default_factory=dict,
+        description="The recipe's settings: the v1 ``configuration`` as is (the seed's ``config``); a "
+        "recipe that cannot use it fails the gate's config check, never the load.",
+    )
 
 
 class V2Binding(BaseModel):
@@ -65,6 +69,11 @@ class V2Blueprint(BaseModel):
 
     schema_version: Literal["2.0.0"]
     system: V2System
+    entry: Identifier | None = Field(
+        None,
+        description="The component that receives outside requests (the converter names v1's entry); "
+        "when absent, the APIEndpoint, else a Source or Scheduler, else a component nothing is bound to.",
+    )
     components: list[V2Component] = Field(min_length=1)
     bindings: list[V2Binding] = Field(default_factory=list)
 
@@ -72,6 +81,12 @@ class V2Blueprint(BaseModel):
     @classmethod
     def _unique_component_names(cls, components: list[V2Component]) -> list[V2Component]:
         return require_unique_names(components)
+
+    @model_validator(mode="after")
+    def _entry_is_a_component(self) -> V2Blueprint:
+        if self.entry is not None and self.entry not in {c.name for c in self.components}:
+            raise LocatedError(("entry",), f"a component of this system, not '{self.entry}'")
+        return self
 
     @field_validator("bindings")
     @classmethod
@@ -112,8 +127,11 @@ class V2Blueprint(BaseModel):
         return bindings
 
     def to_document(self) -> dict[str, Any]:
-        """The YAML-ready mapping, with ``from``/``to`` keys as written in files."""
-        return self.model_dump(mode="json", by_alias=True)
+        """The YAML-ready mapping, with ``from``/``to`` keys as written in files (no ``entry: null``)."""
+        doc = self.model_dump(mode="json", by_alias=True)
+        if doc.get("entry") is None:
+            doc.pop("entry", None)
+        return doc
 
 
 def load_v2_blueprint(path: str | Path) -> V2Blueprint:

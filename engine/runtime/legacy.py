@@ -2,19 +2,26 @@
 
 The contract a v1 component module (``components/<component>.py``) follows:
 
-``METHODS``
+``Component`` (required)
+    A class built as ``Component(name, config, call)``: ``config`` is the
+    component's blueprint ``configuration`` as is (any YAML value: a mapping,
+    a list, ...), and ``call(target, message) -> dict`` performs an RPC to
+    ``"<component>.<method>"``. A method takes one ``dict`` (the message) and
+    returns a ``dict``; raising is a failed call.
+``METHODS`` (optional)
     ``{method: {"accepts": {field: type}, "returns": {field: type}}}`` where a
-    type is one of ``str int float bool list dict any``. Every ``accepts``
-    field is required.
-``SENDS``
+    type is one of ``str int float bool list dict any``. It names the methods
+    callers may call (and the entry component's public endpoints); every
+    ``accepts`` field is required, and ``accepts``/``returns`` may be left
+    out. Without a ``METHODS`` table, every public method of ``Component``
+    (a name not starting with ``_``) is a method that takes any message.
+``SENDS`` (optional)
     ``{"<component>.<method>": {field: type}}``: the message shape this
     component sends on each of its calls (what the validator compares with the
-    callee's ``accepts``).
-``Component``
-    A class built as ``Component(name, config, call)`` where ``call(target,
-    message) -> dict`` performs an RPC to ``"<component>.<method>"``. Each
-    method named in ``METHODS`` is a method of the class taking one ``dict``
-    and returning a ``dict``.
+    callee's ``accepts``; without it, the callee's runtime check is the only one).
+
+The calls a component makes are listed in its blueprint entry (``calls``);
+conversion turns each into a port binding.
 
 The runtime plays the part of the old RPC framework: it resolves the target,
 checks the message against the callee's declared shape (a mismatch is an
@@ -25,7 +32,10 @@ systems with a component of the same name never share state.
 
 from __future__ import annotations
 
+import ast
+import copy
 import importlib.util
+import inspect
 import itertools
 import sys
 import traceback
@@ -121,15 +131,97 @@ def load_component_module(path: Path) -> ModuleType:
 
 
 def declared_methods(module: ModuleType) -> dict[str, dict[str, dict[str, str]]]:
-    """The module's ``METHODS`` table, or an empty one."""
-    methods = getattr(module, "METHODS", {})
-    return methods if isinstance(methods, dict) else {}
+    """The module's ``METHODS`` table; without one, each public method of ``Component`` taking any message."""
+    methods = getattr(module, "METHODS", None)
+    if methods is None:
+        cls = getattr(module, "Component", None)
+        return {name: {} for name in public_methods(cls)} if inspect.isclass(cls) else {}
+    if not isinstance(methods, dict):
+        return {}
+    return {m: spec if isinstance(spec, dict) else {} for m, spec in methods.items() if isinstance(m, str)}
+
+
+def public_methods(cls: type) -> list[str]:
+    """Names of the callable, non-underscore attributes of a component class (inherited ones too)."""
+    return sorted(
+        name
+        for name in dir(cls)
+        if not name.startswith("_")
+        and callable(getattr(cls, name, None))
+        and not inspect.isclass(getattr(cls, name, None))
+    )
+
+
+def accepts_of(spec: Any) -> dict[str, str] | None:
+    """A ``METHODS`` entry's ``accepts`` shape; None when the module does not declare one."""
+    accepts = spec.get("accepts") if isinstance(spec, dict) else None
+    if not isinstance(accepts, dict):
+        return None
+    return {str(k): _type_name(v) for k, v in accepts.items()}
+
+
+def _type_name(declared: Any) -> str:
+    """A declared field type as one of :data:`TYPE_CHECKS`' names: ``"int"`` and ``int`` alike."""
+    if isinstance(declared, type) and declared.__name__ in TYPE_CHECKS:
+        return declared.__name__
+    if declared is Any or declared is object:
+        return "any"
+    return str(declared)
+
+
+def read_contract_statically(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any]] | None:
+    """``(methods, sends)`` of a component file read without running it; None if it cannot be parsed.
+
+    For modules that do not import (a missing dependency): their contract is
+    still known from the source. ``METHODS``/``SENDS`` count only when they are
+    literals; without a ``METHODS`` literal, the public ``def``s of ``class
+    Component`` are the methods.
+    """
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    tables: dict[str, Any] = {}
+    class_methods: list[str] | None = None
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name) and target.id in ("METHODS", "SENDS"):
+                    try:
+                        value = ast.literal_eval(node.value)
+                    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+                        value = None
+                    tables[target.id] = value if isinstance(value, dict) else None
+        elif isinstance(node, ast.ClassDef) and node.name == "Component":
+            class_methods = [
+                f.name
+                for f in node.body
+                if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and not f.name.startswith("_")
+            ]
+    methods = tables.get("METHODS")
+    if methods is None:
+        methods = {m: {} for m in class_methods or []}
+    methods = {m: spec if isinstance(spec, dict) else {} for m, spec in methods.items() if isinstance(m, str)}
+    return methods, tables.get("SENDS") or {}
 
 
 def declared_sends(module: ModuleType) -> dict[str, dict[str, str]]:
     """The module's ``SENDS`` table, or an empty one."""
     sends = getattr(module, "SENDS", {})
     return sends if isinstance(sends, dict) else {}
+
+
+def v1_entry(blueprint: V1Blueprint) -> str:
+    """The component that receives outside requests: the APIGateway, else one nobody calls, else the first."""
+    comps = blueprint.system.components
+    for comp in comps:
+        if comp.type == "APIGateway":
+            return comp.name
+    called = {ref.split(".")[0] for c in comps for ref in c.calls}
+    for comp in comps:
+        if comp.name not in called:
+            return comp.name
+    return comps[0].name
 
 
 @dataclass
@@ -164,7 +256,7 @@ class LegacySystem:
             path = system_dir / "components" / f"{comp.name}.py"
             try:
                 module = load_component_module(path)
-                instance = module.Component(comp.name, dict(comp.configuration), system.call)
+                instance = module.Component(comp.name, copy.deepcopy(comp.configuration), system.call)
             except Exception as exc:  # noqa: BLE001 - any failure to load is reported per component
                 system.load_errors[comp.name] = f"{type(exc).__name__}: {exc}"
                 continue
@@ -175,23 +267,15 @@ class LegacySystem:
 
     @property
     def entry(self) -> str:
-        """The component that receives outside requests: the APIGateway, else one nobody calls."""
-        comps = self.blueprint.system.components
-        for comp in comps:
-            if comp.type == "APIGateway":
-                return comp.name
-        called = {ref.split(".")[0] for c in comps for ref in c.calls}
-        for comp in comps:
-            if comp.name not in called:
-                return comp.name
-        return comps[0].name
+        """The component that receives outside requests (:func:`v1_entry`)."""
+        return v1_entry(self.blueprint)
 
     def endpoints(self) -> dict[str, dict[str, str]]:
         """Entry methods with the message shape each accepts (empty if the entry failed to load)."""
         loaded = self.components.get(self.entry)
         if loaded is None:
             return {}
-        return {m: dict(spec.get("accepts", {})) for m, spec in loaded.methods.items()}
+        return {m: accepts_of(spec) or {} for m, spec in loaded.methods.items()}
 
     def call(self, target: str, message: dict[str, Any]) -> dict[str, Any]:
         """Perform one RPC ``<component>.<method>`` with ``message``."""
@@ -205,7 +289,7 @@ class LegacySystem:
         impl = getattr(loaded.instance, method, None)
         if spec is None or not callable(impl):
             raise RpcError("unknown_method", target, f"'{comp_name}' has no method '{method}'")
-        problems = shape_problems(dict(spec.get("accepts", {})), message)
+        problems = shape_problems(accepts_of(spec) or {}, message)
         if problems:
             raise RpcError("bad_message", target, "; ".join(problems))
         if self._depth >= MAX_CALL_DEPTH:

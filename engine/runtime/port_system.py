@@ -133,7 +133,10 @@ class PortSystem:
 
     @property
     def entry(self) -> str:
-        """The APIEndpoint, else a Source or Scheduler, else a component nothing is bound to."""
+        """The blueprint's ``entry``; without one the APIEndpoint, else a Source or Scheduler, else a
+        component nothing is bound to."""
+        if self.blueprint.entry is not None:
+            return self.blueprint.entry
         comps = self.blueprint.components
         for recipe in ("APIEndpoint", "Source", "Scheduler"):
             for comp in comps:

@@ -3,13 +3,16 @@
 Checks, in the order a failing system would break:
 
 ``import`` (per component)
-    The module loads in isolation and provides ``Component`` and ``METHODS``.
+    The module loads in isolation and provides ``Component`` (``METHODS`` and
+    ``SENDS`` are optional: see the contract in :mod:`engine.runtime.legacy`).
     A failing import is a failed check, never a crash.
 ``call_target`` (per blueprint call)
     The called component exists, and so does the method, when the callee loaded.
 ``message_shape`` (per blueprint call)
     What the caller declares it sends (``SENDS``) carries every field, with
-    the right type, that the callee's method accepts.
+    the right type, that the callee's method accepts. A module without a
+    ``SENDS`` table, or a callee that declares no shape, leaves the check to
+    the callee at run time (passed, and says so).
 ``smoke`` (per entry endpoint)
     One request built from the endpoint's declared shape goes through the
     whole system on the legacy runtime and comes back as a mapping.
@@ -29,6 +32,7 @@ from engine.models.validation import Check, FleetValidation, SystemValidation
 from engine.runtime.legacy import (
     LegacySystem,
     RpcError,
+    accepts_of,
     declared_methods,
     declared_sends,
     example_message,
@@ -84,7 +88,7 @@ def _import_checks(system_dir: Path, blueprint: V1Blueprint, modules: dict[str, 
                 )
             )
             continue
-        missing = [attr for attr in ("Component", "METHODS") if not hasattr(module, attr)]
+        missing = [attr for attr in ("Component",) if not hasattr(module, attr)]
         if missing:
             checks.append(
                 Check(
@@ -112,7 +116,8 @@ def _import_checks(system_dir: Path, blueprint: V1Blueprint, modules: dict[str, 
 def _call_checks(blueprint: V1Blueprint, modules: dict[str, ModuleType]) -> list[Check]:
     checks = []
     for comp in blueprint.system.components:
-        sends = declared_sends(modules[comp.name]) if comp.name in modules else None
+        module = modules.get(comp.name)
+        sends = None if module is None else declared_sends(module) if hasattr(module, "SENDS") else {}
         for ref in comp.calls:
             callee_name, _, method = ref.partition(".")
             callee = blueprint.component(callee_name)
@@ -131,22 +136,30 @@ def _call_checks(blueprint: V1Blueprint, modules: dict[str, ModuleType]) -> list
                     )
                 else:
                     target_ok, msg = True, f"'{ref}' exists"
-                    accepts = dict(methods[method].get("accepts", {}))
+                    accepts = accepts_of(methods[method])
             checks.append(
                 Check(name="call_target", component=comp.name, target=ref, passed=target_ok, message=msg)
             )
-            checks.append(_shape_check(comp.name, ref, sends, accepts))
+            checks.append(_shape_check(comp.name, ref, sends, accepts, target_ok))
     return checks
 
 
-def _shape_check(caller: str, ref: str, sends: dict | None, accepts: dict[str, str] | None) -> Check:
+def _shape_check(
+    caller: str, ref: str, sends: dict | None, accepts: dict[str, str] | None, target_ok: bool
+) -> Check:
+    """``sends == {}``: the caller has no ``SENDS`` table; ``accepts`` None: the callee declares no shape."""
+
     def result(passed: bool, message: str) -> Check:
         return Check(name="message_shape", component=caller, target=ref, passed=passed, message=message)
 
     if sends is None:
         return result(False, f"cannot check: '{caller}' failed to load")
-    if accepts is None:
+    if not target_ok:
         return result(False, f"cannot check: '{ref}' is not a valid target")
+    if accepts is None:
+        return result(True, f"'{ref}' declares no message shape; any message is accepted")
+    if not sends:
+        return result(True, f"'{caller}' declares no SENDS table; '{ref}' checks the message when called")
     sent = sends.get(ref)
     if sent is None:
         return result(False, f"'{caller}' calls '{ref}' but declares no message shape for it in SENDS")

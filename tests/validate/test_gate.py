@@ -84,3 +84,8 @@ def test_component_failing_in_isolation() -> None:
     failures = {(c.name, c.component) for c in result.failures()}
     assert ("schema_compatible", "api") in failures  # endpoint does not promise the 'name' field
     assert ("smoke", "api") in failures  # and the end-to-end request really fails on it
+
+
+def test_config_its_recipe_cannot_use_fails_the_config_check_not_the_load() -> None:
+    result = validate_v2(blueprint([API, {**DB, "config": ["key_field", "id"]}], SOUND[1]))
+    assert any(c.name == "config_valid" and c.component == "db" for c in result.failures())
