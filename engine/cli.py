@@ -235,11 +235,13 @@ def cmd_export_argo(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
         args.strategy,
         Path(args.policy) if args.policy else None,
         actor=_actor(args),
+        traffic=args.traffic,
         image=args.image,
         prometheus_address=args.prometheus,
+        replicas=args.replicas,
         file=args.out,
     )
-    result: dict[str, Any] = {"system": args.name, "strategy": args.strategy}
+    result: dict[str, Any] = {"system": args.name, "strategy": args.strategy, "traffic": args.traffic}
     if args.out:
         try:
             Path(args.out).write_text(text, encoding="utf-8")
@@ -749,7 +751,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export-argo", cmd_export_argo, "Argo Rollouts Rollout and AnalysisTemplate for a system")
     p.add_argument("name")
     p.add_argument("--strategy", default="canary", choices=["canary", "blue_green"])
-    p.add_argument("--policy", help="policy file (default data/policy.toml)")
+    p.add_argument(
+        "--traffic",
+        default="replicas",
+        choices=["replicas", "nginx", "smi"],
+        help="how a canary gets its share: one Service over both versions' pods (weights by pod count), "
+        "or Argo's traffic routing through nginx ingress or an SMI mesh",
+    )
+    p.add_argument("--replicas", type=int, default=4, help="pods of the system (default 4)")
+    p.add_argument("--policy", help="policy file (default data/policy.toml; [kubernetes] scrape_interval_s)")
     p.add_argument("--image", help="container image of the converted system (default: a placeholder)")
     p.add_argument("--prometheus", help="Prometheus address as the cluster sees it")
     p.add_argument("--out", help="write the YAML to this file instead of printing it")

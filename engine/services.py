@@ -643,11 +643,17 @@ def argo_manifests(
     strategy: str = "canary",
     policy_path: Path | None = None,
     *,
+    traffic: str = "replicas",
     image: str | None = None,
     prometheus_address: str | None = None,
+    replicas: int = argo.DEFAULT_REPLICAS,
 ) -> str:
-    """The Rollout, AnalysisTemplate and Services that run ``name``'s migration on a cluster under the
-    policy, as multi-document YAML: the preview the page shows. :func:`export_argo` is the export."""
+    """The Rollout, AnalysisTemplates and Services that run ``name``'s migration on a cluster under the
+    policy, as multi-document YAML: the preview the page shows. :func:`export_argo` is the export.
+
+    ``traffic`` is how a canary gets its share: ``replicas`` (one Service over
+    both versions' pods), ``nginx`` or ``smi`` (Argo's traffic routing).
+    """
     check_system_name(name)
     with connect(ws.db_path) as con:
         systems_store.get_system(con, name)  # NotFoundError for a name not in the inventory
@@ -656,9 +662,11 @@ def argo_manifests(
         name,
         load_policy(path),
         strategy,
+        traffic=traffic,
         image=image,
         prometheus_address=prometheus_address,
         policy_name=path.name,
+        replicas=replicas,
     )
 
 
@@ -669,8 +677,10 @@ def export_argo(
     policy_path: Path | None = None,
     *,
     actor: str | None = None,
+    traffic: str = "replicas",
     image: str | None = None,
     prometheus_address: str | None = None,
+    replicas: int = argo.DEFAULT_REPLICAS,
     file: str | None = None,
 ) -> str:
     """:func:`argo_manifests`, recorded in the audit log as ``export:argo`` (who took which manifests,
@@ -678,7 +688,16 @@ def export_argo(
 
     Viewers may export too: it changes no state, only the record says it happened.
     """
-    text = argo_manifests(ws, name, strategy, policy_path, image=image, prometheus_address=prometheus_address)
+    text = argo_manifests(
+        ws,
+        name,
+        strategy,
+        policy_path,
+        traffic=traffic,
+        image=image,
+        prometheus_address=prometheus_address,
+        replicas=replicas,
+    )
     path = Path(policy_path) if policy_path else DEFAULT_POLICY
     with connect(ws.db_path) as con, transaction(con):
         events_store.append_events(
@@ -691,6 +710,8 @@ def export_argo(
                     "reason": f"Argo Rollouts manifests ({strategy}) exported",
                     "after": {
                         "strategy": strategy,
+                        "traffic": traffic,
+                        "replicas": replicas,
                         "policy": path.name,
                         "policy_sha256": argo.policy_digest(load_policy(path)),
                         "image": image,

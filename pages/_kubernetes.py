@@ -14,25 +14,41 @@ from engine.workspace import Workspace
 from pages._shared import actor, run_action
 
 SHOWN = {"canary": "canary (weight steps)", "blue_green": "blue/green (preview, then switch)"}
+ROUTES = {
+    "replicas": "one Service over both versions (weights by pod count)",
+    "nginx": "nginx ingress",
+    "smi": "SMI service mesh",
+}
 
 
 def argo_export_section(ws: Workspace, name: str) -> None:
     with st.expander("Run this on Kubernetes (Argo Rollouts)", icon=":material/deployed_code:"):
         st.caption(
-            "A Rollout and an AnalysisTemplate that run this migration on a cluster with the same "
-            "policy: canary weights and pauses, the monitor window, and Prometheus queries whose "
-            "success and failure conditions are the rule's and the triggers' thresholds."
+            "A Rollout and AnalysisTemplates that run this migration on a cluster with the same "
+            "policy: canary weights, the monitor window, and Prometheus queries whose success and "
+            "failure conditions are the rule's and the triggers' thresholds. README: On Kubernetes."
         )
-        strategy = st.radio(
+        left, right = st.columns(2)
+        strategy = left.radio(
             "Strategy on the cluster",
             ["canary", "blue_green"],
             format_func=SHOWN.get,
-            horizontal=True,
             key="argo-strategy",
         )
-        text = run_action(lambda: services.argo_manifests(ws, name, strategy))  # the preview below
+        traffic = right.radio(
+            "How the canary gets its share of traffic",
+            list(ROUTES),
+            format_func=ROUTES.get,
+            key="argo-traffic",
+            disabled=strategy != "canary",
+            help="Blue/green switches Services: the preview is smoke-tested, the active one measured.",
+        )
+        if strategy != "canary":
+            traffic = "replicas"  # blue/green routes through its two Services
+        text = run_action(lambda: services.argo_manifests(ws, name, strategy, traffic=traffic))  # the preview
         if text:
-            file_name = f"{name}-argo-{strategy}.yaml"
+            routed = "" if traffic == "replicas" else f"-{traffic}"
+            file_name = f"{name}-argo-{strategy}{routed}.yaml"
             st.download_button(
                 "Download the YAML",
                 text,
@@ -41,7 +57,9 @@ def argo_export_section(ws: Workspace, name: str) -> None:
                 key="argo-download",
                 icon=":material/download:",
                 on_click=lambda: run_action(  # the download is the export: recorded in the audit log
-                    lambda: services.export_argo(ws, name, strategy, actor=actor(), file=file_name)
+                    lambda: services.export_argo(
+                        ws, name, strategy, actor=actor(), traffic=traffic, file=file_name
+                    )
                 ),
             )
             st.code(text, language="yaml")

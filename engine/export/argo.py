@@ -1,395 +1,217 @@
-"""The same migration on a Kubernetes cluster: an Argo Rollouts ``Rollout`` and its ``AnalysisTemplate``.
+"""The same migration on a Kubernetes cluster: an Argo Rollouts ``Rollout``, its ``AnalysisTemplate``\\s
+and the Services (and Ingress) it routes through, following Argo's documented patterns.
 
 For one system and one policy this writes what a team would ``kubectl apply``
 to move the system the way Switchyard moves it locally:
 
 * **canary**: a ``setWeight`` step per policy ``canary_weights`` (as percent),
-  each followed by ``pause: {duration: canary_step_s}`` and an ``analysis``
-  step; the 100 % step pauses for the monitor window instead, the old
-  version still running so an abort is instant;
-* **blue_green**: ``activeService``/``previewService``, no automatic
-  promotion (a lead promotes), ``prePromotionAnalysis`` on the preview and
-  ``postPromotionAnalysis`` after the switch, the old version kept for the
-  monitor window and the fast-rollback window (``scaleDownDelaySeconds``).
+  each followed by an ``analysis`` step that measures that weight's traffic.
+  How the canary gets its share of real traffic is the ``traffic`` choice:
 
-The ``AnalysisTemplate`` asks Prometheus (the served versions' own metrics,
-:mod:`engine.metrics.service`) and encodes the policy in each metric's
-conditions. Where the policy has both a rule (what GO needs) and a trigger
-(what rolls back), ``successCondition`` is the rule and ``failureCondition``
-the trigger, so a measurement between the two is *Inconclusive* and Argo
-pauses for a person, as Switchyard's INCONCLUSIVE does. A metric with no
-data satisfies neither condition: too little data never passes.
+  - ``replicas`` (default, Argo's basic canary): one Service over every pod
+    of both versions, so each pod gets an equal share and a weight is a pod
+    count; the file says which share each step really gets (:func:`canary_share`);
+  - ``nginx``: Argo's nginx traffic routing (a canary Ingress beside the
+    exported stable Ingress, weighted by annotation);
+  - ``smi``: an SMI ``TrafficSplit`` between the stable and canary Services
+    behind a root Service the clients call (a mesh such as Linkerd splits it).
 
-Field names follow the CRDs in argoproj/argo-rollouts
-``pkg/apis/rollouts/v1alpha1/types.go`` and ``analysis_types.go``.
+  Never the stable and canary Services alone: without ``trafficRouting`` Argo
+  points each at one version, clients of the stable one never reach the canary,
+  and its metrics stay empty.
+* **blue_green**: ``activeService``/``previewService``, no automatic promotion
+  (a lead promotes), a pre-promotion analysis that sends its own smoke requests
+  to the preview Service (a Job running :mod:`engine.parallel.smoke_requests`:
+  the preview has no production traffic to measure), and the traffic metrics as
+  post-promotion analysis on the active Service, the old version kept until they
+  are done (``scaleDownDelaySeconds``) so an abort switches straight back.
+
+The AnalysisTemplates and how they measure are in :mod:`engine.export.argo_analysis`.
+
+Field names follow the CRDs in argoproj/argo-rollouts (checked against the
+v1.9.1 schemas vendored in tests/data/argo_rollouts).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import re
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
 from engine.errors import InputError
+from engine.export.argo_analysis import (
+    API_VERSION,
+    HASH_LABEL,
+    INCONCLUSIVE_LIMIT,
+    LIVE_BASELINE_OFFSET,
+    SMOKE_IMAGE,
+    TRIGGER_FAILURE_LIMIT,
+    WINDOW_SCRAPES,
+    Strategy,
+    Timing,
+    Traffic,
+    analysis_template,
+    duration,
+    k8s_labels,
+    k8s_name,
+    metric_specs,
+    policy_digest,
+    smoke_template,
+    timing,
+)
 from engine.judge.policy import Policy
-from engine.metrics.service import DURATION, REQUESTS
 
-API_VERSION = "argoproj.io/v1alpha1"
+__all__ = [
+    "HASH_LABEL",
+    "Timing",
+    "analysis_template",
+    "canary_share",
+    "manifests",
+    "metric_specs",
+    "policy_digest",
+    "rollout",
+    "scrape_config",
+    "services",
+    "smoke_template",
+    "timing",
+]
+
 STRATEGIES = ("canary", "blue_green")
-Strategy = Literal["canary", "blue_green"]
-HASH_LABEL = "rollouts_pod_template_hash"
-"""Prometheus's name for the ``rollouts-pod-template-hash`` pod label Argo puts on each version's pods
-(the usual kubernetes_sd relabelling copies pod labels this way); it tells canary from stable."""
-IN_CLUSTER_PROMETHEUS = "http://prometheus.monitoring.svc.cluster.local:9090"
+TRAFFIC = ("replicas", "nginx", "smi")
 DEFAULT_IMAGE = "registry.invalid/switchyard/{app}:new"
 """A placeholder that cannot be pulled: the team puts its own image of the converted system here."""
+DEFAULT_HOST = "{app}.example.com"
+"""The nginx Ingress's host, a placeholder for the team's own."""
 CONTAINER_PORT = 8080
-MIN_INTERVAL_S = 30
-"""Shortest measurement interval: ``rate()`` needs a few scrapes inside its window."""
-ANSWERED, FAILED = ',code=~"2.."', ',code!~"2.."'
-"""Extra label matchers: requests answered 2xx, and the others."""
-LIVE_BASELINE_OFFSET = "1s"
-"""The stable side's offset while it still serves traffic: PromQL refuses ``offset 0s``, and one
-second is nothing beside a window of at least :data:`MIN_INTERVAL_S`."""
+DEFAULT_REPLICAS = 4
+MAX_SURGE = "25%"
+"""Argo's default, written out: the canary's pod counts below are computed with it."""
 
 
-def k8s_name(system: str) -> str:
-    """A DNS-1123 name for ``system`` (``todo_api_system`` -> ``todo-api-system``), at most 50 characters
-    so that suffixes such as ``-preview`` and Argo's own hash suffixes still fit in 63."""
-    name = re.sub(r"[^a-z0-9-]+", "-", system.lower()).strip("-")
-    return name[:50].rstrip("-") or "system"
-
-
-def _num(value: float) -> str:
-    """A threshold as the condition shows it (``0.05``, ``1.1``, ``2``), float noise rounded away."""
-    return f"{round(value, 9):g}"
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """One AnalysisTemplate metric: its query and what passes, what fails and how often it may fail."""
-
-    name: str
-    query: str
-    success: str
-    failure: str
-    failure_limit: int
-    role: str  # "rule" (what GO needs), "trigger" (what rolls back), "both", or "evidence"
-
-
-@dataclass(frozen=True)
-class Timing:
-    """How often the analysis measures and over what window, from the policy."""
-
-    interval_s: int
-    count: int
-    window: str
-
-    @property
-    def span_s(self) -> int:
-        """From the start of an analysis to its last measurement (the first waits one window)."""
-        return self.interval_s + (self.count - 1) * self.interval_s
-
-
-def timing(policy: Policy, strategy: Strategy) -> Timing:
-    """A measurement every policy bucket (the seed's "a metric every minute"), as many as fit the
-    canary step (canary) or the monitor window (blue_green)."""
-    interval = max(MIN_INTERVAL_S, math.ceil(policy.parallel_run.bucket_s))
-    span = policy.deploy.canary_step_s if strategy == "canary" else policy.deploy.monitor_window_s
-    return Timing(interval_s=interval, count=max(1, math.ceil(span / interval)), window=f"{interval}s")
-
-
-# --------------------------------------------------------------------------- PromQL
-
-
-def _selector(system: str, side: str, extra: str = "") -> str:
-    arg = "canary-hash" if side == "canary" else "stable-hash"
-    return f'system="{system}",{HASH_LABEL}="{{{{args.{arg}}}}}"{extra}'
-
-
-def _offset(side: str) -> str:
-    return " offset {{args.baseline-offset}}" if side == "stable" else ""
-
-
-def _rate(metric: str, system: str, side: str, window: str, extra: str = "") -> str:
-    return f"rate({metric}{{{_selector(system, side, extra)}}}[{window}]{_offset(side)})"
-
-
-def error_rate_query(system: str, side: str, window: str) -> str:
-    """Share of the side's requests not answered 2xx (0 when none failed, not "no data")."""
-    failed = f"(sum({_rate(REQUESTS, system, side, window, FAILED)}) or vector(0))"
-    return f"{failed} / sum({_rate(REQUESTS, system, side, window)})"
-
-
-def latency_quantile_query(system: str, side: str, window: str, quantile: float) -> str:
-    buckets = _rate(f"{DURATION}_bucket", system, side, window, ANSWERED)
-    return f"histogram_quantile({_num(quantile)}, sum by (le) ({buckets}))"
-
-
-def latency_ratio_query(system: str, window: str, quantile: float) -> str:
-    """The canary's quantile over the stable's (1.1 = 10 % slower)."""
-    return (
-        f"{latency_quantile_query(system, 'canary', window, quantile)} / "
-        f"{latency_quantile_query(system, 'stable', window, quantile)}"
-    )
-
-
-def throughput_ratio_query(system: str, window: str) -> str:
-    """Ok answers per second *per pod*, canary over stable.
-
-    A replica-weighted canary gives each pod an equal share of the traffic,
-    so per pod is what compares like with like at every weight (the local
-    gateway instead compares per unit of offered traffic).
-    """
-
-    def per_pod(side: str) -> str:
-        ok = f"sum({_rate(REQUESTS, system, side, window, ANSWERED)})"
-        pods = f"count(count by (pod) ({REQUESTS}{{{_selector(system, side)}}}{_offset(side)}))"
-        return f"({ok} / {pods})"
-
-    return f"{per_pod('canary')} / {per_pod('stable')}"
-
-
-def sample_size_query(system: str, window: str) -> str:
-    return f"sum(increase({REQUESTS}{{{_selector(system, 'canary')}}}[{window}]))"
-
-
-# --------------------------------------------------------------------------- conditions
-
-
-def _cond(op: str, value: float | str) -> str:
-    """``result[0] <op> value``, false when the query returned nothing (so no data never passes)."""
-    shown = value if isinstance(value, str) else _num(value)
-    return f"len(result) > 0 && result[0] {op} {shown}"
-
-
-def metric_specs(system: str, policy: Policy, strategy: Strategy) -> list[MetricSpec]:
-    """The analysis metrics with the policy's thresholds in their conditions."""
-    t = timing(policy, strategy)
-    w = t.window
-    rule, trig, stats = policy.rule, policy.triggers, policy.statistics
-    # a rule is statistical: it may miss in (1 - confidence) of the windows by chance; a trigger may not.
-    rule_limit = math.floor(t.count * (1 - stats.confidence_level))
-    q = stats.latency_quantile
-    specs = [
-        MetricSpec(
-            "error-rate",
-            error_rate_query(system, "canary", w),
-            _cond("<=", trig.max_error_rate),
-            _cond(">", trig.max_error_rate),
-            0,
-            "trigger",
-        ),
-        MetricSpec(
-            "error-rate-increase",
-            f"({error_rate_query(system, 'canary', w)}) - ({error_rate_query(system, 'stable', w)})",
-            _cond("<=", stats.max_error_rate_increase),
-            _cond(">", stats.max_error_rate_increase),
-            rule_limit,
-            "rule",
-        ),
+def _analysis(template: str, offset: str, weights: tuple[int, int] | None = None) -> dict[str, Any]:
+    """A ``RolloutAnalysis``: the template, the two versions' pod hashes, the baseline's offset and,
+    behind a traffic router, the two sides' weights."""
+    args: list[dict[str, Any]] = [
+        {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
+        {"name": "stable-hash", "valueFrom": {"podTemplateHashValue": "Stable"}},
+        {"name": "baseline-offset", "value": offset},
     ]
-    latency_limit = 1 + rule.max_latency_increase
-    if round(q, 6) == 0.95:  # the rule's quantile is the trigger's: one metric, rule to pass, trigger to fail
-        specs.append(
-            MetricSpec(
-                "latency-p95-ratio",
-                latency_ratio_query(system, w, 0.95),
-                _cond("<=", latency_limit),
-                _cond(">", trig.max_p95_ratio),
-                0,
-                "both",
-            )
-        )
-    else:
-        specs += [
-            MetricSpec(
-                f"latency-p{round(q * 100)}-ratio",
-                latency_ratio_query(system, w, q),
-                _cond("<=", latency_limit),
-                _cond(">", latency_limit),
-                rule_limit,
-                "rule",
-            ),
-            MetricSpec(
-                "latency-p95-ratio",
-                latency_ratio_query(system, w, 0.95),
-                _cond("<=", trig.max_p95_ratio),
-                _cond(">", trig.max_p95_ratio),
-                0,
-                "trigger",
-            ),
+    if weights is not None:
+        args += [
+            {"name": "canary-weight", "value": str(weights[0])},
+            {"name": "stable-weight", "value": str(weights[1])},
         ]
-    specs += [
-        MetricSpec(
-            "throughput-ratio",
-            throughput_ratio_query(system, w),
-            _cond(">=", 1 + rule.min_throughput_change),
-            _cond("<", trig.min_throughput_ratio),
-            0,
-            "both",
-        ),
-        MetricSpec(
-            "sample-size",
-            sample_size_query(system, w),
-            _cond(">=", math.ceil(stats.min_samples_per_version / t.count)),
-            "false",  # too few requests is never a failure, only not yet a pass (Inconclusive)
-            0,
-            "evidence",
-        ),
-    ]
-    return specs
+    return {"templates": [{"templateName": template}], "args": args}
 
 
-# --------------------------------------------------------------------------- manifests
+def step_weights(policy: Policy) -> list[int]:
+    """The canary's weights in percent, ending at 100."""
+    return [round(w * 100) for w in policy.deploy.canary_weights if w < 1.0] + [100]
 
 
-def policy_digest(policy: Policy) -> str:
-    return hashlib.sha256(policy.model_dump_json().encode()).hexdigest()[:16]
-
-
-def analysis_template(
-    system: str, policy: Policy, strategy: Strategy, *, prometheus_address: str | None = None
-) -> dict[str, Any]:
-    """The ``AnalysisTemplate`` (apiVersion argoproj.io/v1alpha1) for ``system`` under ``policy``."""
-    app = k8s_name(system)
-    t = timing(policy, strategy)
-    address = prometheus_address or IN_CLUSTER_PROMETHEUS
-    metrics = []
-    for spec in metric_specs(system, policy, strategy):
-        metric: dict[str, Any] = {
-            "name": spec.name,
-            "initialDelay": t.window,
-            "interval": f"{t.interval_s}s",
-            "count": t.count,
-            "successCondition": spec.success,
-            "failureCondition": spec.failure,
-            "failureLimit": spec.failure_limit,
-            "provider": {
-                "prometheus": {
-                    "address": "{{args.prometheus-address}}",
-                    "timeout": max(1, round(policy.prometheus.timeout_s)),
-                    "query": spec.query,
-                }
-            },
-        }
-        metrics.append(metric)
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "AnalysisTemplate",
-        "metadata": {
-            "name": f"{app}-switchyard",
-            "labels": _labels(app, system),
-            "annotations": {
-                "switchyard.io/strategy": strategy,
-                "switchyard.io/policy-sha256": policy_digest(policy),
-                "switchyard.io/metric-roles": ",".join(
-                    f"{s.name}={s.role}" for s in metric_specs(system, policy, strategy)
-                ),
-                "switchyard.io/prometheus-labels": (
-                    f"{REQUESTS} and {DURATION} from each pod's /metrics, with the pod labels "
-                    f"rollouts-pod-template-hash as {HASH_LABEL} and the pod name as pod"
-                ),
-            },
-        },
-        "spec": {
-            "args": [
-                {"name": "canary-hash"},
-                {"name": "stable-hash"},
-                {"name": "baseline-offset", "value": LIVE_BASELINE_OFFSET},
-                {"name": "prometheus-address", "value": address},
-            ],
-            "metrics": metrics,
-        },
-    }
-
-
-def _labels(app: str, system: str) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": app,
-        "app.kubernetes.io/part-of": "switchyard",
-        "switchyard.io/system": system,
-    }
-
-
-def _analysis(template: str, offset: str, dry_run: list[str] | None = None) -> dict[str, Any]:
-    """A ``RolloutAnalysis``: the template, the two versions' pod hashes and the baseline's offset."""
-    analysis: dict[str, Any] = {
-        "templates": [{"templateName": template}],
-        "args": [
-            {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
-            {"name": "stable-hash", "valueFrom": {"podTemplateHashValue": "Stable"}},
-            {"name": "baseline-offset", "value": offset},
-        ],
-    }
-    if dry_run:
-        analysis["dryRun"] = [{"metricName": m} for m in dry_run]
-    return analysis
-
-
-def canary_steps(policy: Policy, template: str) -> list[dict[str, Any]]:
-    """setWeight / pause / analysis per canary weight; the full-traffic step watches the monitor window.
+def canary_steps(policy: Policy, template: str, traffic: Traffic = "replicas") -> list[dict[str, Any]]:
+    """``setWeight`` then an ``analysis`` of that weight's traffic, per weight.
 
     At 100 % the stable version serves nothing, so its baseline is read from
-    before the step (``baseline-offset``), as the local monitor window
-    compares against the old version's answers.
+    before the step (:attr:`Timing.baseline_offset_s`), as the local monitor
+    window compares against the old version; behind a router its weight then
+    was what the step before gave it.
     """
     t = timing(policy, "canary")
-    weights = [round(w * 100) for w in policy.deploy.canary_weights if w < 1.0] + [100]
     steps: list[dict[str, Any]] = []
-    for weight in weights:
+    before = 0
+    for weight in step_weights(policy):
         full = weight == 100
-        pause = round(policy.deploy.monitor_window_s if full else policy.deploy.canary_step_s)
-        offset = f"{pause + t.span_s}s" if full else LIVE_BASELINE_OFFSET
-        steps += [
-            {"setWeight": weight},
-            {"pause": {"duration": pause}},
-            {"analysis": _analysis(template, offset)},
-        ]
+        offset = duration(t.baseline_offset_s) if full else LIVE_BASELINE_OFFSET
+        weights = None if traffic == "replicas" else (weight, 100 - (before if full else weight))
+        steps += [{"setWeight": weight}, {"analysis": _analysis(template, offset, weights)}]
+        before = weight
     return steps
+
+
+def canary_share(replicas: int, weight: int, max_surge: int) -> tuple[int, int]:
+    """(new pods, all pods) Argo runs for ``weight`` % without a traffic router.
+
+    A port of ``approximateWeightedCanaryStableReplicaCounts`` (argo-rollouts
+    utils/replicaset/canary.go): the closest share of pods to the weight, the
+    canary never zero for a weight above 0, one extra pod allowed by the surge.
+    """
+    if weight >= 100:
+        return replicas, replicas
+    exact = replicas * weight / 100
+    ceil, floor = math.ceil(exact), math.floor(exact)
+
+    def tied(total: int) -> bool:
+        return math.modf(total * weight / 100)[0] == 0.5
+
+    zero_allowed = weight == 0 or (replicas == 1 and max_surge == 0)
+    options = []
+    if ceil < replicas or zero_allowed:
+        options.append((ceil, replicas))
+    if not tied(replicas) and (floor != 0 or zero_allowed):
+        options.append((floor, replicas))
+    if max_surge > 0:
+        options.append((ceil, replicas + 1))
+        if not tied(replicas + 1) and (floor != 0 or zero_allowed):
+            options.append((floor, replicas + 1))
+    if not options:
+        return 0, replicas
+    best = options[0]
+    for option in options[1:]:  # the first of equally close options wins, as in Argo
+        if abs(option[0] * 100 / option[1] - weight) < abs(best[0] * 100 / best[1] - weight):
+            best = option
+    return best
+
+
+def _surge(replicas: int) -> int:
+    return math.ceil(replicas * int(MAX_SURGE.rstrip("%")) / 100)
 
 
 def rollout(
     system: str,
     policy: Policy,
     strategy: Strategy,
+    traffic: Traffic = "replicas",
     *,
     image: str | None = None,
-    replicas: int = 4,
+    replicas: int = DEFAULT_REPLICAS,
 ) -> dict[str, Any]:
     """The ``Rollout`` (apiVersion argoproj.io/v1alpha1) running ``system``'s new version by ``strategy``."""
     app = k8s_name(system)
     template = f"{app}-switchyard"
     t = timing(policy, strategy)
     if strategy == "canary":
-        strategy_spec: dict[str, Any] = {
-            "canary": {
-                "stableService": f"{app}-stable",
-                "canaryService": f"{app}-canary",
-                "steps": canary_steps(policy, template),
-            }
-        }
+        canary: dict[str, Any] = {}
+        if traffic == "replicas":
+            # one Service over both versions (services()); keep every old pod until its replacement is up
+            canary |= {"maxSurge": MAX_SURGE, "maxUnavailable": 0}
+        else:
+            canary |= {"canaryService": f"{app}-canary", "stableService": f"{app}-stable"}
+            if traffic == "nginx":
+                canary["trafficRouting"] = {"nginx": {"stableIngress": app}}
+            else:
+                canary["trafficRouting"] = {"smi": {"rootService": app, "trafficSplitName": app}}
+        canary["steps"] = canary_steps(policy, template, traffic)
+        strategy_spec: dict[str, Any] = {"canary": canary}
     else:
+        # the old version stays until the post-promotion analysis is done (Argo cancels it when the old
+        # one is scaled down), and through the monitor and fast-rollback windows
+        keep = max(policy.deploy.monitor_window_s + policy.deploy.warm_window_s, t.span_s + t.window_s)
         strategy_spec = {
             "blueGreen": {
                 "activeService": f"{app}-active",
                 "previewService": f"{app}-preview",
                 "autoPromotionEnabled": False,
-                # the old version stays through the monitor window and the fast-rollback window
-                "scaleDownDelaySeconds": round(policy.deploy.monitor_window_s + policy.deploy.warm_window_s),
-                # the preview has no share of production traffic: its throughput is recorded, not judged
-                "prePromotionAnalysis": _analysis(
-                    template, LIVE_BASELINE_OFFSET, dry_run=["throughput-ratio"]
-                ),
-                # after the switch the old version serves nothing: compare with it from before the switch
-                "postPromotionAnalysis": _analysis(template, f"{t.span_s}s"),
+                "scaleDownDelaySeconds": round(keep),
+                "prePromotionAnalysis": {  # the preview gets no production traffic: it is sent its own
+                    "templates": [{"templateName": f"{app}-smoke"}],
+                    "args": [{"name": "preview-url", "value": f"http://{app}-preview"}],
+                },
+                "postPromotionAnalysis": _analysis(template, duration(t.baseline_offset_s)),
             }
         }
-    labels = _labels(app, system)
+    labels = k8s_labels(app, system)
     return {
         "apiVersion": API_VERSION,
         "kind": "Rollout",
@@ -432,22 +254,109 @@ def rollout(
     }
 
 
-def services(system: str, strategy: Strategy) -> list[dict[str, Any]]:
-    """The two Services the strategy switches between (Argo adds the pod-hash selector itself)."""
+def _service(app: str, system: str, name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": k8s_labels(app, system)},
+        "spec": {
+            "selector": {"app.kubernetes.io/name": app},
+            "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+        },
+    }
+
+
+def services(
+    system: str, strategy: Strategy, traffic: Traffic = "replicas", *, host: str | None = None
+) -> list[dict[str, Any]]:
+    """The Services (and, for nginx, the stable Ingress) the strategy routes through.
+
+    Argo adds a pod-hash selector to the stable/canary and active/preview
+    Services itself; the one Service of ``replicas`` and SMI's root Service
+    keep selecting every pod of both versions.
+    """
     app = k8s_name(system)
-    roles = ("stable", "canary") if strategy == "canary" else ("active", "preview")
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": f"{app}-{role}", "labels": _labels(app, system)},
-            "spec": {
-                "selector": {"app.kubernetes.io/name": app},
-                "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
-            },
-        }
-        for role in roles
-    ]
+    if strategy == "blue_green":
+        names = [f"{app}-active", f"{app}-preview"]
+    elif traffic == "replicas":
+        names = [app]
+    elif traffic == "smi":
+        names = [app, f"{app}-stable", f"{app}-canary"]
+    else:
+        names = [f"{app}-stable", f"{app}-canary"]
+    documents = [_service(app, system, name) for name in names]
+    if strategy == "canary" and traffic == "nginx":
+        documents.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "Ingress",
+                "metadata": {"name": app, "labels": k8s_labels(app, system)},
+                "spec": {
+                    "ingressClassName": "nginx",
+                    "rules": [
+                        {
+                            "host": host or DEFAULT_HOST.format(app=app),
+                            "http": {
+                                "paths": [
+                                    {
+                                        "path": "/",
+                                        "pathType": "Prefix",
+                                        "backend": {
+                                            "service": {"name": f"{app}-stable", "port": {"name": "http"}}
+                                        },
+                                    }
+                                ]
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+    return documents
+
+
+def scrape_config(policy: Policy) -> dict[str, Any]:
+    """The scrape job the cluster's Prometheus needs for the analyses (README: On Kubernetes).
+
+    Pods annotated ``prometheus.io/scrape`` (the Rollout's are) are scraped on
+    their annotated port and path every ``[kubernetes] scrape_interval_s``; their
+    labels become Prometheus labels (``rollouts-pod-template-hash`` ->
+    :data:`HASH_LABEL`), and the pod's name becomes ``pod``.
+    """
+    scrape = f"{max(1, math.ceil(policy.kubernetes.scrape_interval_s))}s"
+    return {
+        "scrape_configs": [
+            {
+                "job_name": "switchyard-pods",
+                "scrape_interval": scrape,
+                "kubernetes_sd_configs": [{"role": "pod"}],
+                "relabel_configs": [
+                    {
+                        "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
+                        "regex": "true",
+                        "action": "keep",
+                    },
+                    {
+                        "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"],
+                        "regex": "(.+)",
+                        "target_label": "__metrics_path__",
+                    },
+                    {
+                        "source_labels": [
+                            "__address__",
+                            "__meta_kubernetes_pod_annotation_prometheus_io_port",
+                        ],
+                        "regex": "([^:]+)(?::\\d+)?;(\\d+)",
+                        "replacement": "$1:$2",
+                        "target_label": "__address__",
+                    },
+                    {"regex": "__meta_kubernetes_pod_label_(.+)", "action": "labelmap"},
+                    {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+                    {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+                ],
+            }
+        ]
+    }
 
 
 class _PlainDumper(yaml.SafeDumper):
@@ -457,29 +366,85 @@ class _PlainDumper(yaml.SafeDumper):
         return True
 
 
+def to_yaml(documents: list[dict[str, Any]]) -> str:
+    return yaml.dump_all(
+        documents, Dumper=_PlainDumper, sort_keys=False, default_flow_style=False, width=4096
+    )
+
+
+def _header(
+    system: str, policy: Policy, strategy: Strategy, traffic: Traffic, replicas: int, policy_name: str
+) -> str:
+    app = k8s_name(system)
+    t = timing(policy, strategy)
+    lines = [
+        f"Switchyard: {system} by {strategy} under {policy_name} (sha256 {policy_digest(policy)}).",
+        "Needs the Argo Rollouts controller (CRDs as of v1.9) and a Prometheus scraping the pods"
+        " (README: On Kubernetes).",
+        f"Apply with: kubectl apply -f <this file>, with your current image as {app}'s first;",
+        f"then start the migration: kubectl argo rollouts set image {app} {app}=<image of the converted"
+        " system>.",
+        f"Each analysis measures every {t.window_s} s over {WINDOW_SCRAPES} scrapes of {t.scrape_s} s,"
+        f" {t.count} times (the first after {t.delay_s} s).",
+        f"A trigger aborts once more than {TRIGGER_FAILURE_LIMIT} window is over it; more than"
+        f" {INCONCLUSIVE_LIMIT} window without data or between rule and trigger pauses for a person.",
+    ]
+    if strategy == "blue_green":
+        lines += [
+            f"Before promotion a Job smoke-tests {app}-preview ({SMOKE_IMAGE}); promote with:"
+            f" kubectl argo rollouts promote {app}.",
+            f"After it, the traffic metrics watch {app}-active against the old version's last minutes.",
+        ]
+    elif traffic == "replicas":
+        lines.append(
+            f"No traffic router: one Service ({app}) over the pods of both versions, so a weight is a"
+            f" pod count. With {replicas} replicas:"
+        )
+        for weight in step_weights(policy):
+            new, total = canary_share(replicas, weight, _surge(replicas))
+            lines.append(
+                f"  setWeight {weight}: {new} of {total} pods run the new version, about"
+                f" {round(100 * new / total)} % of requests"
+            )
+        lines.append("More replicas (--replicas) come closer to the weights; or route: --traffic nginx|smi.")
+    elif traffic == "nginx":
+        lines.append(
+            f"nginx routes each weight: clients use the Ingress {app} (host {DEFAULT_HOST.format(app=app)}:"
+            " put your own); Argo adds the canary Ingress beside it."
+        )
+    else:
+        lines.append(
+            f"The mesh routes each weight: clients call the root Service {app}; Argo writes the SMI"
+            f" TrafficSplit {app} between {app}-stable and {app}-canary."
+        )
+    return "".join(f"# {line}\n" for line in lines)
+
+
 def manifests(
     system: str,
     policy: Policy,
     strategy: str = "canary",
     *,
+    traffic: str = "replicas",
     image: str | None = None,
     prometheus_address: str | None = None,
     policy_name: str = "policy.toml",
+    replicas: int = DEFAULT_REPLICAS,
 ) -> str:
-    """AnalysisTemplate, Rollout and Services as one multi-document YAML string."""
+    """AnalysisTemplate(s), Rollout, Services (and Ingress) as one multi-document YAML string."""
     if strategy not in STRATEGIES:
         raise InputError("--strategy", "value", " | ".join(STRATEGIES), repr(strategy))
+    if traffic not in TRAFFIC:
+        raise InputError("--traffic", "value", " | ".join(TRAFFIC), repr(traffic))
+    if not 1 <= replicas <= 1000:
+        raise InputError("--replicas", "value", "a whole number from 1 to 1000", str(replicas))
     chosen: Strategy = "canary" if strategy == "canary" else "blue_green"
-    documents = [
-        analysis_template(system, policy, chosen, prometheus_address=prometheus_address),
-        rollout(system, policy, chosen, image=image),
-        *services(system, chosen),
+    routing: Traffic = "nginx" if traffic == "nginx" else "smi" if traffic == "smi" else "replicas"
+    documents = [analysis_template(system, policy, chosen, routing, prometheus_address=prometheus_address)]
+    if chosen == "blue_green":
+        documents.append(smoke_template(system, policy))
+    documents += [
+        rollout(system, policy, chosen, routing, image=image, replicas=replicas),
+        *services(system, chosen, routing),
     ]
-    header = (
-        f"# Switchyard: {system} by {strategy} under {policy_name} (sha256 {policy_digest(policy)}).\n"
-        "# Apply with: kubectl apply -f <this file>   (needs the Argo Rollouts controller and Prometheus)\n"
-    )
-    body = yaml.dump_all(
-        documents, Dumper=_PlainDumper, sort_keys=False, default_flow_style=False, width=4096
-    )
-    return header + body
+    return _header(system, policy, chosen, routing, replicas, policy_name) + to_yaml(documents)

@@ -90,6 +90,15 @@ class GovernancePolicy(BaseModel):
     """A fired trigger puts the system on HOLD (traffic stays) instead of rolling it back."""
 
 
+class KubernetesPolicy(BaseModel):
+    """How the Argo Rollouts export (``export-argo``) measures on a cluster."""
+
+    model_config = ConfigDict(extra="forbid")
+    scrape_interval_s: float = Field(60, gt=0, le=3600)
+    """The cluster Prometheus's scrape interval (Prometheus's own default is 1m): an analysis
+    measures rates over windows of four scrapes, one window after another."""
+
+
 class Policy(BaseModel):
     """Everything a verdict depends on besides the data."""
 
@@ -101,6 +110,7 @@ class Policy(BaseModel):
     deploy: DeployPolicy = DeployPolicy()
     prometheus: PrometheusConfig = PrometheusConfig()
     governance: GovernancePolicy = GovernancePolicy()
+    kubernetes: KubernetesPolicy = KubernetesPolicy()
 
 
 def load_policy(path: Path = DEFAULT_POLICY) -> Policy:

@@ -9,40 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from engine.deploy.http import HttpError, Upstream
+from engine.parallel.smoke_requests import FIELD_VALUES, request_mix
+
+__all__ = ["FIELD_VALUES", "WorkloadStats", "drive", "request_mix"]
 
 CLIENT_TIMEOUT_S = 15.0
 """Bound on one request of the workload: longer than the gateway's own bound on a slot
 (:data:`engine.deploy.gateway.UPSTREAM_TIMEOUT_S`), so a hung version shows up as the gateway's
 502 (failed) rather than as a request the client gave up on (lost)."""
-
-FIELD_VALUES: dict[str, Callable[[int], Any]] = {
-    "str": lambda i: f"user-{i % 97}",
-    "int": lambda i: i % 101,
-    "float": lambda i: (i % 89) / 8.0,
-    "bool": lambda i: i % 2 == 0,
-    "list": lambda i: [i % 7, i % 11],
-    "dict": lambda i: {"k": i % 13},
-    "any": lambda i: f"v{i % 53}",
-}
-
-
-def request_mix(endpoints: dict[str, dict[str, str]], variants: int = 20) -> list[tuple[str, bytes]]:
-    """``variants`` requests per entry endpoint, values varied so stores and caches see different keys."""
-    mix = []
-    for i in range(variants):
-        for endpoint, shape in sorted(endpoints.items()):
-            message = {f: FIELD_VALUES.get(t, FIELD_VALUES["any"])(i) for f, t in shape.items()}
-            mix.append((endpoint, json.dumps(message).encode()))
-    if not mix:
-        raise ValueError("the system has no entry endpoints to send requests to")
-    return mix
 
 
 @dataclass
