@@ -43,20 +43,21 @@ def prometheus_query(url: str, promql: str) -> list:
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[Callable[[dict[str, int]], str]]:
     """``start(targets)`` runs Prometheus on a free loopback port scraping each ``label -> port`` every
-    second and returns its URL once it is ready; it is stopped after the test."""
+    second (or with ``config``, a whole prometheus.yml as a dict) and returns its URL once it is
+    ready; it is stopped after the test."""
     if PROMETHEUS is None:  # not skipped: .ci/run (the README's test command) installs it
         pytest.fail("the prometheus binary is missing: apt-get install -y prometheus (.ci/run does)")
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(targets: dict[str, int]) -> str:
+    def start(targets: dict[str, int] | None = None, *, config: dict | None = None) -> str:
         port = free_port()
-        config = tmp_path / "prometheus.yml"
-        config.write_text(yaml.safe_dump(scrape_config(targets, scrape_interval_s=1)))
+        written = tmp_path / "prometheus.yml"
+        written.write_text(yaml.safe_dump(config or scrape_config(targets or {}, scrape_interval_s=1)))
         log = (tmp_path / "prometheus.log").open("wb")
         proc = subprocess.Popen(
             [
                 PROMETHEUS,
-                f"--config.file={config}",
+                f"--config.file={written}",
                 f"--storage.tsdb.path={tmp_path / 'tsdb'}",
                 f"--web.listen-address=127.0.0.1:{port}",
                 "--log.level=warn",
