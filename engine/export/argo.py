@@ -35,6 +35,7 @@ v1.9.1 schemas vendored in tests/data/argo_rollouts).
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any
 
 import yaml
@@ -417,7 +418,12 @@ def _header(
             f"The mesh routes each weight: clients call the root Service {app}; Argo writes the SMI"
             f" TrafficSplit {app} between {app}-stable and {app}-canary."
         )
-    return "".join(f"# {line}\n" for line in lines)
+    wrapped = (
+        part
+        for line in lines
+        for part in textwrap.wrap(line, 98, subsequent_indent="    ", break_on_hyphens=False)
+    )
+    return "".join(f"# {part}\n" for part in wrapped)
 
 
 def manifests(

@@ -14,11 +14,11 @@ from types import SimpleNamespace
 import pytest
 import streamlit as st
 import streamlit.runtime.context as streamlit_context
-from streamlit.testing.v1 import AppTest
 
 from engine import access, services
 from engine.errors import AccessDeniedError
 from engine.workspace import Workspace
+from tests.app.test_roles_pages import open_page
 from tests.test_access import snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,15 +37,6 @@ def connect_from(monkeypatch: pytest.MonkeyPatch, address: str | None) -> None:
     """Every session's peer is ``address``, as the server would see it."""
     client = SimpleNamespace(remote_ip=address, headers={}, cookies={})
     monkeypatch.setattr(streamlit_context, "_get_client_context", lambda: client)
-
-
-def open_page(path: str, user: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / path), default_timeout=60)
-    if user is not None:
-        at.user = user
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def test_a_visitor_from_another_address_changes_nothing_even_by_forcing_the_button(

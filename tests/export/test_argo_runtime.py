@@ -270,7 +270,9 @@ def test_pod_shares_are_what_argo_runs(
 
 def test_the_file_says_what_share_each_weight_really_gets() -> None:
     text = argo.manifests(SYSTEM, load_policy(), "canary")
-    assert "a weight is a pod count" in text
+    header = " ".join(line[1:].strip() for line in text.splitlines() if line.startswith("#"))
+    assert "over the pods of both versions, so a weight is a pod count" in header
+    assert max(len(line) for line in text.splitlines() if line.startswith("#")) <= 100  # readable as is
     # 4 replicas, 25 % surge (1 pod): 5 % is 1 new pod of 5, the closest Argo can get
     assert "#   setWeight 5: 1 of 5 pods run the new version, about 20 % of requests" in text
     assert "#   setWeight 50: 2 of 4 pods run the new version, about 50 % of requests" in text
