@@ -256,6 +256,7 @@ class SampleWriter:
                         if version == "new"
                         else pl.repeat(None, n, dtype=pl.Boolean, eager=True),
                         "body": body,
+                        "called_first": pl.repeat(version == "old", n, eager=True),
                     }
                 )
             )

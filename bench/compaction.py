@@ -52,6 +52,7 @@ def one_second(index: int, rps: int, rng: np.random.Generator) -> pl.DataFrame:
             "digest": ["d"] * n,
             "match": [None, True] * rps,
             "body": [None] * n,
+            "called_first": [True, False] * rps,
         },
         schema=SAMPLE_COLUMNS,
     )

@@ -49,6 +49,7 @@ def sample_frame(rows: int) -> pl.DataFrame:
             "digest": ["0123456789abcdef"] * rows,
             "match": rng.random(rows) > 0.001,
             "body": [None] * rows,
+            "called_first": rng.random(rows) < 0.5,
         },
         schema=SAMPLE_COLUMNS,
     )

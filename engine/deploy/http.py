@@ -156,7 +156,11 @@ class Upstream:
         """
         self.in_flight += 1
         try:
-            return await asyncio.wait_for(self._exchange(method, path, body), timeout)
+            # a timeout scope, not wait_for: on Python 3.11 wait_for runs the exchange as a task of its
+            # own, a loop turn before the request is sent and another after the answer, which the
+            # gateway's latency measurement took in (and the client paid for) on every request
+            async with asyncio.timeout(timeout):
+                return await self._exchange(method, path, body)
         finally:
             self.in_flight -= 1
 

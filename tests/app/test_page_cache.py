@@ -70,6 +70,7 @@ def add_segment(ws: Workspace, seq: int, pairs: int, start: dt.datetime) -> None
                 "digest": ["d"] * pairs,
                 "match": [True if version == "new" else None] * pairs,
                 "body": [None] * pairs,
+                "called_first": [(i % 2 == 0) == (version == "old") for i in range(pairs)],
             },
             schema=SAMPLE_COLUMNS,
         )

@@ -39,6 +39,7 @@ def judged(ws: Workspace, latency_factor: float = 1.02, expect: str = "GO") -> W
             pl.lit("d").alias("digest"),
             pl.lit(None, pl.String).alias("body"),
         )
+        .with_columns(((pl.col("request_id") % 2 == 0) == (pl.col("version") == "old")).alias("called_first"))
         .select(list(SAMPLE_COLUMNS))
         .cast(SAMPLE_COLUMNS)
     )

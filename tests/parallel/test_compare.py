@@ -35,6 +35,7 @@ def test_partial_edge_buckets_are_marked_incomplete(tmp_path) -> None:
                 "digest": "d",
                 "match": [None] * 300 + [True] * 300,
                 "body": None,
+                "called_first": [True] * 300 + [False] * 300,
             }
         )
         .select(list(SAMPLE_COLUMNS))

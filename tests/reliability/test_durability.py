@@ -226,7 +226,7 @@ frame = pl.DataFrame(
         "endpoint": ["list"] * rows, "version": ["old"] * rows, "slot": ["blue"] * rows,
         "primary": [True] * rows, "status": [200] * rows, "ok": [True] * rows,
         "latency_ms": [1.5] * rows, "digest": ["d" * 16] * rows, "match": [True] * rows,
-        "body": ["x" * 40] * rows,
+        "body": ["x" * 40] * rows, "called_first": [None] * rows,
     },
     schema=SAMPLE_COLUMNS,
 )

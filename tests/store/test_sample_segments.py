@@ -34,6 +34,7 @@ def segment(ws: Workspace, index: int, rows: int = 50) -> Path:
             "digest": ["d"] * n,
             "match": [None, True] * rows,
             "body": [None] * n,
+            "called_first": [True, False] * rows,
         },
         schema=SAMPLE_COLUMNS,
     )

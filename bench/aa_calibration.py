@@ -1,0 +1,226 @@
+"""A/A bias of a mirrored run, before and after the measurement fix, side by side in one run.
+
+Run: python -m bench.aa_calibration [--rounds 4] [--rps 40] [--seconds 20] [--before REV]
+
+Two copies of the same old version (hello_world_api on the v1 runtime) sit behind
+the gateway, one as blue (labelled old), one as green (labelled new), green
+mirrored: an A/A run, as Diffy compares two primaries. Whatever difference the
+run reads between them is the measurement's own bias and noise.
+
+The same two backends are driven through two gateways in turn, alternating in
+each round so machine drift spreads over both: *before* is the gateway of
+``--before`` (by default the commit before the gateway began calling the two
+versions in turn; its ``engine/`` is exported with ``git archive``), *after*
+is the gateway of this checkout. Per run it prints the p50 change with the
+judge's interval (independent samples, as the judge of that time read it), the
+paired figure (median of the per-request log-ratio new/old, distribution-free
+interval), how far each order moves it, and the verdict :func:`judge_samples`
+gives the run under the shipped policy. Then the spread over the rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from engine.deploy.supervisor import free_port, healthy
+from engine.judge.policy import load_policy
+from engine.judge.samples import normalise_samples
+from engine.judge.stats import quantile_change, quantile_interval
+from engine.judge.verdict import judge_samples
+from engine.parallel.workload import drive, request_mix
+from engine.workspace import DEFAULT_POLICY
+
+ROOT = Path(__file__).resolve().parents[1]
+SYSTEM = ROOT / "data" / "generated_systems" / "hello_world_api"
+MARK = "called_first"
+"""The gateway's sample column that came with the fix: the commit before the first one with it is 'before'."""
+
+
+def before_commit() -> str:
+    """The parent of the commit that made the gateway call the two versions in turn (HEAD if not landed)."""
+    found = subprocess.run(
+        ["git", "log", "--reverse", "--format=%H", "-S", MARK, "--", "engine/deploy/gateway.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return f"{found[0]}^" if found else "HEAD"
+
+
+def export_engine(rev: str, target: Path) -> Path:
+    """``engine/`` of ``rev`` under ``target`` (a tree the old gateway runs from)."""
+    archive = subprocess.run(["git", "archive", rev, "engine"], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
+def start(args: list[str], cwd: Path, health: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *args, "--port", str(port)],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not healthy(port, health):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"{' '.join(args[:1])} did not start (from {cwd})")
+        time.sleep(0.05)
+    return proc, port
+
+
+@dataclass
+class Figures:
+    label: str
+    pairs: int
+    old_p50: float
+    new_p50: float
+    unpaired: tuple[float, float, float]
+    paired: tuple[float, float, float]
+    by_order: tuple[float, float] | None
+    verdict: str
+
+    def line(self) -> str:
+        def change(c: tuple[float, float, float]) -> str:
+            return f"{c[0]:+6.1%} [{c[1]:+6.1%}, {c[2]:+6.1%}] w {c[2] - c[1]:5.1%}"
+
+        order = (
+            f"old first {math.expm1(self.by_order[0]):+6.1%}, new first {math.expm1(self.by_order[1]):+6.1%}"
+            if self.by_order
+            else "order not recorded"
+        )
+        return (
+            f"{self.label:6} {self.pairs:5d} pairs  p50 {self.old_p50:.3f}/{self.new_p50:.3f} ms  "
+            f"p50 change {change(self.unpaired)}  paired {change(self.paired)}  {order}  {self.verdict}"
+        )
+
+
+def figures(label: str, samples: pl.DataFrame, policy_path: Path) -> Figures:
+    old = samples.filter(pl.col("version") == "old")
+    new = samples.filter(pl.col("version") == "new")
+    pairs = old.select("request_id", pl.col("latency_ms").alias("old"), pl.col("ok").alias("ok_old")).join(
+        new.select("request_id", pl.col("latency_ms").alias("new"), pl.col("ok").alias("ok_new")),
+        on="request_id",
+    )
+    pairs = pairs.filter(pl.col("ok_old") & pl.col("ok_new"))
+    log_ratio = np.log(pairs["new"].to_numpy() / pairs["old"].to_numpy())
+    unpaired = quantile_change(np.sort(pairs["old"].to_numpy()), np.sort(pairs["new"].to_numpy()), 0.5, 0.95)
+    median = quantile_interval(np.sort(log_ratio), 0.5, 0.95)
+    by_order = None
+    if MARK in samples.columns and old[MARK].null_count() < old.height:
+        first = pairs.join(old.select("request_id", MARK), on="request_id")[MARK].to_numpy().astype(bool)
+        by_order = (float(np.median(log_ratio[first])), float(np.median(log_ratio[~first])))
+    frame = normalise_samples(samples.select("ts", "version", "latency_ms", "ok", "endpoint", "match"))
+    verdict = judge_samples(frame, load_policy(policy_path), validation_success_rate=1.0, bucket_s=1.0)
+    return Figures(
+        label,
+        pairs.height,
+        float(np.median(pairs["old"].to_numpy())),
+        float(np.median(pairs["new"].to_numpy())),
+        (unpaired.estimate, unpaired.low, unpaired.high),
+        tuple(math.expm1(v) for v in (median.estimate, median.low, median.high)),  # type: ignore[arg-type]
+        by_order,
+        verdict.verdict,
+    )
+
+
+def mirrored_samples(
+    tree: Path, ports: tuple[int, int], rps: float, seconds: float, work: Path, label: str = "aa"
+) -> pl.DataFrame:
+    """Samples of one mirrored run, old on ``ports[0]``, new on ``ports[1]``, through the gateway of ``tree``.
+
+    The gateway is started for the run and stopped after it (a clean stop writes
+    what it still buffered). No store and no workspace: only the measurement path.
+    """
+    run_id = f"aa-{label}-{time.monotonic_ns()}"
+    routes = work / f"routes-{label}.json"
+    slots = {"blue": {"port": ports[0], "version": "old"}, "green": {"port": ports[1], "version": "new"}}
+    route = {"active": "blue", "canary_weight": 0.0, "mirror": True, "record_run": run_id, "slots": slots}
+    routes.write_text(json.dumps({"systems": {"aa": route}}))
+    samples_dir = work / "samples"
+    gateway, port = start(
+        ["engine.deploy.gateway", "--routes", str(routes), "--samples-dir", str(samples_dir)],
+        tree,
+        "/_switchyard/health",
+    )
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/endpoints", timeout=5) as answer:
+            mix = request_mix(json.loads(answer.read())["endpoints"])
+        asyncio.run(drive(port, "/s/aa/call", mix, rps=rps, duration_s=seconds))
+    finally:
+        gateway.terminate()
+        gateway.wait(10)
+    return pl.read_parquet(samples_dir / "system=aa" / f"run={run_id}" / "*.parquet")
+
+
+def aa_run(tree: Path, label: str, ports: tuple[int, int], rps: float, seconds: float, work: Path) -> Figures:
+    """One mirrored A/A run through the gateway of ``tree``, with its figures."""
+    return figures(label, mirrored_samples(tree, ports, rps, seconds, work, label), DEFAULT_POLICY)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.aa_calibration", description=(__doc__ or "").strip()
+    )
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rps", type=float, default=40.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--before", help="git revision of the 'before' gateway (default: before the fix)")
+    args = parser.parse_args(argv)
+    before = args.before or before_commit()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "before").mkdir()
+        trees = {"before": export_engine(before, work / "before"), "after": ROOT}
+        backends = [
+            start(["engine.runtime.serve", "--system-dir", str(SYSTEM), "--runtime", "v1"], ROOT, "/health")
+            for _ in range(2)
+        ]
+        print(f"A/A: two copies of {SYSTEM.name} (v1), {args.rps:g} req/s for {args.seconds:g} s per run")
+        print(f"before = gateway of {before}, after = this checkout\n")
+        results: dict[str, list[Figures]] = {"before": [], "after": []}
+        try:
+            for r in range(args.rounds):
+                for label in ("before", "after") if r % 2 == 0 else ("after", "before"):
+                    res = aa_run(
+                        trees[label], label, (backends[0][1], backends[1][1]), args.rps, args.seconds, work
+                    )
+                    results[label].append(res)
+                    print(res.line(), flush=True)
+        finally:
+            for proc, _ in backends:
+                proc.terminate()
+    print("\nover the rounds (identical versions: every change should be 0, every verdict GO):")
+    for label, runs in results.items():
+        centres = [r.unpaired[0] for r in runs]
+        widths = [r.unpaired[2] - r.unpaired[1] for r in runs]
+        paired = [r.paired[0] for r in runs]
+        go = sum(r.verdict == "GO" for r in runs)
+        holds_zero = sum(r.unpaired[1] <= 0 <= r.unpaired[2] for r in runs)
+        print(
+            f"{label:6}  p50 change from {min(centres):+.1%} to {max(centres):+.1%} "
+            f"(mean |bias| {statistics.fmean(abs(c) for c in centres):.1%}), "
+            f"interval {statistics.fmean(widths) * 100:.1f} points wide on average, "
+            f"holds 0 in {holds_zero}/{len(runs)}; paired median from {min(paired):+.1%} to "
+            f"{max(paired):+.1%}; GO {go}/{len(runs)}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""A real regression, measured for real, gets NO_GO: old against a copy of old that sleeps 3 ms more.
+
+The measurement path only (two served v1 processes, the gateway mirroring one to
+the other, the workload at 40 req/s), then the judge under the shipped policy.
+The slowed copy answers exactly what old answers, so only latency tells them apart.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+
+from bench.aa_calibration import ROOT, SYSTEM, mirrored_samples, start
+from engine.judge.policy import load_policy
+from engine.judge.samples import normalise_samples
+from engine.judge.verdict import judge_samples
+from engine.workspace import DEFAULT_POLICY
+
+DELAY_S = 0.003
+SLOW = f"""
+
+import time as _time
+
+
+def _slowed(method):
+    def slower(self, message):
+        _time.sleep({DELAY_S})  # the regression: every call at the entry takes {DELAY_S * 1000:g} ms more
+        return method(self, message)
+
+    return slower
+
+
+for _name in METHODS:
+    setattr(Component, _name, _slowed(getattr(Component, _name)))
+"""
+
+
+def slowed_copy(source: Path, target: Path) -> Path:
+    """A copy of the v1 system whose entry component sleeps before every call (same answers)."""
+    shutil.copytree(source, target)
+    (target / "components" / "gateway.py").open("a").write(SLOW)
+    return target
+
+
+def serve(system_dir: Path) -> tuple:
+    args = ["engine.runtime.serve", "--system-dir", str(system_dir), "--runtime", "v1"]
+    return start(args, ROOT, "/health")
+
+
+def test_a_copy_of_old_that_sleeps_3_ms_more_gets_no_go_on_its_latency(tmp_path: Path) -> None:
+    procs = [serve(SYSTEM), serve(slowed_copy(SYSTEM, tmp_path / "slow"))]
+    try:
+        samples = mirrored_samples(ROOT, (procs[0][1], procs[1][1]), 40, 10, tmp_path)
+    finally:
+        for proc, _ in procs:
+            proc.terminate()
+    new = samples.filter(pl.col("version") == "new")
+    assert new.height >= 350 and new["ok"].all() and new["match"].all()  # slower, never wrong
+
+    frame = normalise_samples(samples.select("ts", "version", "latency_ms", "ok", "endpoint", "match"))
+    verdict = judge_samples(frame, load_policy(DEFAULT_POLICY), validation_success_rate=1.0, bucket_s=1.0)
+    assert verdict.verdict == "NO_GO", verdict.reasons
+    latency = next(c for c in verdict.criteria if c.name == "latency_increase")
+    assert not latency.passed and latency.conclusive and latency.ci_low > 0.10  # its whole interval is bad
