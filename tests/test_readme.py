@@ -52,7 +52,7 @@ def test_ci_installs_every_program_the_tests_look_for() -> None:
 def test_readme_names_each_package_ci_installs() -> None:
     lists = re.findall(r"(?:packages|recommends)\+=\(([^)]*)\)", CI.read_text(encoding="utf-8"))
     packages = {p for found in lists for p in found.split()}
-    assert packages == {"python3", "python3-venv", "chromium", "prometheus", "iproute2"}
+    assert packages == {"python3", "python3-venv", "chromium", "prometheus", "iproute2", "libatomic1"}
     section = two_commands_section()
     assert all(f"`{p}`" in section for p in packages), packages
 

@@ -14,6 +14,7 @@ crash are kept.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import json
@@ -87,6 +88,15 @@ def _write_line(doc: dict[str, Any]) -> None:
         view = view[os.write(_State.result_fd, view) :]
 
 
+def _exit(status: int) -> None:
+    """``os._exit``, after what the code printed reaches the output file: ``os._exit`` skips the flush
+    at exit, and a print to a file is block-buffered unless $PYTHONUNBUFFERED says otherwise."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # the code under test may have closed or replaced it
+            stream.flush()
+    os._exit(status)
+
+
 def _finish(result: dict[str, Any], status: int = 0) -> None:
     """Write the result and end the child here, without unwinding into the worker's loop."""
     try:
@@ -94,7 +104,7 @@ def _finish(result: dict[str, Any], status: int = 0) -> None:
     except OSError:  # EFBIG: the value is larger than OUTPUT_LIMIT_BYTES
         _write_line({"result": {"ok": False, "failure": "returned more than 64 MiB"}})
     finally:
-        os._exit(status)
+        _exit(status)
 
 
 def memory_failure() -> str:
@@ -227,7 +237,7 @@ def run(job: dict[str, Any], result_fd: int, output_fd: int, landlock_abi: int) 
         _finish({"ok": False, "failure": memory_failure()})
     except BaseException as exc:  # noqa: BLE001 - whatever the code did is the finding
         _finish({"ok": False, "failure": describe(exc)})
-    os._exit(0)
+    _exit(0)
 
 
 def resolve(target: str) -> Callable[[Any], Any]:

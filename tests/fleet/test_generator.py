@@ -14,7 +14,13 @@ from engine.workspace import SAMPLE_FLEET_DIR
 
 
 def tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file under ``root`` but Python's bytecode caches, which running the fleet's code leaves
+    behind unless $PYTHONDONTWRITEBYTECODE is set (it is on the team's machine, not on a fresh one)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 @pytest.fixture(scope="module")
