@@ -72,8 +72,18 @@ def cmd_init(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
         f"from {rep.fleet_dir}\n"
         f"v1 validation success rate: {result.v1_validation_success_rate:.1%}"
     )
-    text += "".join(f"\n  rejected {r.folder}: {r.error}" for r in rep.rejected)
+    text += _rejected_and_ignored(rep)
     return result, text
+
+
+def _rejected_and_ignored(report: Any) -> str:
+    """One line per rejected folder, and one naming what was ignored as not a system."""
+    text = "".join(f"\n  rejected {r.folder}: {r.error}" for r in report.rejected)
+    if report.ignored:
+        names = ", ".join(report.ignored[:8])
+        more = f" and {len(report.ignored) - 8} more" if len(report.ignored) > 8 else ""
+        text += f"\n  ignored (not systems): {names}{more}"
+    return text
 
 
 def cmd_import_fleet(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
@@ -83,7 +93,7 @@ def cmd_import_fleet(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]
         f"imported {len(report.loaded)} new, {len(report.updated)} refreshed, "
         f"{len(report.rejected)} rejected from {report.fleet_dir}"
     )
-    text += "".join(f"\n  rejected {r.folder}: {r.error}" for r in report.rejected)
+    text += _rejected_and_ignored(report)
     return report, text
 
 

@@ -90,7 +90,7 @@ from engine.store.db import first_row
 from engine.store.samples import samples_version  # noqa: F401 - pages key cached views on it
 from engine.store.version import store_version
 from engine.validate.gate import gate_outcome, validate_v2
-from engine.validate.v1 import validate_v1_system
+from engine.validate.v1 import validate_v1_systems
 from engine.workspace import (
     DEFAULT_PLAN,
     DEFAULT_POLICY,
@@ -248,6 +248,7 @@ def import_fleet(
         loaded=[s.name for s in accepted if s.name not in existing],
         updated=[s.name for s in accepted if s.name in existing],
         rejected=rejected,
+        ignored=scan.ignored,
     )
 
 
@@ -342,10 +343,8 @@ def validate_v1(
     unknown = [n for n in targets if n not in known]
     if unknown:
         raise NotFoundError(f"no system named {', '.join(repr(n) for n in unknown)} in the inventory")
-    results = []
-    for i, name in enumerate(targets):
-        progress(i, len(targets), f"validating {name}")
-        results.append(validate_v1_system(Path(known[name])))
+    limits = load_policy(DEFAULT_POLICY).sandbox  # the fleet's modules run confined (engine.sandbox)
+    results = validate_v1_systems([Path(known[name]) for name in targets], limits, progress)
     progress(len(targets), len(targets), "done")
     with connect(ws.db_path) as con, transaction(con):
         validations_store.record_validations(con, results, actor)

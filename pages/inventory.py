@@ -135,18 +135,27 @@ with st.expander("Import another fleet folder"):
     folder = st.text_input("Fleet folder", key="import_folder", placeholder="/path/to/generated_systems")
     if st.button("Import fleet", key="import_fleet", disabled=not (folder and allowed), help=why or None):
         with st.status(f"Importing {folder}…", expanded=True) as status:
-            report = run_action(lambda: services.import_fleet(ws, Path(folder), actor=actor()))
+            report, fleet = run_action(lambda: services.import_fleet(ws, Path(folder), actor=actor())), None
             if report is None:
                 status.update(label="Import failed", state="error")
             else:
                 st.write(f"Validating {len(report.loaded) + len(report.updated)} systems (v1)…")
-                run_action(lambda: services.validate_v1(ws, report.loaded + report.updated, actor=actor()))
+                fleet = run_action(
+                    lambda: services.validate_v1(ws, report.loaded + report.updated, actor=actor())
+                )
                 status.update(label="Import finished", state="complete")
         if report is not None:
             st.success(
                 f"Loaded {len(report.loaded)} new and refreshed {len(report.updated)} systems "
                 f"from {report.fleet_dir}."
             )
+            if fleet is not None:
+                st.info(
+                    f"v1 validation: {fleet.systems_passed} of {len(fleet.systems)} systems pass every "
+                    "check; each failing check and its reason is in the system's detail above."
+                )
+            if report.ignored:
+                st.caption("Ignored, not systems: " + ", ".join(report.ignored))
             if report.rejected:
                 st.error(
                     f"Rejected {len(report.rejected)} folder(s):\n\n"

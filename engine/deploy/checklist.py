@@ -15,13 +15,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from engine.errors import InputError
 from engine.judge.policy import Policy
-from engine.models.blueprint_v1 import load_v1_blueprint
 from engine.rollback.backups import ensure_backup, ensure_rollback_plan
-from engine.runtime.legacy import LegacySystem
+from engine.runtime.legacy import RpcError
 from engine.store import conversions as conversions_store
 from engine.store import deployments as deploy_store
 from engine.store import validations as validations_store
+from engine.validate.v1 import entry_endpoints
 from engine.workspace import Workspace, safe_child
 
 ITEMS = (
@@ -106,11 +107,10 @@ def run_checklist(con: Any, ws: Workspace, system: dict[str, Any], policy: Polic
             )
         )
 
-    try:
-        legacy = LegacySystem.load(source, load_v1_blueprint(source / "blueprint.yaml"))
-        endpoints = ", ".join(sorted(legacy.endpoints())) or "none"
-    except Exception as exc:  # noqa: BLE001 - a broken v1 folder is reported, not raised
-        endpoints = f"unknown ({type(exc).__name__})"
+    try:  # the team's code: loaded in the sandbox, never in this process
+        endpoints = ", ".join(sorted(entry_endpoints(source, policy.sandbox))) or "none"
+    except (RpcError, InputError, OSError) as exc:  # a broken v1 folder is reported, not raised
+        endpoints = f"unknown ({exc})"
     plan = ensure_rollback_plan(
         ws,
         name,

@@ -14,11 +14,15 @@ from typing import Any
 
 from engine.deploy import supervisor
 from engine.deploy.http import HttpError, Upstream
+from engine.judge.policy import SandboxPolicy
 from engine.parallel.workload import request_mix
 from engine.rollback.backups import copy_tree_atomically, latest_backup
 from engine.store import connect
 from engine.store import deployments as store
 from engine.workspace import Workspace, safe_child
+
+SERVICE_MEMORY_MB = SandboxPolicy().service_memory_mb
+"""A served version's memory beyond the runtime's, when the caller does not pass the policy's."""
 
 SMOKE_TIMEOUT_S = 5.0
 """Bound on each smoke request: a local service that takes longer is not answering."""
@@ -38,9 +42,16 @@ def live(ws: Workspace, name: str, slot: str) -> dict[str, Any] | None:
 
 
 def _start_slot(
-    ws: Workspace, name: str, slot: str, runtime: str, source: Path, actor: str, timeout_s: float
+    ws: Workspace,
+    name: str,
+    slot: str,
+    runtime: str,
+    source: Path,
+    actor: str,
+    timeout_s: float,
+    memory_mb: int,
 ) -> dict[str, Any]:
-    """Copy ``source`` into ``live/<name>/<slot>`` and serve it there on ``runtime``."""
+    """Copy ``source`` into ``live/<name>/<slot>`` and serve it there on ``runtime``, within ``memory_mb``."""
     target = slot_dir(ws, name, slot)
     target.parent.mkdir(parents=True, exist_ok=True)
     copy_tree_atomically(source, target)
@@ -49,7 +60,15 @@ def _start_slot(
         system=name,
         role=slot,
         runtime=runtime,
-        args=["engine.runtime.serve", "--system-dir", str(target), "--runtime", runtime],
+        args=[
+            "engine.runtime.serve",
+            "--system-dir",
+            str(target),
+            "--runtime",
+            runtime,
+            "--memory-mb",
+            str(memory_mb),
+        ],
         served_dir=target,
         health_path="/health",
         actor=actor,
@@ -57,22 +76,26 @@ def _start_slot(
     )
 
 
-def start_blue(ws: Workspace, name: str, actor: str, timeout_s: float) -> dict[str, Any]:
+def start_blue(
+    ws: Workspace, name: str, actor: str, timeout_s: float, memory_mb: int = SERVICE_MEMORY_MB
+) -> dict[str, Any]:
     """Restore the newest backup into ``live/<name>/blue`` and start v1 from it."""
     backup = latest_backup(ws, name)
     if backup is None:
         raise supervisor.DeployError(
             f"{name}: no backup under {ws.backups_dir} to serve the old version from"
         )
-    return _start_slot(ws, name, "blue", "v1", backup, actor, timeout_s)
+    return _start_slot(ws, name, "blue", "v1", backup, actor, timeout_s, memory_mb)
 
 
-def start_green(ws: Workspace, name: str, actor: str, timeout_s: float) -> dict[str, Any]:
+def start_green(
+    ws: Workspace, name: str, actor: str, timeout_s: float, memory_mb: int = SERVICE_MEMORY_MB
+) -> dict[str, Any]:
     """Copy the converted system into ``live/<name>/green`` and start v2 from it."""
     source = safe_child(ws.v2_dir, name)
     if not (source / "blueprint.yaml").is_file():
         raise supervisor.DeployError(f"{name}: not converted (no {source / 'blueprint.yaml'})")
-    return _start_slot(ws, name, "green", "v2", source, actor, timeout_s)
+    return _start_slot(ws, name, "green", "v2", source, actor, timeout_s, memory_mb)
 
 
 def stop_slot(ws: Workspace, name: str, slot: str, reason: str, actor: str) -> None:

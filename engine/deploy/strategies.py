@@ -107,11 +107,13 @@ def deploy_system(
     try:
         progress(1, total, "starting blue (v1, legacy RPC runtime) from the backup")
         blue = slots.live(ws, name, "blue") or slots.start_blue(
-            ws, name, actor, policy.deploy.health_timeout_s
+            ws, name, actor, policy.deploy.health_timeout_s, policy.sandbox.service_memory_mb
         )
         progress(2, total, "starting green (v2, port runtime)")
         slots.stop_slot(ws, name, "green", "replaced by a new deploy", actor)
-        green = slots.start_green(ws, name, actor, policy.deploy.health_timeout_s)
+        green = slots.start_green(
+            ws, name, actor, policy.deploy.health_timeout_s, policy.sandbox.service_memory_mb
+        )
         progress(3, total, "smoke-testing green")
         problems = slots.smoke_test(int(green["port"]))
         if problems:
@@ -120,7 +122,9 @@ def deploy_system(
         # the smoke requests changed green's state (a created record, a counter); started again from its
         # files, green begins the comparison in the same state as blue, so what differs later is real
         slots.stop_slot(ws, name, "green", "smoke test passed; restarted with a clean state", actor)
-        green = slots.start_green(ws, name, actor, policy.deploy.health_timeout_s)
+        green = slots.start_green(
+            ws, name, actor, policy.deploy.health_timeout_s, policy.sandbox.service_memory_mb
+        )
         progress(4, total, "routing traffic to blue through the gateway")
         with connect(ws.db_path) as con, transaction(con):
             store.put_route(con, name, strategy=strategy, active_slot="blue")

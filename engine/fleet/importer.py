@@ -35,6 +35,8 @@ class ImportReport(BaseModel):
     rejected: list[Rejection]
     updated: list[str] = []
     """Systems that were already in the inventory and had their fields refreshed."""
+    ignored: list[str] = []
+    """Entries of the fleet folder that are not systems (a README, ``.git``, ``docs/``): left alone."""
 
 
 @dataclass
@@ -58,6 +60,8 @@ class FleetScan:
     fleet_dir: Path
     loaded: list[LoadedSystem] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    """Entries that are not systems (files, folders without a blueprint or components)."""
 
 
 def scan_fleet(fleet_dir: Path) -> FleetScan:
@@ -67,7 +71,8 @@ def scan_fleet(fleet_dir: Path) -> FleetScan:
         raise InputError(fleet_dir, "<folder>", "a folder with one sub-folder per system", "no such folder")
     scan = FleetScan(fleet_dir.resolve())
     for entry in sorted(fleet_dir.iterdir()):
-        if entry.name.startswith((".", "__")) or not (entry.is_dir() or entry.is_symlink()):
+        if not _looks_like_a_system(entry):
+            scan.ignored.append(entry.name)
             continue
         reason = _folder_problem(entry)
         if reason:
@@ -89,6 +94,24 @@ def scan_fleet(fleet_dir: Path) -> FleetScan:
             continue
         scan.loaded.append(LoadedSystem(entry.resolve(), blueprint))
     return scan
+
+
+def _looks_like_a_system(entry: Path) -> bool:
+    """Whether ``entry`` is meant as a system: a folder with a blueprint or a ``components/`` folder.
+
+    Anything else in a fleet folder (a README, ``.git``, a ``docs/`` folder,
+    stray files) is not a system and is ignored, not reported as rejected; a
+    folder with components but no blueprint is a system missing its blueprint,
+    and a link is reported as one.
+    """
+    if entry.name.startswith((".", "__")) or not (entry.is_dir() or entry.is_symlink()):
+        return False
+    if entry.is_symlink():
+        return True  # a link is never followed, and is said (it may be a system meant to be here)
+    try:
+        return (entry / BLUEPRINT_FILE).exists() or (entry / "components").is_dir()
+    except OSError:
+        return True  # unreadable: reported by _folder_problem with its reason
 
 
 def _folder_problem(entry: Path) -> str | None:

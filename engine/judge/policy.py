@@ -99,6 +99,18 @@ class KubernetesPolicy(BaseModel):
     measures rates over windows of four scrapes, one window after another."""
 
 
+class SandboxPolicy(BaseModel):
+    """Limits on a team's own code (:mod:`engine.sandbox`): its checks, and the processes that serve it."""
+
+    model_config = ConfigDict(extra="forbid")
+    timeout_s: float = Field(10, gt=0, le=3600)
+    """One system's v1 checks (imports, calls, smoke) in their child process; past it the child is killed."""
+    memory_mb: int = Field(512, ge=16)
+    """What a system's code may allocate while it is checked, beyond the checker's own memory."""
+    service_memory_mb: int = Field(1024, ge=64)
+    """What a deployed version (blue or green) may allocate beyond the runtime's own memory."""
+
+
 class Policy(BaseModel):
     """Everything a verdict depends on besides the data."""
 
@@ -111,6 +123,7 @@ class Policy(BaseModel):
     prometheus: PrometheusConfig = PrometheusConfig()
     governance: GovernancePolicy = GovernancePolicy()
     kubernetes: KubernetesPolicy = KubernetesPolicy()
+    sandbox: SandboxPolicy = SandboxPolicy()
 
 
 def load_policy(path: Path = DEFAULT_POLICY) -> Policy:

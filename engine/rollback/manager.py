@@ -177,7 +177,9 @@ def rollback_system(
         progress(2, total, "stopping green")
         slots.stop_slot(ws, name, "green", f"rollback: {reason}", actor)
         progress(3, total, "restoring blue from the newest backup and restarting it")
-        new_blue = slots.start_blue(ws, name, actor, policy.deploy.health_timeout_s)
+        new_blue = slots.start_blue(
+            ws, name, actor, policy.deploy.health_timeout_s, policy.sandbox.service_memory_mb
+        )
         _route_to_blue(ws, name, strategy, actor)
         for earlier in _earlier_blues(ws, name, int(new_blue["id"])):
             # answering or not: a hung old blue would otherwise run on beside the restored one
@@ -233,7 +235,9 @@ def _switch_back(
             # the warm blue died or hangs: switching to it would send every request nowhere and stop a
             # green that answers, so it is restored from the backup first, and only then does traffic move
             progress(1, 5, "the warm blue is not answering: restoring it from the newest backup")
-            blue = slots.start_blue(ws, name, actor, policy.deploy.health_timeout_s)
+            blue = slots.start_blue(
+                ws, name, actor, policy.deploy.health_timeout_s, policy.sandbox.service_memory_mb
+            )
             _record_warm_blue_lost(ws, name, actor, blue)
         progress(2, 5, "switching traffic back to blue")
         _route_to_blue(ws, name, route["strategy"] if route else "blue_green", actor)

@@ -78,6 +78,11 @@ class RpcError(Exception):
         super().__init__(f"{kind} at {target}: {detail}")
 
 
+def _text(exc: Exception) -> str:
+    """An exception's message; a MemoryError has none, so it is said (the process's memory limit was met)."""
+    return str(exc) or ("out of memory" if isinstance(exc, MemoryError) else "")
+
+
 def shape_problems(shape: dict[str, str], message: Any) -> list[str]:
     """What is wrong with ``message`` against a declared shape (empty list: it fits)."""
     if not isinstance(message, dict):
@@ -249,13 +254,33 @@ class LegacySystem:
     _depth: int = 0
 
     @classmethod
-    def load(cls, system_dir: Path, blueprint: V1Blueprint) -> LegacySystem:
-        """Import and instantiate every component; failures are recorded, not raised."""
+    def load(
+        cls,
+        system_dir: Path,
+        blueprint: V1Blueprint,
+        *,
+        skip: dict[str, str] | None = None,
+        before: Callable[[str], None] | None = None,
+        modules: dict[str, ModuleType] | None = None,
+    ) -> LegacySystem:
+        """Import and instantiate every component; failures are recorded, not raised.
+
+        ``skip`` names components not to load, with the reason each is
+        recorded under (one whose import failed or ended a sandboxed check
+        process); ``before(name)`` is called before each component is loaded;
+        ``modules`` are components already imported (by the validator's
+        import check), instantiated without importing them again.
+        """
         system = cls(blueprint=blueprint, system_dir=system_dir)
         for comp in blueprint.system.components:
+            if skip and comp.name in skip:
+                system.load_errors[comp.name] = skip[comp.name]
+                continue
+            if before is not None:
+                before(comp.name)
             path = system_dir / "components" / f"{comp.name}.py"
             try:
-                module = load_component_module(path)
+                module = (modules or {}).get(comp.name) or load_component_module(path)
                 instance = module.Component(comp.name, copy.deepcopy(comp.configuration), system.call)
             except Exception as exc:  # noqa: BLE001 - any failure to load is reported per component
                 system.load_errors[comp.name] = f"{type(exc).__name__}: {exc}"
@@ -304,7 +329,7 @@ class LegacySystem:
             raise RpcError(
                 "component_error",
                 target,
-                f"{type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})",
+                f"{type(exc).__name__}: {_text(exc)} ({Path(last.filename).name}:{last.lineno})",
             ) from exc
         finally:
             self._depth -= 1

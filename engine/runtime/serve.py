@@ -1,6 +1,6 @@
 """Serve one system version as an HTTP/JSON service on 127.0.0.1 (one OS process per version).
 
-``python -m engine.runtime.serve --system-dir DIR --runtime v1|v2 --port P [--owner TAG]``
+``python -m engine.runtime.serve --system-dir DIR --runtime v1|v2 --port P [--owner TAG] [--memory-mb N]``
 
 ``v1`` runs a v1 system folder on the legacy RPC runtime; ``v2`` runs a
 converted folder (``blueprint.yaml`` with schema 2.0.0) on the port runtime.
@@ -15,7 +15,11 @@ new alike:
   text format (:mod:`engine.metrics.service`), so Prometheus can scrape each version
 
 Binding is to loopback only: a system under migration is never exposed beyond
-this machine.
+this machine. The system's code is a team's own: with ``--memory-mb`` (the
+supervisor passes the policy's ``sandbox.service_memory_mb``) the process may
+allocate only that much beyond the runtime's own memory, so a runaway system
+fails its own requests (MemoryError, answered as an error) instead of taking
+the machine down.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from engine.models.blueprint_v1 import load_v1_blueprint
 from engine.models.blueprint_v2 import load_v2_blueprint
 from engine.runtime.legacy import LegacySystem, RpcError
 from engine.runtime.port_system import PortCallError, PortSystem
+from engine.sandbox.limits import limit_memory
 
 LOOPBACK = "127.0.0.1"
 
@@ -145,7 +150,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runtime", choices=sorted(APPS), default="v1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--owner", default="", help="tag naming the workspace that started this process")
+    parser.add_argument(
+        "--memory-mb",
+        type=int,
+        default=0,
+        help="what the system may allocate beyond the runtime (0: no limit)",
+    )
     args = parser.parse_args(argv)
+    if args.memory_mb > 0:
+        limit_memory(args.memory_mb)  # before the system's modules are imported: they count too
     app = APPS[args.runtime](args.system_dir)
     uvicorn.run(app, host=LOOPBACK, port=args.port, log_level="warning", access_log=False)
 

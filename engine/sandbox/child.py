@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.sandbox import landlock
+from engine.sandbox.limits import limit_memory
 
 OUTPUT_LIMIT_BYTES = 64 << 20
 """RLIMIT_FSIZE in the child: no file it writes (its output, its result, a file in its folder) may grow past
@@ -119,6 +120,8 @@ def where(exc: BaseException) -> str:
     engine = str(ENGINE_DIR) + os.sep
 
     def foreign(filename: str) -> bool:
+        if filename.startswith("<"):  # "<frozen os>", "<string>": the interpreter's own
+            return False
         real = os.path.realpath(filename)
         return not real.startswith(engine) and not real.startswith(_STDLIB_DIRS)
 
@@ -190,22 +193,6 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         _refuse(f"tried to send a signal to process {args[0]} ({event})")
 
 
-def _limit_memory(memory_mb: int) -> None:
-    """Data segment (heap and private writable mappings, ``RLIMIT_DATA``): what the worker already uses
-    (inherited by the fork) plus ``memory_mb``. Reserved but untouched address space (thread arenas) does
-    not count, so the figure is about what the code really allocates."""
-    resource.setrlimit(resource.RLIMIT_DATA, (limit := data_bytes() + (memory_mb << 20), limit))
-
-
-def data_bytes() -> int:
-    """This process's data size now (``VmData``)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmData:"):
-                return int(line.split()[1]) << 10
-    raise OSError("no VmData in /proc/self/status")
-
-
 def run(job: dict[str, Any], result_fd: int, output_fd: int, landlock_abi: int) -> None:
     """In the forked child: confine, call ``job['target']`` with ``job['payload']``, report, exit."""
     try:
@@ -224,7 +211,7 @@ def run(job: dict[str, Any], result_fd: int, output_fd: int, landlock_abi: int) 
             os.chdir(job["cwd"])
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_LIMIT_BYTES, OUTPUT_LIMIT_BYTES))
-        _limit_memory(_State.memory_mb)
+        limit_memory(_State.memory_mb)
         if landlock_abi:
             landlock.restrict_writes([Path(p) for p in _State.writable], landlock_abi)
         sys.addaudithook(_audit)

@@ -18,6 +18,7 @@ the engine is imported only in the child, since importing runs code.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -47,8 +48,9 @@ def main() -> None:
 def run_job(job: dict[str, Any], abi: int) -> dict[str, Any]:
     """Fork, confine and call in the child; wait at most ``timeout_s``; say how it ended."""
     module = job["target"].partition(":")[0]
-    if module == "engine" or module.startswith("engine."):
+    if (module == "engine" or module.startswith("engine.")) and module not in sys.modules:
         importlib.import_module(module)  # our own code: load it once here, every child inherits it
+        gc.freeze()  # a child's collections then skip what it inherited: no copy-on-write of those pages
     result_fd = os.memfd_create("sandbox-result", os.MFD_CLOEXEC)
     output_fd = os.memfd_create("sandbox-output", os.MFD_CLOEXEC)
     try:

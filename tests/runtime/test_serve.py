@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 from urllib.error import HTTPError
 
 import pytest
@@ -91,3 +92,31 @@ def test_listens_on_loopback_only(served) -> None:
         pytest.skip("ss not available")
     local_addresses = {line.split()[3].rsplit(":", 1)[0] for line in out.strip().splitlines()}
     assert local_addresses == {"127.0.0.1"}
+
+
+def test_a_served_system_meets_its_memory_limit_and_the_process_goes_on(tmp_path) -> None:
+    """--memory-mb (the policy's sandbox.service_memory_mb): a request that allocates without bound fails."""
+    system = tmp_path / "hoards_on_call"
+    shutil.copytree(Path(__file__).parents[1] / "data" / "fleets" / "hostile" / "hoards_on_call", system)
+    port = free_port()
+    args = ["--system-dir", str(system), "--port", str(port), "--memory-mb", "64"]
+    proc = subprocess.Popen([sys.executable, "-m", "engine.runtime.serve", *args])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                urllib.request.urlopen(base + "/health", timeout=1)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.1)
+        for _ in range(2):
+            with pytest.raises(HTTPError) as info:
+                post(base + "/call/ping", {"who": "me"})
+            assert info.value.code == 502
+            assert "MemoryError: out of memory" in json.loads(info.value.read())["error"]["detail"]
+        assert json.loads(urllib.request.urlopen(base + "/health", timeout=5).read())["status"] == "ok"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,133 @@
+"""A fleet whose modules exit, raise, hang, allocate without bound, write outside their folder or end the
+process on a request: each fails its check with its reason, the CLI and the app go on, the store is whole."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from engine import services
+from engine.workspace import DEFAULT_POLICY, REPO_ROOT, Workspace
+
+HOSTILE = REPO_ROOT / "tests" / "data" / "fleets" / "hostile"
+PAGE = str(REPO_ROOT / "pages" / "inventory.py")
+OUTSIDE = Path("/tmp/switchyard-hostile-fleet-was-here")
+REASONS = {
+    # system: (check, target, how its failure message starts)
+    "exits_at_import": ("import", "components/front.py", "exited with status 7"),
+    "raises_at_import": (
+        "import",
+        "components/front.py",
+        "KeyError: 'FLEET_REGION_THAT_IS_NEVER_SET' (front.py:",
+    ),
+    "hangs_at_import": ("import", "components/front.py", "timed out after 2 s"),
+    "eats_memory": ("import", "components/front.py", "exceeded the 64 MiB memory limit"),
+    "writes_outside": ("import", "components/front.py", f"tried to write outside its folder: {OUTSIDE}"),
+    "crashes_on_call": ("smoke", "front.ping", "exited with status 3"),
+    "hoards_on_call": ("smoke", "front.ping", "component_error at front.ping: MemoryError: out of memory"),
+}
+SYSTEMS = {*REASONS, "quote_api"}
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Path:
+    """The hostile fleet with what a real fleet folder also holds: a .git folder and a stray file."""
+    folder = tmp_path / "fleet"
+    shutil.copytree(HOSTILE, folder)
+    (folder / ".git").mkdir()
+    (folder / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (folder / "inventory.csv").write_text("name,owner\nquote_api,pricing-team\n")
+    return folder
+
+
+@pytest.fixture
+def policy(tmp_path: Path) -> Path:
+    """The policy with tight sandbox limits, so the hang and the allocation end fast."""
+    text = DEFAULT_POLICY.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^timeout_s = 10\b", "timeout_s = 2", text, count=1)
+    text = re.sub(r"(?m)^memory_mb = 512\b", "memory_mb = 64", text, count=1)
+    assert "timeout_s = 2" in text and "memory_mb = 64" in text
+    path = tmp_path / "policy.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def assert_store_whole(ws: Workspace, others: int = 0) -> None:
+    """Every system imported and validated once, each hostile one failing its check with its reason."""
+    inventory = services.inventory(ws)
+    assert SYSTEMS <= set(inventory["name"]) and inventory.height == len(SYSTEMS) + others
+    for name in SYSTEMS:
+        validation = services.system_detail(ws, name).v1_validation
+        assert validation is not None, name
+        if name == "quote_api":
+            assert validation.passed, validation.failures()
+            continue
+        check, target, reason = REASONS[name]
+        found = [c for c in validation.failures() if c.name == check and c.target == target]
+        assert found and found[0].message.startswith(reason), (name, validation.failures())
+    events = services.list_events(ws)
+    for action in ("imported", "validated:v1"):
+        named = events.filter(events["action"] == action)["system"].to_list()
+        assert sorted(n for n in named if n in SYSTEMS) == sorted(SYSTEMS), action
+    assert not OUTSIDE.exists()
+
+
+def test_the_cli_survives_every_hostile_module(fleet: Path, policy: Path, tmp_path: Path) -> None:
+    before = files(fleet)
+    ws = Workspace(tmp_path / "ws")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "--workspace",
+            str(ws.root),
+            "init",
+            "--fleet",
+            str(fleet),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env=os.environ | {"SWITCHYARD_POLICY": str(policy)},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)["imported"]
+    assert sorted(report["loaded"]) == sorted(SYSTEMS) and report["rejected"] == []
+    assert sorted(report["ignored"]) == [".git", "README.md", "inventory.csv", "notes"]
+    assert_store_whole(ws)
+    assert files(fleet) == before  # the checks ran on a scratch copy: the team's folder is untouched
+
+
+def test_the_app_survives_importing_the_hostile_fleet(
+    sample_ws: Workspace, fleet: Path, policy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(sample_ws.root))
+    monkeypatch.setattr(services, "DEFAULT_POLICY", policy)
+    page = AppTest.from_file(PAGE, default_timeout=60)
+    page.run()
+    page.text_input(key="import_folder").input(str(fleet)).run()
+    page.button(key="import_fleet").click().run()
+    assert not page.exception
+    assert any("Loaded 8 new" in s.value for s in page.success)
+    assert any("1 of 8 systems pass" in i.value for i in page.info)
+    assert any("README.md" in c.value for c in page.caption)
+    page.run()  # the app is still serving: the table now has the new systems
+    page.selectbox(key="inventory_system").select("exits_at_import").run()
+    assert not page.exception
+    assert any("exited with status 7" in str(d.value["message"].to_list()) for d in page.dataframe[1:])
+    assert_store_whole(sample_ws, others=52)
