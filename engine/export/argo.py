@@ -361,10 +361,19 @@ def scrape_config(policy: Policy) -> dict[str, Any]:
 
 
 class _PlainDumper(yaml.SafeDumper):
-    """Safe YAML without anchors: a shared dict is written out in full each time, as people write it."""
+    """Safe YAML without anchors: a shared dict is written out in full each time, as people write it;
+    a text of several lines (the smoke Job's script) as a literal block, readable as the file it is."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+def _text(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_PlainDumper.add_representer(str, _text)
 
 
 def to_yaml(documents: list[dict[str, Any]]) -> str:

@@ -344,6 +344,9 @@ def test_blue_green_smoke_tests_the_preview_before_and_measures_the_active_after
     job = pre["spec"]["metrics"][0]["provider"]["job"]["spec"]
     (container,) = job["template"]["spec"]["containers"]
     assert container["args"][0] == "{{args.preview-url}}" and job["backoffLimit"] == 0
+    shipped = (ROOT / "engine" / "parallel" / "smoke_requests.py").read_text(encoding="utf-8")
+    assert container["command"] == ["python3", "-c", shipped]  # the file itself, as a readable block:
+    assert "- |\n" in argo.manifests(SYSTEM, load_policy(), "blue_green")
     assert job["template"]["spec"]["restartPolicy"] == "Never"
     # after: the traffic metrics, new (Latest, now active) against old (still Stable) from before the switch
     assert {"prometheus"} == {p for m in post["spec"]["metrics"] for p in m["provider"]}
