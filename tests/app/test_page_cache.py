@@ -83,7 +83,7 @@ def add_segment(ws: Workspace, seq: int, pairs: int, start: dt.datetime) -> None
 
 def requests_shown(at: AppTest) -> int:
     summary = next(df.value for df in at.dataframe if "requests" in df.value.columns)
-    return int(summary["requests"].sum())
+    return sum(int(str(n).replace(",", "")) for n in summary["requests"])  # written with units: "1,200"
 
 
 def test_an_unchanged_store_is_drawn_from_the_cache_and_a_write_redraws(
