@@ -1,49 +1,129 @@
-"""Judge time on 1 M samples per side (target < 1 s). Prints the figure and its ratio to the target.
+"""Judge time on 1 M samples per side (target < 1 s), paired and unpaired, beside an earlier judge.
 
-Run: python -m bench.judge_speed [SAMPLES_PER_SIDE]
+Run: python -m bench.judge_speed [SAMPLES_PER_SIDE] [--against REV] [--rounds 3]
+
+The frame is a mirrored run: request ids, five endpoints, lognormal
+latencies, 0.1 % errors. "unpaired" is the same frame without the ids. With
+``--against`` the judge of git revision REV (default: the last one before
+the paired analysis) judges the same frames in a subprocess, in turns with
+this one, so both see the same machine load; the ratio is the comparison to
+trust on a busy machine, the seconds are what a lead waits.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import os
+import statistics
+import subprocess
 import sys
-import time
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+TARGET_S = 1.0
+BEFORE = "58f6cea"
+"""The judge before issue 16's paired analysis (independent samples, per-bucket throughput)."""
+
+TIMER = """
+import sys, time, polars as pl
 from engine.judge.policy import load_policy
 from engine.judge.verdict import judge_samples
-
-TARGET_S = 1.0
+frame = pl.read_parquet(sys.argv[1])
+if sys.argv[2] == "unpaired":
+    frame = frame.with_columns(pl.lit(None, pl.Int64).alias("request_id"))
+policy = load_policy()
+judge_samples(frame.head(10_000), policy, validation_success_rate=0.9)
+start = time.perf_counter()
+verdict = judge_samples(frame, policy, validation_success_rate=0.9)
+print(time.perf_counter() - start, verdict.verdict)
+"""
 
 
 def make(n: int) -> pl.DataFrame:
+    """A mirrored run of ``n`` requests: both versions' rows of a request share its ts and id."""
     rng = np.random.default_rng(0)
     start = np.datetime64(dt.datetime(2025, 8, 1), "us")
     ts = start + (np.arange(n) * (86_400_000_000 // n)).astype("timedelta64[us]")
-    side = {"ts": ts, "endpoint": np.full(n, "e")}
+    endpoint = rng.choice(["/orders", "/users", "/search", "/health", "/cart"], n)
+    side = {"ts": ts, "endpoint": endpoint, "request_id": np.arange(n)}
+    shared = rng.lognormal(1, 0.3, n)
     old = pl.DataFrame(
-        {**side, "version": "old", "latency_ms": rng.lognormal(1, 0.3, n), "ok": rng.random(n) > 0.001}
+        {
+            **side,
+            "version": "old",
+            "latency_ms": shared * rng.lognormal(0, 0.2, n),
+            "ok": rng.random(n) > 0.001,
+        }
     )
     new = pl.DataFrame(
-        {**side, "version": "new", "latency_ms": rng.lognormal(1, 0.3, n), "ok": rng.random(n) > 0.001}
+        {
+            **side,
+            "version": "new",
+            "latency_ms": shared * rng.lognormal(0, 0.2, n),
+            "ok": rng.random(n) > 0.001,
+        }
     )
     old = old.with_columns(pl.lit(None, pl.Boolean).alias("match"))
     new = new.with_columns(pl.Series("match", rng.random(n) > 0.0001))
-    return pl.concat([old, new]).select("ts", "version", "latency_ms", "ok", "endpoint", "match")
+    columns = ["ts", "version", "latency_ms", "ok", "endpoint", "match", "request_id"]
+    return pl.concat([old.select(columns), new.select(columns)]).sort("ts", maintain_order=True)
+
+
+def timed(source: Path, frame_file: Path, mode: str) -> tuple[float, str]:
+    """Seconds one judgement took under the engine at ``source``, in a fresh interpreter."""
+    out = subprocess.run(
+        [sys.executable, "-c", TIMER, str(frame_file), mode],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ | {"PYTHONPATH": str(source)},
+    ).stdout.split()
+    return float(out[0]), out[1]
+
+
+def checkout(rev: str, into: Path) -> Path:
+    """The ``engine`` package and policy of ``rev`` under ``into`` (git archive, nothing else touched)."""
+    root = Path(__file__).resolve().parents[1]
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", rev, "engine", "data"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    frame = make(n)
-    policy = load_policy()
-    judge_samples(frame.head(10_000), policy, validation_success_rate=0.9)  # warm-up
-    start = time.perf_counter()
-    verdict = judge_samples(frame, policy, validation_success_rate=0.9)
-    elapsed = time.perf_counter() - start
-    print(f"judge on {n:,} samples per side: {elapsed:.3f} s (verdict {verdict.verdict})")
-    print(f"ratio to the 1 s target: {elapsed / TARGET_S:.2f} (<= 1.00 meets it)")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("n", nargs="?", type=int, default=1_000_000)
+    parser.add_argument("--against", default=BEFORE, help="git revision to compare with ('' for none)")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    here = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        frame_file = Path(tmp) / "samples.parquet"
+        make(args.n).write_parquet(frame_file)
+        before = checkout(args.against, Path(tmp) / "before") if args.against else None
+        for mode in ("paired", "unpaired"):
+            now, then, verdicts = [], [], set()
+            for _ in range(args.rounds):  # in turns, so both see the same load
+                seconds, verdict = timed(here, frame_file, mode)
+                now.append(seconds)
+                verdicts.add(verdict)
+                if before is not None:
+                    then.append(timed(before, frame_file, mode)[0])
+            line = f"{mode:8s} judge on {args.n:,} samples per side: {statistics.median(now):.3f} s"
+            line += (
+                f" (median of {args.rounds}; verdict {'/'.join(sorted(verdicts))}; target {TARGET_S:.0f} s)"
+            )
+            if then:
+                ratio = statistics.median(now) / statistics.median(then)
+                line += f"; {args.against}: {statistics.median(then):.3f} s, ratio {ratio:.2f}"
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

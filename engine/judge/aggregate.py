@@ -5,9 +5,11 @@ rank-test latencies or bootstrap from single requests. It works from the
 :data:`engine.metrics.source.BUCKET_SCHEMA` frame instead, with the same
 criteria, thresholds, triggers and decision as :func:`judge_samples`:
 
-* throughput: ok responses per bucket, paired buckets (the same method);
-* latency: the policy's quantile per bucket, the change of its mean over the
-  buckets both versions answered in, a t-interval on the paired buckets;
+* throughput: ok responses over the window as shares of the offered load
+  (the same method as unpaired samples);
+* latency, p95 and p99: the quantile per bucket, the change of its mean over
+  the buckets both versions answered in, a t-interval on the paired buckets;
+  drift: the same in each half of the run, compared;
 * error rate and mismatches: the same two-proportion and Wilson intervals,
   on counts summed over the buckets.
 
@@ -18,27 +20,27 @@ counters) gives "not measured", which is never GO.
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 import numpy as np
 import polars as pl
 
-from engine.judge.policy import Policy
-from engine.judge.stats import Interval, paired_ratio_change
-from engine.judge.verdict import (
-    Criterion,
-    Trigger,
-    Verdict,
-    _criterion,
-    _num,
-    conclude,
+from engine.judge.criteria import (
+    TAILS,
+    drift_from,
     error_rate_criterion,
     mismatch_criterion,
-    seed_triggers,
+    tail_criterion,
+    throughput_criterion,
     validation_criterion,
 )
+from engine.judge.latency import Drift, compare_halves
+from engine.judge.model import Criterion, Trigger, Verdict, _criterion, _num
+from engine.judge.policy import Policy
+from engine.judge.stats import NAN_INTERVAL, Interval, paired_ratio_change, served_change
+from engine.judge.verdict import conclude, seed_triggers
 
 QUANTILE_COLUMNS = {0.5: "p50_ms", 0.95: "p95_ms", 0.99: "p99_ms"}
+"""No request ids and no endpoints in buckets: these are always the unpaired, pooled criteria."""
 
 
 def _paired(buckets: pl.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -84,32 +86,16 @@ def judge_buckets(
     v = validation_success_rate
     criteria.append(validation_criterion(v, policy))
 
-    ok_old, ok_new = _paired(frame, "ok")
-    tp = paired_ratio_change(ok_old, ok_new, conf) if len(ok_old) else Interval(math.nan, math.nan, math.nan)
-    criteria.append(
-        _criterion(
-            "throughput_change",
-            tp,
-            rule.min_throughput_change,
-            ">=",
-            n_old,
-            n_new,
-            "throughput change",
-            {"buckets": float(len(ok_old)), "old_ok": float(ok_old.sum()), "new_ok": float(ok_new.sum())},
-        )
-    )
+    ok_old, ok_new = round(old["ok"].sum() or 0), round(new["ok"].sum() or 0)
+    tp = served_change(ok_old, ok_new, max(n_old, n_new), conf) if n_new else NAN_INTERVAL
+    detail = {"old_ok": float(ok_old), "new_ok": float(ok_new), "offered": float(max(n_old, n_new))}
+    method = "ok responses over the same window, as shares of the larger side's requests"
+    criteria.append(throughput_criterion(tp, n_old, n_new, policy, method, detail))
 
     q = policy.statistics.latency_quantile
     column = QUANTILE_COLUMNS.get(round(q, 2))
-    if column is None:  # the source keeps p50/p95/p99 only
-        lat = Interval(math.nan, math.nan, math.nan)
-        lat_detail: dict[str, float | None] = {}
-    else:
-        q_old, q_new = _paired(frame, column)
-        lat = (
-            paired_ratio_change(q_old, q_new, conf) if len(q_old) else Interval(math.nan, math.nan, math.nan)
-        )
-        lat_detail = {"buckets": float(len(q_old))}
+    lat = _bucket_change(frame, column, conf) if column else NAN_INTERVAL  # the source keeps p50/p95/p99
+    lat_detail: dict[str, float | None] = {"buckets": float(len(_paired(frame, column)[0]))} if column else {}
     for label, col in (("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms")):
         lat_detail[f"old_{label}_ms"] = _num(_weighted(old, col)) if old.height else None
         lat_detail[f"new_{label}_ms"] = _num(_weighted(new, col)) if new.height else None
@@ -123,6 +109,7 @@ def judge_buckets(
             n_new,
             f"p{round(q * 100)} latency change (mean per bucket)",
             lat_detail,
+            method=PER_BUCKET,
         )
     )
 
@@ -135,9 +122,36 @@ def judge_buckets(
     what = "response mismatch rate" + ("" if measured.height else " (not measured by this source)")
     criteria.append(mismatch_criterion(mismatches, compared, n_old, policy, what))
 
+    for quantile, _, _ in TAILS:
+        tail = _bucket_change(frame, QUANTILE_COLUMNS[quantile], conf)
+        criteria.append(tail_criterion(quantile, tail, PER_BUCKET, n_old, n_new, policy))
+    found = _bucket_drift(frame, column, conf) if column else None
+    criteria.append(drift_from(found, PER_BUCKET + ", per half of the run, compared", n_old, n_new, policy))
+
     triggers = bucket_triggers(frame, policy, validation_success_rate, failed_health_checks)
     duration = _span_s(frame)
     return conclude(criteria, triggers, n_old, n_new, policy, v, tp, lat, now, duration)
+
+
+PER_BUCKET = "mean of the per-bucket quantile, paired buckets"
+
+
+def _bucket_change(frame: pl.DataFrame, column: str, confidence: float) -> Interval:
+    """Change of a per-bucket quantile's mean over the buckets both versions answered in."""
+    q_old, q_new = _paired(frame, column)
+    return paired_ratio_change(q_old, q_new, confidence) if len(q_old) else NAN_INTERVAL
+
+
+def _bucket_drift(frame: pl.DataFrame, column: str, confidence: float) -> Drift | None:
+    """The per-bucket change in the run's second half over its first (buckets split at the middle)."""
+    starts = frame["bucket"].unique().sort()
+    if starts.len() < 4:
+        return None
+    middle = starts[0] + (starts[-1] - starts[0]) / 2
+    halves = [frame.filter(pl.col("bucket") < middle), frame.filter(pl.col("bucket") >= middle)]
+    early, late = (_bucket_change(h, column, confidence) for h in halves)
+    apart = (starts[-1] - starts[0]).total_seconds() / 2
+    return compare_halves(early, late, apart, confidence)
 
 
 def _span_s(frame: pl.DataFrame) -> float | None:

@@ -30,6 +30,16 @@ class StatisticsPolicy(BaseModel):
     latency_quantile: float = Field(0.5, gt=0, lt=1)
     max_error_rate_increase: float = Field(0.01, ge=0, le=1)
     max_mismatch_rate: float = Field(0.01, ge=0, le=1)
+    max_p95_increase: float = Field(0.25, ge=0)
+    """The p95 may rise by at most this (a tail criterion of its own, beside the central latency)."""
+    max_p99_increase: float = Field(0.50, ge=0)
+    min_tail_samples: int = Field(50, ge=1)
+    """A tail criterion is proven like the others once this many requests per version lie beyond it
+    (p95: 1,000 requests, p99: 5,000); before, it guards: it can stop a GO but not hold one up."""
+    max_latency_drift: float = Field(0.10, ge=0)
+    """The new/old latency ratio may climb at most this from the run's first half to its second."""
+    min_samples_per_endpoint: int = Field(200, ge=1)
+    """An endpoint with this many requests per version is judged on its own too (Holm across them)."""
 
 
 class TriggerPolicy(BaseModel):

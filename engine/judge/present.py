@@ -26,12 +26,18 @@ LABELS = {
     "latency_increase": "Latency change",
     "error_rate_increase": "Error rate change",
     "mismatch_rate": "Responses that differ",
+    "latency_p95_increase": "p95 latency change",
+    "latency_p99_increase": "p99 latency change",
+    "latency_drift": "Latency drift over the run",
 }
 
 
 def label(criterion: Mapping[str, Any]) -> str:
     """A criterion's name for people ("Latency change"); an unknown one from its own name."""
     name = str(criterion.get("name", ""))
+    base, _, endpoint = name.partition("[")
+    if endpoint:  # a per-endpoint criterion: "Latency change /users"
+        return f"{label({'name': base})} {endpoint.rstrip(']')}"
     return LABELS.get(name) or name.replace("_", " ").capitalize()
 
 

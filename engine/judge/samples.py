@@ -1,8 +1,10 @@
 """Sample frames: one row per request per version, from a parallel run or a user's own file.
 
 Columns: ``ts`` (timestamp), ``version`` (``old``/``new``), ``latency_ms``
-(float), ``ok`` (bool), optional ``endpoint`` (str) and ``match`` (bool, on
-new rows: the response equalled old's).
+(float), ``ok`` (bool), optional ``endpoint`` (str), ``match`` (bool, on
+new rows: the response equalled old's) and ``request_id`` (the same value on
+a mirrored request's old and new rows: the judge then compares each request
+with itself; integers, or any text, which is numbered).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ CANONICAL: dict[str, pl.DataType] = {
     "ok": pl.Boolean(),
     "endpoint": pl.String(),
     "match": pl.Boolean(),
+    "request_id": pl.Int64(),
 }
 
 
@@ -67,6 +70,9 @@ def normalise_samples(frame: pl.DataFrame, source: str = "samples") -> pl.DataFr
         if column not in frame.columns:
             raise InputError(source, f"column '{column}'", f"a column '{column}' ({expected})", "missing")
     n = frame.height
+    if "request_id" in frame.columns and frame["request_id"].dtype == pl.String:  # ids as text: number them
+        ids = frame["request_id"]
+        frame = frame.with_columns(pl.when(ids.is_not_null()).then(ids.rank("dense")).alias("request_id"))
     out = pl.DataFrame(
         [
             _cast(frame[c], source, dtype) if c in frame.columns else pl.Series(c, [None] * n, dtype=dtype)

@@ -7,150 +7,58 @@ observed value, its threshold, a confidence interval and the sample sizes.
 Thresholds are practical margins: a significant change *inside* the margin
 still passes. The verdict is
 
-* ``GO``: every criterion passes and its whole interval is on the good side;
-* ``NO_GO``: some criterion fails and its whole interval is on the bad side;
-* ``INCONCLUSIVE``: too few samples, or an interval straddles a threshold.
+* ``GO``: every primary criterion passes and its whole interval is on the
+  good side, and no guard's estimate is beyond its limit;
+* ``NO_GO``: some criterion fails and its whole interval is on the bad side
+  (for the endpoints, after Holm's adjustment), or a seed trigger fired;
+* ``INCONCLUSIVE``: too few samples, a primary criterion's interval
+  straddles its threshold, or a guard's estimate is beyond its limit.
 
-Too little data never gives GO.
+Primary: the seed's three, the error rate, the mismatches, the drift, and a
+tail (p95, p99) once enough requests lie beyond it. Guards: each endpoint
+on its own, and a tail still resting on its few slowest requests. A guard
+looks for a regression the pooled figures hide; it can stop a GO but need not
+be proven, or no run would ever be long enough for its smallest endpoint.
+
+Mirrored runs with request ids are judged per request (:mod:`engine.judge.pairs`):
+load that slowed both versions at once cancels. Too little data never gives GO.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Literal
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, Field
 
 from engine import units
-from engine.judge.policy import Policy
-from engine.judge.stats import (
-    Interval,
-    paired_ratio_change,
-    proportion_difference,
-    quantile_change,
-    rank_test,
-    wilson_interval,
+from engine.judge.criteria import (
+    endpoint_criteria,
+    error_rate_criterion,
+    latency_criteria,
+    mismatch_criterion,
+    throughput_criterion,
+    validation_criterion,
 )
+from engine.judge.latency import Latencies, endpoint_groups
+from engine.judge.model import Criterion, Trigger, Verdict, VerdictName, _criterion, _num
+from engine.judge.pairs import Pairs, Side, pair_requests, split_sides
+from engine.judge.policy import Policy
+from engine.judge.stats import Interval, design_effect, paired_served_change, served_change
 from engine.judge.to_decide import MoreEvidence, duration_text, more_evidence
 
-VerdictName = Literal["GO", "NO_GO", "INCONCLUSIVE"]
-
-
-def _num(value: float | None) -> float | None:
-    """JSON-safe float: NaN and infinities become None."""
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-class Criterion(BaseModel):
-    """One criterion of the verdict with its evidence."""
-
-    name: str
-    observed: float | None = Field(description="Point estimate (a change is relative: 0.1 = +10 %).")
-    threshold: float
-    direction: Literal[">=", "<="] = Field(description="observed must be >= or <= threshold to pass")
-    passed: bool
-    conclusive: bool = Field(description="The whole interval lies on one side of the threshold.")
-    ci_low: float | None
-    ci_high: float | None
-    n_old: int
-    n_new: int
-    detail: dict[str, float | None] = Field(default_factory=dict)
-    explanation: str = ""
-    unit: str = Field(
-        "change",
-        description="How observed, threshold and interval read (engine.units): change (relative, "
-        "0.1 = +10 %), points (a difference of two shares), share (a fraction of a whole).",
-    )
-
-
-class Trigger(BaseModel):
-    """One automatic rollback trigger of the seed."""
-
-    name: str
-    fired: bool
-    observed: float | None
-    threshold: float
-    explanation: str = ""
-
-
-class Verdict(BaseModel):
-    verdict: VerdictName
-    new_better: bool = Field(description="The seed's rule on point estimates, as the seed defines it.")
-    criteria: list[Criterion]
-    triggers: list[Trigger]
-    reasons: list[str]
-    confidence_level: float
-    n_old: int
-    n_new: int
-    judged_at: dt.datetime
-    policy: Policy
-    to_decide: list[MoreEvidence] = Field(
-        default_factory=list,
-        description="INCONCLUSIVE only: per unsure criterion, about how much longer to run to decide it.",
-    )
-    duration_s: float | None = Field(None, description="Seconds the judged samples span (None: unknown).")
-
-
-def _criterion(
-    name: str,
-    interval: Interval,
-    threshold: float,
-    direction: Literal[">=", "<="],
-    n_old: int,
-    n_new: int,
-    what: str,
-    detail: dict[str, float | None] | None = None,
-    unit: str = "change",
-) -> Criterion:
-    est, low, high = interval.estimate, interval.low, interval.high
-    if not math.isfinite(est):
-        return Criterion(
-            name=name,
-            observed=None,
-            threshold=threshold,
-            direction=direction,
-            passed=False,
-            conclusive=False,
-            ci_low=None,
-            ci_high=None,
-            n_old=n_old,
-            n_new=n_new,
-            detail=detail or {},
-            explanation=f"{what}: not enough data to measure",
-            unit=unit,
-        )
-    if direction == ">=":
-        passed, conclusive = est >= threshold, (low >= threshold if est >= threshold else high < threshold)
-    else:
-        passed, conclusive = est <= threshold, (high <= threshold if est <= threshold else low > threshold)
-
-    def fmt(v: float) -> str:
-        return units.fmt(v, unit)
-
-    side = "within" if passed else "outside"
-    certainty = "" if conclusive else " (interval crosses the threshold)"
-    interval = f"[{fmt(low)}, {fmt(high)}]"
-    explanation = f"{what} {fmt(est)} {interval} is {side} the limit {direction} {fmt(threshold)}{certainty}"
-    return Criterion(
-        name=name,
-        observed=_num(est),
-        threshold=threshold,
-        direction=direction,
-        passed=bool(passed),
-        conclusive=bool(conclusive),
-        ci_low=_num(low),
-        ci_high=_num(high),
-        n_old=n_old,
-        n_new=n_new,
-        detail=detail or {},
-        explanation=explanation,
-        unit=unit,
-    )
+__all__ = [
+    "Criterion",
+    "Trigger",
+    "Verdict",
+    "VerdictName",
+    "_criterion",
+    "_num",
+    "error_rate_criterion",
+    "mismatch_criterion",
+    "validation_criterion",
+]
 
 
 def bucket_counts(samples: pl.DataFrame, bucket_s: float) -> pl.DataFrame:
@@ -182,90 +90,108 @@ def judge_samples(
 ) -> Verdict:
     """Judge a frame of samples (see :mod:`engine.judge.samples`) against ``policy``.
 
-    ``bucket_s`` is the aggregation bucket of the run being judged (a 60 s demo
-    run uses 1 s buckets); without it, the policy's bucket.
+    Paired when the frame is a mirrored run with request ids (see
+    :mod:`engine.judge.pairs`), as two independent samples otherwise.
+    ``bucket_s`` is accepted for the callers that pass the run's bucket; no
+    criterion needs buckets any more (throughput compares served counts).
     """
+    del bucket_s
     conf = policy.statistics.confidence_level
-    bucket_s = bucket_s or policy.parallel_run.bucket_s
-    old = samples.filter(pl.col("version") == "old")
-    new = samples.filter(pl.col("version") == "new")
-    n_old, n_new = old.height, new.height
-    old_ok_lat = np.sort(old.filter(pl.col("ok"))["latency_ms"].to_numpy())
-    new_ok_lat = np.sort(new.filter(pl.col("ok"))["latency_ms"].to_numpy())
-    criteria: list[Criterion] = []
+    old, new, names = split_sides(samples)
+    pairs = pair_requests(old, new)
+    n_old, n_new = old.size, new.size
+    criteria = [validation_criterion(validation_success_rate, policy)]
 
-    # 1. validation (the seed's first condition): a measured rate, no sampling interval.
-    rule = policy.rule
-    criteria.append(validation_criterion(validation_success_rate, policy))
-
-    # 2. throughput: successful responses per bucket, paired buckets.
-    counts = bucket_counts(samples, bucket_s) if samples.height else None
-    if counts is not None and counts.height and n_new:  # no new sample at all: not measured
-        tp = paired_ratio_change(counts["old"].to_numpy(), counts["new"].to_numpy(), conf)
-        seconds = max(bucket_s * counts.height, 1e-9)
-        tp_detail = {
-            "old_rps": counts["old"].sum() / seconds,
-            "new_rps": counts["new"].sum() / seconds,
-            "buckets": float(counts.height),
-            "bucket_s": float(bucket_s),
-        }
-    else:
-        tp, tp_detail = Interval(math.nan, math.nan, math.nan), {}
-    criteria.append(
-        _criterion(
-            "throughput_change",
-            tp,
-            rule.min_throughput_change,
-            ">=",
-            n_old,
-            n_new,
-            "throughput change",
-            tp_detail,
-        )
-    )
-
-    # 3. latency: the policy's quantile, with p50/p95/p99 and a rank test as evidence.
-    q = policy.statistics.latency_quantile
-    lat = quantile_change(old_ok_lat, new_ok_lat, q, conf)
-    p_value, prob_slower = rank_test(old_ok_lat, new_ok_lat)
-    lat_detail: dict[str, float | None] = {
-        "rank_test_p_value": _num(p_value),
-        "p_new_slower": _num(prob_slower),
+    # throughput: what each version served of what it was offered
+    tp, tp_method = _throughput(old, new, pairs, conf)
+    duration = span_s(samples)
+    ok_old, ok_new = int(old.ok.sum()), int(new.ok.sum())
+    tp_detail: dict[str, float | None] = {
+        "old_ok": float(ok_old),
+        "new_ok": float(ok_new),
+        "offered": float(pairs.size if pairs is not None else max(n_old, n_new)),
+        "old_rps": _num(ok_old / duration) if duration else None,
+        "new_rps": _num(ok_new / duration) if duration else None,
     }
-    for label, quant in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
-        lat_detail[f"old_{label}_ms"] = (
-            _num(float(np.quantile(old_ok_lat, quant))) if len(old_ok_lat) else None
-        )
-        lat_detail[f"new_{label}_ms"] = (
-            _num(float(np.quantile(new_ok_lat, quant))) if len(new_ok_lat) else None
-        )
-    criteria.append(
-        _criterion(
-            "latency_increase",
-            lat,
-            rule.max_latency_increase,
-            "<=",
-            len(old_ok_lat),
-            len(new_ok_lat),
-            f"p{round(q * 100)} latency change",
-            lat_detail,
-        )
-    )
+    criteria.append(throughput_criterion(tp, n_old, n_new, policy, tp_method, tp_detail))
 
-    # 4. error rate: two-proportion comparison.
-    criteria.append(
-        error_rate_criterion(int((~old["ok"]).sum()), n_old, int((~new["ok"]).sum()), n_new, policy)
-    )
+    # latency: the central change, p95, p99 and the drift over the run
+    lat = _latencies(old, new, pairs)
+    latency, central = latency_criteria(lat, policy)
+    criteria.append(latency[0])
 
-    # 5. correctness: share of new responses that differ from old.
-    compared = new.filter(pl.col("match").is_not_null())
-    mismatches = int((~compared["match"]).sum()) if compared.height else 0
-    criteria.append(mismatch_criterion(mismatches, compared.height, n_old, policy, "response mismatch rate"))
+    # error rate: two proportions, widened when errors come in bursts
+    err_old, err_new = n_old - ok_old, n_new - ok_new
+    d_old, d_new = design_effect(~old.ok), design_effect(~new.ok)
+    criteria.append(error_rate_criterion(err_old, n_old, err_new, n_new, policy, d_old, d_new))
 
-    triggers = evaluate_triggers(samples, policy, validation_success_rate, failed_health_checks, counts)
-    return conclude(
-        criteria, triggers, n_old, n_new, policy, validation_success_rate, tp, lat, now, span_s(samples)
+    # correctness: share of new responses that differ from old
+    on_new = pl.col("version") == "new"
+    compared, mismatches = samples.select(
+        (on_new & pl.col("match").is_not_null()).sum().alias("c"),
+        (on_new & ~pl.col("match")).sum().alias("m"),
+    ).row(0)
+    criteria.append(mismatch_criterion(mismatches or 0, compared, n_old, policy, "response mismatch rate"))
+
+    criteria += latency[1:]
+    criteria += endpoint_criteria(lat, _endpoint_errors(old, new, len(names)), names, policy)
+
+    p95_old = float(np.quantile(lat.old_sorted, 0.95)) if lat.old.size else None
+    p95_new = float(np.quantile(lat.new_sorted, 0.95)) if lat.new.size else None
+    triggers = seed_triggers(
+        policy,
+        validation=validation_success_rate,
+        error_rate=err_new / n_new if n_new else None,
+        p95_ratio=p95_new / p95_old if p95_old and p95_new is not None else None,
+        throughput_ratio=throughput_ratio(ok_old, ok_new, n_new, None),
+        failed_health_checks=failed_health_checks,
     )
+    verdict = conclude(
+        criteria, triggers, n_old, n_new, policy, validation_success_rate, tp, central, now, duration
+    )
+    return verdict.model_copy(update={"paired": pairs is not None})
+
+
+def _throughput(old: Side, new: Side, pairs: Pairs | None, confidence: float) -> tuple[Interval, str]:
+    if pairs is not None:
+        return (
+            paired_served_change(pairs.old_ok, pairs.new_ok, confidence),
+            "paired: share of the requests offered to both that each answered ok",
+        )
+    if not new.size:  # no new sample at all: not measured (a failing new version still leaves error rows)
+        return Interval(math.nan, math.nan, math.nan), "no new samples"
+    offered = max(old.size, new.size)
+    interval = served_change(int(old.ok.sum()), int(new.ok.sum()), offered, confidence)
+    return interval, "unpaired: ok responses over the same window, as shares of the larger side"
+
+
+def _latencies(old: Side, new: Side, pairs: Pairs | None) -> Latencies:
+    if pairs is not None:
+        both = pairs.old_ok & pairs.new_ok
+        seconds, endpoint = pairs.seconds[both], pairs.endpoint[both]
+        return Latencies.pairs(pairs.old_ms[both], pairs.new_ms[both], seconds, endpoint)
+    o, n = old.ok_only(), new.ok_only()
+    return Latencies(False, o.ms, n.ms, o.seconds, n.seconds, o.endpoint, n.endpoint)
+
+
+def _endpoint_errors(old: Side, new: Side, endpoints: int) -> list[tuple[int, int, int, int, float, float]]:
+    """Per endpoint code: errors and requests of each version, and their burstiness (design effects)."""
+    if endpoints < 2:
+        return []
+    sides = []
+    for side in (old, new):
+        order, bounds = endpoint_groups(side.endpoint)
+        failed = ~side.ok[order]
+        sides.append(
+            [
+                failed[bounds[c] : bounds[c + 1]] if c + 1 < bounds.size else failed[:0]
+                for c in range(endpoints)
+            ]
+        )
+    return [
+        (int(o.sum()), int(o.size), int(n.sum()), int(n.size), design_effect(o), design_effect(n))
+        for o, n in zip(*sides, strict=True)
+    ]
 
 
 def span_s(samples: pl.DataFrame) -> float | None:
@@ -275,56 +201,6 @@ def span_s(samples: pl.DataFrame) -> float | None:
     first, last = samples["ts"].min(), samples["ts"].max()
     seconds = (last - first).total_seconds() if first is not None and last is not None else 0.0
     return seconds if seconds > 0 else None
-
-
-def validation_criterion(rate: float | None, policy: Policy) -> Criterion:
-    """The seed's first condition: a measured rate, so no sampling interval (None: not measured)."""
-    val = Interval(math.nan, math.nan, math.nan) if rate is None else Interval(rate, rate, rate)
-    return _criterion(
-        "validation_success_rate",
-        val,
-        policy.rule.min_validation_success_rate,
-        ">=",
-        0,
-        0,
-        "validation success rate",
-        unit="share",
-    )
-
-
-def error_rate_criterion(err_old: int, n_old: int, err_new: int, n_new: int, policy: Policy) -> Criterion:
-    """Error-rate change in points, two-proportion interval (the same for samples and buckets)."""
-    err, err_p = proportion_difference(err_old, n_old, err_new, n_new, policy.statistics.confidence_level)
-    return _criterion(
-        "error_rate_increase",
-        err,
-        policy.statistics.max_error_rate_increase,
-        "<=",
-        n_old,
-        n_new,
-        "error rate change",
-        {
-            "old_error_rate": _num(err_old / n_old) if n_old else None,
-            "new_error_rate": _num(err_new / n_new) if n_new else None,
-            "two_proportion_p_value": _num(err_p),
-        },
-        unit="points",
-    )
-
-
-def mismatch_criterion(mismatches: int, compared: int, n_old: int, policy: Policy, what: str) -> Criterion:
-    """Share of compared new responses that differ from old, Wilson interval."""
-    return _criterion(
-        "mismatch_rate",
-        wilson_interval(mismatches, compared, policy.statistics.confidence_level),
-        policy.statistics.max_mismatch_rate,
-        "<=",
-        n_old,
-        compared,
-        what,
-        {"mismatches": float(mismatches), "compared": float(compared)},
-        unit="share",
-    )
 
 
 def conclude(
@@ -384,7 +260,7 @@ def keep_running(
     minimum = policy.statistics.min_samples_per_version
     out: list[MoreEvidence] = []
     for c in criteria:
-        if c.conclusive:
+        if not c.holds_up_go:
             continue
         if c.name == "validation_success_rate":
             text = "measured by the validation gate, not by traffic: validate the v2 blueprint"
@@ -416,7 +292,7 @@ def _decide(
     minimum = policy.statistics.min_samples_per_version
     fired = [t for t in triggers if t.fired]
     hard_fail = [c for c in criteria if not c.passed and c.conclusive]
-    unsure = [c for c in criteria if not c.conclusive]
+    unsure = [c for c in criteria if c.holds_up_go]
     reasons = [f"trigger {t.name} fired: {t.explanation}" for t in fired]
     reasons += [f"fails: {c.explanation}" for c in hard_fail]
     if fired or hard_fail:
@@ -426,7 +302,14 @@ def _decide(
         return "INCONCLUSIVE", reasons + [f"unsure: {c.explanation}" for c in unsure]
     if unsure:
         return "INCONCLUSIVE", [f"unsure: {c.explanation}" for c in unsure]
-    return "GO", [f"passes: {c.explanation}" for c in criteria]
+    return "GO", [_passing(c) for c in criteria]
+
+
+def _passing(c: Criterion) -> str:
+    """Why a criterion lets a GO through: proven, or a guard whose estimate is within its limit."""
+    if c.conclusive:
+        return f"passes: {c.explanation}"
+    return f"guard, within by its estimate (not proven): {c.explanation}"
 
 
 def evaluate_triggers(

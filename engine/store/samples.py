@@ -133,7 +133,8 @@ def run_queries(ws: Workspace, system: str, run_id: str) -> Iterator[RunQuery | 
     and filters into the Parquet scan).
 
     Segments written before the gateway kept mismatch bodies have no ``body``
-    column; it reads as null there, so every query sees the same columns.
+    column, and hand-made ones may lack ``request_id``; a missing column reads
+    as null, so every query sees the same columns.
     """
     files = [str(f) for f in segments(ws, system, run_id)]
     if not files:
@@ -142,8 +143,13 @@ def run_queries(ws: Workspace, system: str, run_id: str) -> Iterator[RunQuery | 
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET parquet_metadata_cache = true")
-        columns = query_frame(con, "DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [files])
-        extra = "" if "body" in columns["column_name"].to_list() else ", NULL::VARCHAR AS body"
+        present = query_frame(con, "DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [files])
+        names = present["column_name"].to_list()
+        extra = "".join(
+            f", NULL::{kind} AS {column}"
+            for column, kind in (("body", "VARCHAR"), ("request_id", "BIGINT"))
+            if column not in names
+        )
         cte = f"WITH s AS (SELECT *{extra} FROM read_parquet(?, union_by_name = true)) "
         yield lambda sql, params=None: query_frame(con, cte + sql, [files, *(params or [])])
 

@@ -137,16 +137,12 @@ def test_the_exported_queries_measure_pods_found_by_the_exported_scrape_job(
         assert labels[hash_]["instance"] == f"127.0.0.1:{ports[side]}"  # the annotated port, not the first
         assert labels[hash_]["pod"].startswith("todo-api-system-") and labels[hash_]["namespace"] == "shop"
 
-    for name, (value, _, _) in results.items():
+    for name, (value, _, failure) in results.items():
         assert math.isfinite(value), (name, value)
+        assert not failure, f"{name} = {value} meets its failure condition between two alike versions"
     assert results["error-rate"][0] == 0 and results["error-rate"][1]
-    assert results["error-rate-increase"][0] == 0 and results["error-rate-increase"][1]
     assert results["sample-size"][1], results["sample-size"]  # 40 requests a second fill a 4 s window
     assert 0.5 < results["throughput-ratio"][0] < 2  # one pod each side: the same share of requests
-    # two alike versions on two busy cores: a 4 s latency ratio may well miss the rule's 1.1 (CI saw
-    # 1.16), but it is a ratio of like with like, not of seconds to milliseconds
-    for name in ("latency-p50-ratio", "latency-p95-ratio"):
-        assert 0.2 < results[name][0] < 5, (name, results[name])
 
 
 def evaluate(url: str, policy) -> dict[str, tuple[float, bool, bool]]:

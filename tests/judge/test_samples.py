@@ -21,7 +21,8 @@ def write(tmp_path: Path, text: str, name: str = "s.csv") -> Path:
 
 def test_csv_and_parquet_load_to_the_same_schema(tmp_path: Path) -> None:
     frame = read_samples_file(write(tmp_path, GOOD))
-    assert frame.columns == ["ts", "version", "latency_ms", "ok", "endpoint", "match"]
+    assert frame.columns == ["ts", "version", "latency_ms", "ok", "endpoint", "match", "request_id"]
+    assert frame["request_id"].null_count() == 2  # optional: absent reads as null
     assert frame["ok"].to_list() == [True, False]
     frame.write_parquet(tmp_path / "s.parquet")
     assert read_samples_file(tmp_path / "s.parquet").equals(frame)
@@ -68,3 +69,16 @@ def test_time_zones_are_normalised_to_utc(tmp_path: Path) -> None:
     frame.write_parquet(tmp_path / "tz.parquet")
     out = read_samples_file(tmp_path / "tz.parquet")
     assert str(out["ts"][0]) == "2025-08-01 00:00:00"
+
+
+def test_request_ids_as_numbers_or_text_pair_the_same_rows(tmp_path: Path) -> None:
+    """A mirrored request's old and new rows share an id; text ids (UUIDs) are numbered, equal text alike."""
+    text = (
+        "ts,version,latency_ms,ok,request_id\n"
+        "2025-08-01T00:00:00,old,3.5,true,7f3a\n2025-08-01T00:00:00,new,3.1,true,7f3a\n"
+        "2025-08-01T00:00:01,old,3.0,true,01bc\n2025-08-01T00:00:01,new,2.9,true,01bc\n"
+    )
+    ids = read_samples_file(write(tmp_path, text))["request_id"].to_list()
+    assert ids[0] == ids[1] and ids[2] == ids[3] and ids[0] != ids[2]
+    numbered = read_samples_file(write(tmp_path, text.replace("7f3a", "11").replace("01bc", "12")))
+    assert numbered["request_id"].to_list() == [11, 11, 12, 12]

@@ -1,0 +1,329 @@
+"""The criteria of a verdict, each built from its evidence: what was measured, how, and against what.
+
+Shared by the samples' judge and the bucket aggregates' judge where the
+evidence allows, so a criterion has one name, one threshold and one wording
+whichever source measured it.
+
+Per-endpoint criteria and the family-wise error: with many endpoints, some
+interval would lie wholly beyond its limit by chance alone. An endpoint
+criterion therefore only *fails* when Holm's step-down procedure over every
+endpoint criterion of the verdict rejects "within the limit" at the
+one-sided level the intervals use. Passing needs no adjustment: GO already
+requires every endpoint to pass on its own (an intersection-union test,
+which holds its level without correction), so the adjustment can never make
+a GO easier.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine import units
+from engine.judge.latency import Drift, Latencies, central_change, drift, tail_change
+from engine.judge.model import Criterion, _criterion, _num
+from engine.judge.policy import Policy
+from engine.judge.stats import (
+    Interval,
+    holm,
+    p_beyond,
+    proportion_difference,
+    rank_test,
+    wilson_interval,
+    z_value,
+)
+from engine.judge.to_decide import duration_text
+
+TAILS = (
+    (0.95, "latency_p95_increase", "max_p95_increase"),
+    (0.99, "latency_p99_increase", "max_p99_increase"),
+)
+
+
+def validation_criterion(rate: float | None, policy: Policy) -> Criterion:
+    """The seed's first condition: a measured rate, so no sampling interval (None: not measured)."""
+    val = Interval(math.nan, math.nan, math.nan) if rate is None else Interval(rate, rate, rate)
+    return _criterion(
+        "validation_success_rate",
+        val,
+        policy.rule.min_validation_success_rate,
+        ">=",
+        0,
+        0,
+        "validation success rate",
+        unit="share",
+        method="measured by the validation gate",
+    )
+
+
+def throughput_criterion(
+    interval: Interval, n_old: int, n_new: int, policy: Policy, method: str, detail: dict[str, float | None]
+) -> Criterion:
+    """What new served against what old served of the same offered requests."""
+    return _criterion(
+        "throughput_change",
+        interval,
+        policy.rule.min_throughput_change,
+        ">=",
+        n_old,
+        n_new,
+        "throughput change",
+        detail,
+        method=method,
+    )
+
+
+def error_rate_criterion(
+    err_old: int,
+    n_old: int,
+    err_new: int,
+    n_new: int,
+    policy: Policy,
+    design_old: float = 1.0,
+    design_new: float = 1.0,
+    endpoint: str | None = None,
+) -> Criterion:
+    """Error-rate change in points, two-proportion interval (the same for samples and buckets)."""
+    err, err_p = proportion_difference(
+        err_old, n_old, err_new, n_new, policy.statistics.confidence_level, design_old, design_new
+    )
+    bursty = max(design_old, design_new) > 1.0
+    return _criterion(
+        "error_rate_increase" + (f"[{endpoint}]" if endpoint is not None else ""),
+        err,
+        policy.statistics.max_error_rate_increase,
+        "<=",
+        n_old,
+        n_new,
+        (f"endpoint {endpoint}: " if endpoint is not None else "") + "error rate change",
+        {
+            "old_error_rate": _num(err_old / n_old) if n_old else None,
+            "new_error_rate": _num(err_new / n_new) if n_new else None,
+            "two_proportion_p_value": _num(err_p),
+            "design_effect_old": design_old,
+            "design_effect_new": design_new,
+        },
+        unit="points",
+        method="Newcombe's interval for two proportions"
+        + (", widened for errors in bursts" if bursty else ""),
+        endpoint=endpoint,
+        role="primary" if endpoint is None else "guard",
+    )
+
+
+def mismatch_criterion(mismatches: int, compared: int, n_old: int, policy: Policy, what: str) -> Criterion:
+    """Share of compared new responses that differ from old, Wilson interval."""
+    return _criterion(
+        "mismatch_rate",
+        wilson_interval(mismatches, compared, policy.statistics.confidence_level),
+        policy.statistics.max_mismatch_rate,
+        "<=",
+        n_old,
+        compared,
+        what,
+        {"mismatches": float(mismatches), "compared": float(compared)},
+        unit="share",
+        method="Wilson interval",
+    )
+
+
+def _quantiles(sorted_values: np.ndarray) -> list[float | None]:
+    if not sorted_values.size:
+        return [None, None, None]
+    return [_num(float(v)) for v in np.quantile(sorted_values, [0.5, 0.95, 0.99])]
+
+
+def latency_criteria(lat: Latencies, policy: Policy) -> tuple[list[Criterion], Interval]:
+    """The central latency criterion, the p95 and p99 criteria and the drift; and the central interval
+    (the seed's rule reads its estimate)."""
+    stats = policy.statistics
+    conf, q = stats.confidence_level, stats.latency_quantile
+    n_old, n_new = int(lat.old.size), int(lat.new.size)
+    central, method = central_change(lat, q, conf)
+    p_value, prob_slower = rank_test(lat.old_sorted, lat.new_sorted)
+    detail: dict[str, float | None] = {"rank_test_p_value": _num(p_value), "p_new_slower": _num(prob_slower)}
+    for side, values in (("old", lat.old_sorted), ("new", lat.new_sorted)):
+        for label, value in zip(("p50", "p95", "p99"), _quantiles(values), strict=True):
+            detail[f"{side}_{label}_ms"] = value
+    if lat.paired:
+        detail["pairs"] = float(n_old)
+    what = f"p{round(q * 100)} latency change" + (" (per request)" if "median" in method else "")
+    out = [
+        _criterion(
+            "latency_increase",
+            central,
+            policy.rule.max_latency_increase,
+            "<=",
+            n_old,
+            n_new,
+            what,
+            detail,
+            method=method,
+        )
+    ]
+    for quantile, _, _ in TAILS:
+        interval, tail_method = tail_change(lat, quantile, conf)
+        out.append(tail_criterion(quantile, interval, tail_method, n_old, n_new, policy))
+    out.append(drift_criterion(lat, policy))
+    return out, central
+
+
+def drift_criterion(lat: Latencies, policy: Policy) -> Criterion:
+    """The central new/old ratio in the run's second half over its first half, with its pace."""
+    stats = policy.statistics
+    found = drift(lat, stats.latency_quantile, stats.confidence_level)
+    mode = "paired" if lat.paired else "unpaired"
+    return drift_from(
+        found, f"{mode}: central change per half, compared", int(lat.old.size), int(lat.new.size), policy
+    )
+
+
+def drift_from(found: Drift | None, method: str, n_old: int, n_new: int, policy: Policy) -> Criterion:
+    """The drift criterion from a measured :class:`Drift` (None: the run was too short to halve)."""
+    what = "latency ratio drift (second half of the run over the first)"
+    limit = policy.statistics.max_latency_drift
+    if found is None:
+        nan = Interval(math.nan, math.nan, math.nan)
+        return _criterion("latency_drift", nan, limit, "<=", n_old, n_new, what, method="too short to halve")
+    criterion = _criterion(
+        "latency_drift",
+        found.change,
+        limit,
+        "<=",
+        n_old,
+        n_new,
+        what,
+        {
+            "early_change": _num(found.early),
+            "late_change": _num(found.late),
+            "per_10_min": _num(found.per_10_min),
+            "seconds_apart": _num(found.seconds_apart),
+        },
+        method=method,
+    )
+    pace = (
+        f"; new/old went from {units.change(found.early)} to {units.change(found.late)} "
+        f"over {duration_text(found.seconds_apart)} ({pace_text(found)})"
+    )
+    return criterion.model_copy(update={"explanation": criterion.explanation + pace})
+
+
+def tail_criterion(
+    quantile: float, interval: Interval, method: str, n_old: int, n_new: int, policy: Policy
+) -> Criterion:
+    """p95 or p99: proven like the others once enough requests lie beyond it, a guard before."""
+    stats = policy.statistics
+    name, limit = next((name, getattr(stats, lim)) for q, name, lim in TAILS if q == quantile)
+    beyond = min(n_old, n_new) * (1 - quantile)
+    proven = beyond >= stats.min_tail_samples
+    if not proven:
+        method += f"; a guard: {beyond:.0f} per version beyond it, {stats.min_tail_samples} to prove it"
+    return _criterion(
+        name,
+        interval,
+        limit,
+        "<=",
+        n_old,
+        n_new,
+        f"p{round(quantile * 100)} latency change",
+        {"beyond_per_version": float(beyond)},
+        method=method,
+        role="primary" if proven else "guard",
+    )
+
+
+def pace_text(found: Drift) -> str:
+    """The drift's pace in a unit no shorter than the time it was seen over (no wild extrapolation)."""
+    unit_s, unit = next(
+        ((s, u) for s, u in ((60, "min"), (600, "10 min")) if found.seconds_apart <= s * 10), (3600, "h")
+    )
+    per = math.expm1(math.log1p(found.change.estimate) * unit_s / found.seconds_apart)
+    return f"{units.change(per)} per {unit}"
+
+
+def endpoint_criteria(
+    lat: Latencies,
+    errors: list[tuple[int, int, int, int, float, float]],
+    names: list[str],
+    policy: Policy,
+) -> list[Criterion]:
+    """Latency and errors of every endpoint with enough samples on its own, Holm across them.
+
+    ``errors[code]``: (errors old, requests old, errors new, requests new,
+    design effect old, design effect new) of endpoint ``names[code]``. Only
+    when the run has more than one endpoint: with one, these would repeat
+    the pooled criteria.
+    """
+    stats = policy.statistics
+    conf = stats.confidence_level
+    if len(names) < 2:
+        return []
+    for_errors = max(
+        stats.min_samples_per_endpoint, errors_decidable_from(stats.max_error_rate_increase, conf)
+    )
+    out: list[tuple[Criterion, Interval]] = []
+    for code, name in enumerate(names):
+        err_old, n_old, err_new, n_new, d_old, d_new = errors[code]
+        if min(n_old, n_new) < stats.min_samples_per_endpoint:
+            continue
+        sub = lat.endpoint(code)
+        interval, method = central_change(sub, stats.latency_quantile, conf)
+        latency = _criterion(
+            f"latency_increase[{name}]",
+            interval,
+            policy.rule.max_latency_increase,
+            "<=",
+            int(sub.old.size),
+            int(sub.new.size),
+            f"endpoint {name}: p{round(stats.latency_quantile * 100)} latency change",
+            method=method,
+            endpoint=name,
+            role="guard",
+        )
+        out.append((latency, interval))
+        if min(n_old, n_new) >= for_errors:
+            error = error_rate_criterion(err_old, n_old, err_new, n_new, policy, d_old, d_new, endpoint=name)
+            out.append((error, _interval_of(error)))
+    return _holm(out, conf)
+
+
+def errors_decidable_from(margin: float, confidence: float) -> int:
+    """Requests per version from which an endpoint's error rate is judged on its own: the fewest for
+    which no error at all would clear ``margin`` (Wilson's bound for 0 of n is z²/(n + z²)).
+
+    Fewer, and even a flawless endpoint's interval crosses the limit: judged
+    then, every small endpoint would hold up GO without telling anything.
+    """
+    if margin <= 0:
+        return 1 << 62
+    z = z_value(confidence)
+    return math.ceil(z * z * (1 - margin) / margin)
+
+
+def _interval_of(c: Criterion) -> Interval:
+    nan = math.nan
+    return Interval(
+        c.observed if c.observed is not None else nan,
+        c.ci_low if c.ci_low is not None else nan,
+        c.ci_high if c.ci_high is not None else nan,
+    )
+
+
+def _holm(items: list[tuple[Criterion, Interval]], confidence: float) -> list[Criterion]:
+    """Fail an endpoint criterion only where Holm's procedure over all of them rejects (module docstring)."""
+    alpha = (1 - confidence) / 2
+    p_values = [p_beyond(iv, c.threshold, c.direction, confidence) for c, iv in items]
+    adjusted = holm(p_values)
+    out = []
+    for (c, _), p, adj in zip(items, p_values, adjusted, strict=True):
+        detail = c.detail | {"p_beyond_limit": _num(p), "holm_p": _num(adj)}
+        update: dict[str, object] = {"detail": detail}
+        if not c.passed and c.conclusive and adj >= alpha:
+            update["conclusive"] = False
+            update["explanation"] = (
+                f"{c.explanation}, but not beyond doubt with {len(items)} endpoint criteria weighed "
+                f"together (Holm-adjusted p {adj:.3f})"
+            )
+        out.append(c.model_copy(update=update))
+    return out

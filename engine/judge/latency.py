@@ -1,0 +1,203 @@
+"""Latency evidence: the central change, the tails and the drift, paired when the run allows it.
+
+Paired (a mirrored run, requests joined on ``request_id``): the central
+change is the median of the per-request ratios new/old with the sign test's
+interval (:func:`engine.judge.stats.median_log_ratio`); a tail is the ratio
+of the two versions' quantiles over the same requests, its interval from the
+pairs (:func:`engine.judge.stats.paired_quantile_change`).
+
+Unpaired (no ids, or a canary that sent each request to one version): the
+ratio of the two versions' quantiles, its variance from time windows, so
+load both saw in the same seconds still cancels as far as it can
+(:func:`engine.judge.stats.timed_quantile_change`).
+
+Drift compares the central change in the first and the second half of the
+run (by time): the late ratio over the early one. A version that leaks, or
+whose cache or pool degrades, shows a ratio that climbs.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.judge.stats import (
+    BOOTSTRAP_LIMIT,
+    Interval,
+    bootstrap_quantile_change,
+    median_log_ratio,
+    paired_quantile_change,
+    timed_quantile_change,
+    z_value,
+)
+
+FLOOR_MS = 1e-3
+"""Latencies below 1 µs are read as 1 µs, so a ratio never divides by a clock's zero."""
+TAIL_FROM = 0.9
+"""From this quantile up the interval comes from a block bootstrap at small sizes (see
+:func:`engine.judge.stats.bootstrap_quantile_change`); below, order statistics are well calibrated."""
+MIN_HALF = 20
+"""Fewer samples than this in a half of the run: no drift is measured."""
+
+
+@dataclass(frozen=True)
+class Latencies:
+    """Ok latencies of both versions in time order, with when and where each was measured.
+
+    Paired: ``old[i]`` and ``new[i]`` answered the same request (equal
+    lengths, shared seconds and endpoint). Unpaired: two independent samples.
+    """
+
+    paired: bool
+    old: np.ndarray
+    new: np.ndarray
+    old_seconds: np.ndarray
+    new_seconds: np.ndarray
+    old_endpoint: np.ndarray
+    new_endpoint: np.ndarray
+    log_ratios: np.ndarray | None = None
+    """Per-request log(new/old), paired only (computed once, then cut with the rest)."""
+
+    @functools.cached_property
+    def old_sorted(self) -> np.ndarray:
+        return np.sort(self.old)
+
+    @functools.cached_property
+    def new_sorted(self) -> np.ndarray:
+        return np.sort(self.new)
+
+    @classmethod
+    def pairs(cls, old: np.ndarray, new: np.ndarray, seconds: np.ndarray, endpoint: np.ndarray) -> Latencies:
+        """Latencies of the same requests (``old[i]`` and ``new[i]`` answered request ``i``)."""
+        ratios = np.log(np.maximum(new, FLOOR_MS)) - np.log(np.maximum(old, FLOOR_MS))
+        return cls(True, old, new, seconds, seconds, endpoint, endpoint, ratios)
+
+    def subset(self, old_at: np.ndarray | slice, new_at: np.ndarray | slice) -> Latencies:
+        """The latencies at ``old_at``/``new_at`` (index arrays in time order, or slices: views)."""
+        if self.paired:  # one selection for both sides
+            seconds, endpoint = self.old_seconds[old_at], self.old_endpoint[old_at]
+            ratios = None if self.log_ratios is None else self.log_ratios[old_at]
+            return Latencies(
+                True, self.old[old_at], self.new[old_at], seconds, seconds, endpoint, endpoint, ratios
+            )
+        return Latencies(
+            False,
+            self.old[old_at],
+            self.new[new_at],
+            self.old_seconds[old_at],
+            self.new_seconds[new_at],
+            self.old_endpoint[old_at],
+            self.new_endpoint[new_at],
+        )
+
+    @functools.cached_property
+    def _old_groups(self) -> tuple[np.ndarray, np.ndarray]:
+        return endpoint_groups(self.old_endpoint)
+
+    @functools.cached_property
+    def _new_groups(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._old_groups if self.paired else endpoint_groups(self.new_endpoint)
+
+    def endpoint(self, code: int) -> Latencies:
+        """One endpoint's latencies (grouped once per side: a million rows are not masked per endpoint)."""
+        (old_order, old_bounds), (new_order, new_bounds) = self._old_groups, self._new_groups
+        return self.subset(old_order[_bounds(old_bounds, code)], new_order[_bounds(new_bounds, code)])
+
+    def halves(self) -> tuple[Latencies, Latencies] | None:
+        """The first and the second half of the run by time (slices: the arrays are in time order)."""
+        if not (self.old.size and self.new.size):
+            return None
+        first = min(self.old_seconds[0], self.new_seconds[0])
+        last = max(self.old_seconds[-1], self.new_seconds[-1])
+        middle = (float(first) + float(last)) / 2
+        cut_old = int(np.searchsorted(self.old_seconds, middle))
+        cut_new = int(np.searchsorted(self.new_seconds, middle))
+        return self.subset(slice(0, cut_old), slice(0, cut_new)), self.subset(
+            slice(cut_old, None), slice(cut_new, None)
+        )
+
+
+def endpoint_groups(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row numbers grouped by endpoint code, each group in time order, and where each group starts."""
+    small = codes.astype(np.int16) if codes.size and int(codes.max()) < 32_767 else codes
+    order = np.argsort(small, kind="stable")  # radix sort for 16-bit codes
+    bounds = np.searchsorted(small[order], np.arange(int(codes.max()) + 2 if codes.size else 1))
+    return order, bounds
+
+
+def _bounds(bounds: np.ndarray, code: int) -> slice:
+    if code + 1 >= bounds.size:
+        return slice(0, 0)
+    return slice(int(bounds[code]), int(bounds[code + 1]))
+
+
+def central_change(lat: Latencies, q: float, confidence: float) -> tuple[Interval, str]:
+    """The policy's latency quantile change and how it was measured (see the module docstring)."""
+    if lat.log_ratios is not None and round(q, 3) == 0.5:
+        return median_log_ratio(lat.log_ratios, confidence), "paired: median of per-request ratios new/old"
+    if not lat.paired and q < TAIL_FROM:
+        return _timed(lat, q, confidence), f"unpaired: p{round(q * 100)} new over p{round(q * 100)} old"
+    return tail_change(lat, q, confidence)
+
+
+def _timed(lat: Latencies, q: float, confidence: float) -> Interval:
+    return timed_quantile_change(
+        lat.old, lat.new, lat.old_seconds, lat.new_seconds, q, confidence, lat.old_sorted, lat.new_sorted
+    )
+
+
+def tail_change(lat: Latencies, q: float, confidence: float) -> tuple[Interval, str]:
+    """The ``q`` quantile of new over old's, from the same requests when paired."""
+    label = f"p{round(q * 100)}"
+    mode = "paired" if lat.paired else "unpaired"
+    what = f"{mode}: {label} new over {label} old" + (" on the same requests" if lat.paired else "")
+    if max(lat.old.size, lat.new.size) <= BOOTSTRAP_LIMIT and q >= TAIL_FROM:
+        interval = bootstrap_quantile_change(lat.old, lat.new, q, confidence, lat.paired)
+        return interval, what + ", block bootstrap"
+    if lat.paired:
+        interval = paired_quantile_change(lat.old, lat.new, q, confidence, lat.old_sorted, lat.new_sorted)
+        return interval, what + ", Bahadur interval on the pairs"
+    return _timed(lat, q, confidence), what + ", variance over time windows"
+
+
+def _log_se(interval: Interval, z: float) -> tuple[float, float]:
+    """An interval on a relative change as (log ratio, standard error of it); NaN when not measured."""
+    if not (interval.low > -1 and math.isfinite(interval.high) and interval.estimate > -1):
+        return math.nan, math.nan
+    return math.log1p(interval.estimate), (math.log1p(interval.high) - math.log1p(interval.low)) / (2 * z)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Late half's central ratio over the early half's, and what that is per 10 minutes."""
+
+    change: Interval
+    early: float
+    late: float
+    per_10_min: float
+    seconds_apart: float
+
+
+def drift(lat: Latencies, q: float, confidence: float) -> Drift | None:
+    """How the central new/old ratio moved from the first half of the run to the second (None: too short)."""
+    halves = lat.halves()
+    if halves is None or any(min(h.old.size, h.new.size) < MIN_HALF for h in halves):
+        return None
+    early, late = (central_change(h, q, confidence)[0] for h in halves)
+    centre = [float(np.concatenate([h.old_seconds, h.new_seconds]).mean()) for h in halves]
+    return compare_halves(early, late, centre[1] - centre[0], confidence)
+
+
+def compare_halves(early: Interval, late: Interval, seconds_apart: float, confidence: float) -> Drift | None:
+    """The late half's change over the early half's, their log standard errors combined as independent."""
+    z = z_value(confidence)
+    (a, se_a), (b, se_b) = _log_se(early, z), _log_se(late, z)
+    if not all(math.isfinite(v) for v in (a, b, se_a, se_b)):
+        return None
+    diff, se = b - a, math.hypot(se_a, se_b)
+    change = Interval(math.expm1(diff), math.expm1(diff - z * se), math.expm1(diff + z * se))
+    apart = max(seconds_apart, 1e-9)
+    return Drift(change, math.expm1(a), math.expm1(b), math.expm1(diff * 600 / apart), apart)
