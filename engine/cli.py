@@ -225,9 +225,14 @@ def cmd_judge(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
         f"  ({present.seed_rule(verdict.new_better)}: validation, mean "
         "throughput and latency against the seed's thresholds, without intervals)",
     ]
-    for c in verdict.criteria:
-        mark = "ok " if c.passed and c.conclusive else ("?? " if not c.conclusive else "XX ")
-        lines.append(f"  {mark}{c.name}: {c.explanation}")
+    for c in verdict.criteria:  # ok proven, ~ a guard within by its estimate, ?? holds up GO, XX fails
+        mark = (
+            "ok "
+            if c.passed and c.conclusive
+            else ("XX " if c.conclusive else ("?? " if c.holds_up_go else "~  "))
+        )
+        guard = " [guard]" if c.role == "guard" else ""
+        lines.append(f"  {mark}{c.name}{guard}: {c.explanation}")
     lines += [
         f"  trigger {t.name}: {'FIRED' if t.fired else 'quiet'} ({t.explanation})" for t in verdict.triggers
     ]

@@ -72,7 +72,7 @@ class Latencies:
     @classmethod
     def pairs(cls, old: np.ndarray, new: np.ndarray, seconds: np.ndarray, endpoint: np.ndarray) -> Latencies:
         """Latencies of the same requests (``old[i]`` and ``new[i]`` answered request ``i``)."""
-        ratios = np.log(np.maximum(new, FLOOR_MS)) - np.log(np.maximum(old, FLOOR_MS))
+        ratios = np.log(np.maximum(new, FLOOR_MS) / np.maximum(old, FLOOR_MS))
         return cls(True, old, new, seconds, seconds, endpoint, endpoint, ratios)
 
     def subset(self, old_at: np.ndarray | slice, new_at: np.ndarray | slice) -> Latencies:

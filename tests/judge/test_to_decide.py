@@ -101,3 +101,4 @@ def test_the_cli_prints_what_would_decide(tmp_path, capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert "verdict: INCONCLUSIVE" in out
     assert "to decide, keep running:" in out and "latency_increase: about " in out and " more samples" in out
+    assert "latency_p99_increase [guard]: " in out  # 8 requests beyond p99: it guards, it is not proven
