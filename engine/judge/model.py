@@ -56,11 +56,17 @@ class Criterion(BaseModel):
         "estimate is beyond the limit (NO_GO when its whole interval is), but need not be proven within.",
     )
 
+    guard_clear: bool | None = Field(
+        None,
+        description="A guard only: within its limit at the policy's guard_confidence (one-sided), so it "
+        "lets a GO through; None for a primary criterion.",
+    )
+
     @property
     def holds_up_go(self) -> bool:
-        """Whether this criterion alone keeps the verdict from GO (unsure primary, or guard beyond)."""
+        """Whether this criterion alone keeps the verdict from GO (unsure primary, or guard not clear)."""
         if self.role == "guard":
-            return not self.passed
+            return not (self.passed and (self.conclusive or self.guard_clear is not False))
         return not (self.passed and self.conclusive)
 
 

@@ -38,6 +38,9 @@ class StatisticsPolicy(BaseModel):
     (p95: 1,000 requests, p99: 5,000); before, it guards: it can stop a GO but not hold one up."""
     max_latency_drift: float = Field(0.10, ge=0)
     """The new/old latency ratio may climb at most this from the run's first half to its second."""
+    guard_confidence: float = Field(0.7, gt=0.5, lt=1)
+    """A guard (an endpoint, a tail with few requests beyond it) lets a GO through only when it is within
+    its limit at this one-sided confidence; primary criteria need the whole interval within."""
     min_samples_per_endpoint: int = Field(200, ge=1)
     """An endpoint with this many requests per version is judged on its own too (Holm across them)."""
 

@@ -498,6 +498,22 @@ def p_beyond(interval: Interval, threshold: float, direction: str, confidence: f
     return float(_sps().norm.sf(distance / se))
 
 
+def p_not_within(interval: Interval, threshold: float, direction: str, confidence: float) -> float:
+    """One-sided p-value against "the true value is within the limit": small when the interval's side
+    toward the limit stays well clear of it (normal approximation, as :func:`p_beyond`)."""
+    est, low, high = interval.estimate, interval.low, interval.high
+    if not all(math.isfinite(v) for v in (est, low, high)):
+        return 1.0
+    z = z_value(confidence)
+    if direction == "<=":
+        se, distance = (high - est) / z, threshold - est
+    else:
+        se, distance = (est - low) / z, est - threshold
+    if se <= 0:
+        return 0.0 if distance > 0 else 1.0
+    return float(_sps().norm.sf(distance / se))
+
+
 def paired_ratio_change(old_counts: np.ndarray, new_counts: np.ndarray, confidence: float) -> Interval:
     """Relative change of a per-bucket total (new over old minus one), t-interval on paired buckets."""
     buckets = len(old_counts)

@@ -45,7 +45,7 @@ from engine.judge.latency import Latencies, endpoint_groups
 from engine.judge.model import Criterion, Trigger, Verdict, VerdictName, _criterion, _num
 from engine.judge.pairs import Pairs, Side, pair_requests, split_sides
 from engine.judge.policy import Policy
-from engine.judge.stats import Interval, design_effect, paired_served_change, served_change
+from engine.judge.stats import Interval, design_effect, p_not_within, paired_served_change, served_change
 from engine.judge.to_decide import MoreEvidence, duration_text, more_evidence
 
 __all__ = [
@@ -230,6 +230,7 @@ def conclude(
         and math.isfinite(latency.estimate)
         and latency.estimate <= rule.max_latency_increase
     )
+    criteria = [_guard(c, policy) for c in criteria]
     verdict, reasons = _decide(criteria, triggers, n_old, n_new, policy)
     to_decide = keep_running(criteria, n_old, n_new, policy, duration_s) if verdict == "INCONCLUSIVE" else []
     return Verdict(
@@ -245,6 +246,38 @@ def conclude(
         policy=policy,
         to_decide=to_decide,
         duration_s=duration_s,
+    )
+
+
+def _guard(c: Criterion, policy: Policy) -> Criterion:
+    """A guard with whether it is clear of its limit at the policy's guard confidence (one-sided).
+
+    A guard need not be proven at the verdict's confidence, but an estimate
+    just inside its limit with a wide interval is no reason to let a GO
+    through either: it must be within at ``guard_confidence`` (70 %: a
+    guard whose truth is at its limit stops a GO seven times in ten).
+    Measured (bench/judge_power.py, 60 runs each): at 0.7 no GO on the tail,
+    spread, endpoint and drift regressions at 1,000 or 3,000 requests, as at
+    0.8, where the estimate alone let 2 % of tail regressions through; and
+    +5 % GO in 45 of 60 at 1,000 requests where 0.8 gave 40.
+    """
+    if c.role != "guard" or c.observed is None or c.ci_low is None or c.ci_high is None:
+        return c
+    stats = policy.statistics
+    interval = Interval(c.observed, c.ci_low, c.ci_high)
+    doubt = p_not_within(interval, c.threshold, c.direction, stats.confidence_level)
+    clear = doubt < 1 - stats.guard_confidence
+    note = (
+        ""
+        if clear or c.conclusive or not c.passed
+        else f" (a guard, not clear of it at {stats.guard_confidence:.0%})"
+    )
+    return c.model_copy(
+        update={
+            "guard_clear": bool(clear),
+            "detail": c.detail | {"p_not_within_limit": _num(doubt)},
+            "explanation": c.explanation + note,
+        }
     )
 
 
@@ -306,10 +339,10 @@ def _decide(
 
 
 def _passing(c: Criterion) -> str:
-    """Why a criterion lets a GO through: proven, or a guard whose estimate is within its limit."""
+    """Why a criterion lets a GO through: proven, or a guard clear of its limit at the guard confidence."""
     if c.conclusive:
         return f"passes: {c.explanation}"
-    return f"guard, within by its estimate (not proven): {c.explanation}"
+    return f"guard, clear of its limit but not proven: {c.explanation}"
 
 
 def evaluate_triggers(

@@ -156,3 +156,20 @@ def test_a_version_that_gets_worse_over_the_run_is_never_go(policy: Policy, pair
 def test_a_steady_version_has_no_drift(policy: Policy) -> None:
     drift = by_name(judge(run("+5%", 3000, True), policy))["latency_drift"]
     assert drift.passed and drift.conclusive and abs(drift.observed) < 0.05
+
+
+def test_a_guard_just_inside_its_limit_with_a_wide_interval_holds_up_go(policy: Policy) -> None:
+    """Estimate +24 % against +25 % [+10 %, +39 %]: within by its estimate, not by any confidence."""
+    from engine.judge.verdict import _guard
+
+    def guard(est: float, low: float, high: float):
+        c = _criterion(
+            "latency_p95_increase", Interval(est, low, high), 0.25, "<=", 990, 990, "p95", role="guard"
+        )
+        return _guard(c, policy)
+
+    close = guard(0.24, 0.10, 0.39)
+    assert close.passed and not close.guard_clear and close.holds_up_go
+    assert "not clear of it" in close.explanation
+    clear = guard(0.0, -0.2, 0.3)
+    assert clear.guard_clear and not clear.holds_up_go and not clear.conclusive
