@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from engine.deploy.http import Upstream
 from engine.deploy.supervisor import free_port, healthy
 from engine.judge.policy import load_policy
 from engine.judge.samples import normalise_samples
@@ -93,21 +94,15 @@ class Figures:
     new_p50: float
     unpaired: tuple[float, float, float]
     paired: tuple[float, float, float]
-    by_order: tuple[float, float] | None
     verdict: str
 
     def line(self) -> str:
         def change(c: tuple[float, float, float]) -> str:
             return f"{c[0]:+6.1%} [{c[1]:+6.1%}, {c[2]:+6.1%}] w {c[2] - c[1]:5.1%}"
 
-        order = (
-            f"old first {math.expm1(self.by_order[0]):+6.1%}, new first {math.expm1(self.by_order[1]):+6.1%}"
-            if self.by_order
-            else "order not recorded"
-        )
         return (
             f"{self.label:6} {self.pairs:5d} pairs  p50 {self.old_p50:.3f}/{self.new_p50:.3f} ms  "
-            f"p50 change {change(self.unpaired)}  paired {change(self.paired)}  {order}  {self.verdict}"
+            f"p50 change {change(self.unpaired)}  paired {change(self.paired)}  {self.verdict}"
         )
 
 
@@ -122,10 +117,6 @@ def figures(label: str, samples: pl.DataFrame, policy_path: Path) -> Figures:
     log_ratio = np.log(pairs["new"].to_numpy() / pairs["old"].to_numpy())
     unpaired = quantile_change(np.sort(pairs["old"].to_numpy()), np.sort(pairs["new"].to_numpy()), 0.5, 0.95)
     median = quantile_interval(np.sort(log_ratio), 0.5, 0.95)
-    by_order = None
-    if MARK in samples.columns and old[MARK].null_count() < old.height:
-        first = pairs.join(old.select("request_id", MARK), on="request_id")[MARK].to_numpy().astype(bool)
-        by_order = (float(np.median(log_ratio[first])), float(np.median(log_ratio[~first])))
     frame = normalise_samples(samples.select("ts", "version", "latency_ms", "ok", "endpoint", "match"))
     verdict = judge_samples(frame, load_policy(policy_path), validation_success_rate=1.0, bucket_s=1.0)
     return Figures(
@@ -135,7 +126,6 @@ def figures(label: str, samples: pl.DataFrame, policy_path: Path) -> Figures:
         float(np.median(pairs["new"].to_numpy())),
         (unpaired.estimate, unpaired.low, unpaired.high),
         tuple(math.expm1(v) for v in (median.estimate, median.low, median.high)),  # type: ignore[arg-type]
-        by_order,
         verdict.verdict,
     )
 
@@ -174,6 +164,53 @@ def aa_run(tree: Path, label: str, ports: tuple[int, int], rps: float, seconds: 
     return figures(label, mirrored_samples(tree, ports, rps, seconds, work, label), DEFAULT_POLICY)
 
 
+def caller_latencies(
+    tree: Path, ports: tuple[int, int], work: Path, blocks: int = 6, per_block: int = 150
+) -> dict:
+    """What a caller waits through the gateway of ``tree``: a plain route against a mirrored one.
+
+    One connection, closed loop, alternating blocks of ``per_block`` requests on
+    each route; returns each route's latencies in ms.
+    """
+    slots = {"blue": {"port": ports[0], "version": "old"}, "green": {"port": ports[1], "version": "new"}}
+    routes = {
+        name: {"active": "blue", "canary_weight": 0.0, "mirror": mirror, "record_run": f"caller-{name}"}
+        | {"slots": slots}
+        for name, mirror in (("plain", False), ("mirrored", True))
+    }
+    routes_file = work / "routes-caller.json"
+    routes_file.write_text(json.dumps({"systems": routes}))
+    gateway, port = start(
+        ["engine.deploy.gateway", "--routes", str(routes_file), "--samples-dir", str(work / "samples")],
+        tree,
+        "/_switchyard/health",
+    )
+    with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/endpoints", timeout=5) as answer:
+        mix = request_mix(json.loads(answer.read())["endpoints"])
+
+    async def loop() -> dict[str, list[float]]:
+        client = Upstream("127.0.0.1", port)
+        waits: dict[str, list[float]] = {"plain": [], "mirrored": []}
+        try:
+            for block in range(2 * blocks):
+                name = ("plain", "mirrored")[block % 2]
+                for i in range(per_block):
+                    endpoint, body = mix[i % len(mix)]
+                    t0 = time.perf_counter()
+                    await client.request("POST", f"/s/{name}/call/{endpoint}", body)
+                    waits[name].append((time.perf_counter() - t0) * 1000)
+                    await asyncio.sleep(0.005)  # a paced caller: the shadow's call is over before the next
+        finally:
+            client.close()
+        return waits
+
+    try:
+        return asyncio.run(loop())
+    finally:
+        gateway.terminate()
+        gateway.wait(10)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.aa_calibration", description=(__doc__ or "").strip()
@@ -203,6 +240,16 @@ def main(argv: list[str] | None = None) -> None:
                     )
                     results[label].append(res)
                     print(res.line(), flush=True)
+            print("\nwhat a caller waits (one connection; plain route vs mirrored route, same gateway):")
+            for label, tree in trees.items():
+                waits = caller_latencies(tree, (backends[0][1], backends[1][1]), work)
+                plain, mirrored = (np.percentile(waits[k], [50, 99]) for k in ("plain", "mirrored"))
+                print(
+                    f"{label:6}  plain p50 {plain[0]:.3f} ms p99 {plain[1]:.3f} ms; mirrored p50 "
+                    f"{mirrored[0]:.3f} ms p99 {mirrored[1]:.3f} ms; mirrored/plain "
+                    f"p50 {mirrored[0] / plain[0]:.2f}x, p99 {mirrored[1] / plain[1]:.2f}x",
+                    flush=True,
+                )
         finally:
             for proc, _ in backends:
                 proc.terminate()

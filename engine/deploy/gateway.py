@@ -72,8 +72,8 @@ SAMPLE_COLUMNS: dict[str, Any] = {
 
 ``body`` is kept only for the first :data:`MISMATCH_EXAMPLES` mismatched pairs of
 a run, so the Go/No-Go page can show what differed without storing every response.
-``called_first`` says, for a mirrored pair, which version the gateway called first
-(null when nothing was mirrored); see :meth:`Gateway.mirrored`.
+``called_first`` says, for a mirrored pair, which version the gateway called first:
+the primary, always (null when nothing was mirrored); see :meth:`Gateway.mirrored`.
 """
 MISMATCH_EXAMPLES = 20
 BODY_LIMIT = 2000
@@ -82,12 +82,6 @@ UPSTREAM_TIMEOUT_S = 5.0
 
 Shorter than the workload's own timeout (:data:`engine.parallel.workload.CLIENT_TIMEOUT_S`), so
 a client always gets the gateway's 502 and the request is counted as failed, never lost."""
-SHADOW_WAIT_S = 1.0
-"""Longest a mirrored request waits for the shadow before going on without it (see :meth:`Gateway.mirrored`).
-
-The two calls of a pair run one after the other; a shadow slower than this (hung,
-or a service that takes seconds) is left to finish in the background, so the
-caller is held up by at most this much and the pair overlaps instead."""
 
 
 def _error(kind: str, detail: str) -> bytes:
@@ -225,38 +219,28 @@ class Gateway:
 
     async def mirrored(
         self, primary_port: int, shadow_port: int, path: str, body: bytes
-    ) -> tuple[tuple[int, bytes, float], asyncio.Future[tuple[int, bytes, float]], bool]:
-        """Call the primary and the shadow one after the other, in random order.
+    ) -> tuple[tuple[int, bytes, float], asyncio.Future[tuple[int, bytes, float]]]:
+        """Call the primary; the shadow is called once the primary has answered, never beside it.
 
-        Returns the primary's answer, the shadow's call (done, unless it took
-        longer than :data:`SHADOW_WAIT_S`) and whether the shadow went first.
+        Returns the primary's answer and the shadow's call, started but not
+        awaited: the caller is answered at once (its answer goes out before the
+        shadow's request does) and the shadow's outcome is recorded when it ends.
+        Mirroring costs the caller nothing, however slow or hung the shadow.
 
-        Why one after the other: sent at once, the two versions compete for the
-        CPU and the gateway's loop, and each one's latency takes in part of the
-        other's work. Measured here (A/A: two copies of one v1 system, 2 busy
-        cores, 40 req/s) the side sent second answered 1.75x slower than the
-        side sent first (median log-ratio +0.57 / -0.50 by order), the p50
-        comparison read anything from -32 % to +14 % between identical
-        versions, and a slower version slowed its partner down too, shrinking
-        real differences. Called in turn, each sees the machine as it would
-        alone; the random order spreads what is left (the call made just after
-        the client's request lands a few percent slower: the client process is
-        still running) evenly over both versions, and ``called_first`` records
-        it so the judge can take it out. The caller is answered once both have
-        answered (or the shadow has had :data:`SHADOW_WAIT_S`), so that what
-        happens around the second call is the same whichever version it is.
+        Why not at once, as before: sent together, the two versions competed for
+        the CPU and the gateway's loop, and each one's latency took in part of
+        the other's work. Measured here (A/A: two copies of one v1 system, 2 busy
+        cores, 40 req/s) the side sent second answered 1.75x slower than the side
+        sent first, the p50 comparison read anything from -32 % to +14 % between
+        identical versions, and a slower version slowed its partner down too,
+        shrinking real differences. Called in turn, each sees the machine as it
+        would alone. What is left is the position: the shadow's call runs while
+        the caller takes in its answer. An A/A run has exactly these positions, so
+        its reading is that bias, and the judge corrects for it
+        (:mod:`engine.judge.calibration`).
         """
-        shadow_first = random.random() < 0.5
-        shadow: asyncio.Future[tuple[int, bytes, float]]
-        if shadow_first:
-            shadow = asyncio.ensure_future(self.forward(shadow_port, path, body))
-            await asyncio.wait({shadow}, timeout=SHADOW_WAIT_S)
-            answer = await self.forward(primary_port, path, body)
-        else:
-            answer = await self.forward(primary_port, path, body)
-            shadow = asyncio.ensure_future(self.forward(shadow_port, path, body))
-            await asyncio.wait({shadow}, timeout=SHADOW_WAIT_S)
-        return answer, shadow, shadow_first
+        answer = await self.forward(primary_port, path, body)
+        return answer, asyncio.ensure_future(self.forward(shadow_port, path, body))
 
     async def handle(self, request: Request) -> Response:
         path = request.path
@@ -311,9 +295,9 @@ class Gateway:
         shadow = other if route.get("mirror") and other in slots and primary == active else None
         upstream_path = f"/call/{endpoint}"
         ts = dt.datetime.now(dt.UTC)
-        shadow_task, shadow_first = None, False
+        shadow_task = None
         if shadow:
-            (status, body, latency), shadow_task, shadow_first = await self.mirrored(
+            (status, body, latency), shadow_task = await self.mirrored(
                 slots[primary]["port"], slots[shadow]["port"], upstream_path, request.body
             )
         else:
@@ -321,17 +305,20 @@ class Gateway:
         self.count(system, primary, status == 200)
         run_id = route.get("record_run")
         if shadow_task is not None:
-            shadow_task.add_done_callback(
-                lambda t: self._record_pair(
-                    system,
-                    run_id,
-                    endpoint,
-                    ts,
-                    route,
-                    (primary, shadow),
-                    (status, body, latency),
-                    t.result(),
-                    shadow if shadow_first else primary,
+            shadow_task.add_done_callback(  # cancelled only when the gateway stops: nothing to record
+                lambda t: (
+                    None
+                    if t.cancelled()
+                    else self._record_pair(
+                        system,
+                        run_id,
+                        endpoint,
+                        ts,
+                        route,
+                        (primary, shadow),
+                        (status, body, latency),
+                        t.result(),
+                    )
                 )
             )
         elif run_id:
@@ -364,7 +351,6 @@ class Gateway:
         pair: tuple[str, str],
         primary_result: tuple[int, bytes, float],
         shadow_result: tuple[int, bytes, float],
-        first: str,
     ) -> None:
         """Count the shadow's outcome and, during a run, record both sides with the comparison."""
         primary, shadow = pair
@@ -397,7 +383,7 @@ class Gateway:
                 digest=digests[slot],
                 match=same if version == "new" else None,
                 body=body[:BODY_LIMIT].decode(errors="replace") if keep_body else None,
-                called_first=slot == first,
+                called_first=slot == primary,
             )
 
     async def flush_forever(self) -> None:
