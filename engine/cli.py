@@ -240,6 +240,13 @@ def cmd_judge(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     if verdict.to_decide:
         lines += ["to decide, keep running:"]
         lines += [f"  - {m.criterion}: {m.explanation}" for m in verdict.to_decide]
+    if args.name:  # what the same measurement reads between two copies of old, beside the verdict
+        found = services.calibration(ws, args.name)
+        lines.append(
+            f"measurement: {found.describe()}"
+            if found
+            else f"measurement: not calibrated (calibrate {args.name} runs old against a copy of old)"
+        )
     return verdict, "\n".join(lines)
 
 
@@ -326,6 +333,40 @@ def cmd_parallel_run(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]
         text += f"\nrolled back automatically: {out.rollback.reason}"
         text += f"\nfailure document: {out.rollback.failure_document}"
     return out, text
+
+
+def cmd_calibrate(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    if args.show:
+        found = services.calibration(ws, args.name)
+        text = found.describe() if found else f"{args.name}: not calibrated yet (run calibrate {args.name})"
+        return found, text
+    out = services.calibrate(
+        ws, args.name, actor=_actor(args), duration_s=args.duration, rps=args.rps, progress=_progress(args)
+    )
+    s = out.summary
+    lines = [f"{out.system}: A/A run {out.run_id} {out.status}; sent {s['sent']}, lost {s['lost']}"]
+    if out.calibration is not None:
+        lines.append(out.calibration.describe())
+    if out.verdict is not None:
+        lines += [f"  - {r}" for r in out.verdict.reasons]
+    return out, "\n".join(lines)
+
+
+def cmd_capacity(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    if args.show:
+        found = services.capacity(ws, args.name)
+        text = found.describe() if found else f"{args.name}: no capacity probe yet (run capacity {args.name})"
+        return found, text
+    out = services.measure_capacity(
+        ws,
+        args.name,
+        actor=_actor(args),
+        rounds=args.rounds,
+        round_s=args.seconds,
+        connections=args.connections,
+        progress=_progress(args),
+    )
+    return out, f"{out.system}: {out.describe()}"
 
 
 def cmd_promote(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
@@ -728,6 +769,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bucket", type=float, help="seconds per bucket (default: policy, 60)")
     p.add_argument("--rps", type=float, default=50.0, help="requests per second")
     p.add_argument("--stop", action="store_true", help="ask the running run to stop")
+    p = add(
+        "calibrate",
+        cmd_calibrate,
+        "A/A run: old mirrored to a copy of old; what the judge reads between them is the measurement's bias",
+    )
+    p.add_argument("name")
+    p.add_argument("--duration", type=float, default=20.0, help="seconds (default 20)")
+    p.add_argument("--rps", type=float, default=40.0, help="requests per second (default 40)")
+    p.add_argument("--show", action="store_true", help="show the newest calibration instead of running one")
+    p = add(
+        "capacity",
+        cmd_capacity,
+        "each version's sustainable req/s, closed-loop on loopback, side by side (the throughput KPI)",
+    )
+    p.add_argument("name")
+    p.add_argument("--rounds", type=int, default=3, help="turns per version, alternating (default 3)")
+    p.add_argument("--seconds", type=float, default=2.0, help="seconds per turn (default 2)")
+    p.add_argument("--connections", type=int, default=8, help="clients sending back to back (default 8)")
+    p.add_argument("--show", action="store_true", help="show the newest probe instead of running one")
     for name, handler, text in (
         ("promote", cmd_promote, "switch traffic to green, watch the monitor window, decommission blue"),
         ("rollback", cmd_rollback, "back to the old version: stop green, restore blue, verify, document"),

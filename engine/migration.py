@@ -32,11 +32,14 @@ from engine.deploy.warm import decommission_expired
 from engine.errors import InputError, NotFoundError, StateConflictError
 from engine.governance.approvals import require_approval
 from engine.governance.hold import ensure_not_held
+from engine.judge.calibration import latest_calibration
 from engine.judge.policy import Policy, load_policy
 from engine.judge.runs import judgeable_run, record_verdict
 from engine.judge.verdict import Verdict, judge_samples
-from engine.parallel import compare
+from engine.parallel import calibrate as calibration
+from engine.parallel import capacity, compare
 from engine.parallel.run import new_run_id, watch
+from engine.parallel.workload import request_mix
 from engine.progress import Progress, no_progress
 from engine.rollback.manager import RollbackOutcome, rollback_on_trigger, rollback_system
 from engine.state import State, allowed
@@ -103,6 +106,9 @@ def _settle(ws: Workspace, finding: dict[str, Any], actor: str) -> str:
                     reason="parallel run interrupted (its process died); run it again",
                 )
         return f"traffic on blue, the run's samples kept as interrupted: run parallel-run {name} again"
+    if kind == "calibrate":
+        calibration.tear_down(ws, name, actor, "calibration interrupted (its process died)")
+        return f"the A/A copies are stopped; nothing else changed: run calibrate {name} again"
     if kind == "promote":
         return _settle_promote(ws, name, state)
     if kind == "rollback":
@@ -403,6 +409,90 @@ def parallel_run(
     )
 
 
+@operator_only("calibrate the measurement (an A/A run)")
+def calibrate(
+    ws: Workspace,
+    name: str,
+    *,
+    actor: str,
+    duration_s: float = calibration.DEFAULT_DURATION_S,
+    rps: float = calibration.DEFAULT_RPS,
+    progress: Progress = no_progress,
+) -> calibration.CalibrationOutcome:
+    """An A/A run: old mirrored to a copy of old, judged; its latency figure is kept as the calibration."""
+    check_system_name(name)
+    for label, value in (("--duration", duration_s), ("--rps", rps)):
+        if value <= 0:
+            raise InputError(label, "value", "a positive number", str(value))
+    recover(ws)
+    return calibration.calibrate_system(
+        ws, name, actor=actor, policy=_policy(), duration_s=duration_s, rps=rps, progress=progress
+    )
+
+
+@operator_only("measure capacity (closed-loop load on old and new)")
+def measure_capacity(
+    ws: Workspace,
+    name: str,
+    *,
+    actor: str,
+    rounds: int = capacity.ROUNDS,
+    round_s: float = capacity.ROUND_S,
+    connections: int = capacity.CONNECTIONS,
+    progress: Progress = no_progress,
+) -> capacity.Capacity:
+    """Each version's sustainable req/s, side by side (the seed's throughput KPI); recorded with who and when.
+
+    Needs both versions running (green deployed, or judged). The load goes
+    straight to their ports, not through the gateway; while it lasts, anything
+    the gateway sends to blue shares blue with the probe (a few seconds).
+    """
+    check_system_name(name)
+    for label, value in (("--rounds", rounds), ("--connections", connections)):
+        if int(value) < 1:
+            raise InputError(label, "value", "a whole number >= 1", str(value))
+    if round_s <= 0 or round_s > 60:
+        raise InputError("--seconds", "value", "a positive number of seconds, at most 60", str(round_s))
+    recover(ws)
+    with connect(ws.db_path) as con:
+        row = systems_store.get_system(con, name)
+    blue, green = slots.live(ws, name, "blue"), slots.live(ws, name, "green")
+    if blue is None or green is None:
+        raise StateConflictError(
+            f"{name} is {row['state']}: a capacity probe needs old and new running (deploy first)"
+        )
+    with connect(ws.db_path) as con:
+        op = systems_store.claim(
+            con,
+            name,
+            "capacity",
+            actor=actor,
+            seen_version=int(row["version"]),
+            blocked_by=("deploy", "parallel_run", "promote", "rollback", "calibrate"),
+        )
+    try:
+        endpoints = supervisor.get_json(int(blue["port"]), "/endpoints")["endpoints"]
+        result = capacity.probe(
+            {"old": int(blue["port"]), "new": int(green["port"])},
+            request_mix(endpoints),
+            system=name,
+            actor=actor,
+            rounds=int(rounds),
+            round_s=round_s,
+            connections=int(connections),
+            progress=progress,
+        )
+    except BaseException as exc:
+        with connect(ws.db_path) as con:
+            store.end_operation(con, op, "failed", {"error": str(exc)})
+        raise
+    with connect(ws.db_path) as con, transaction(con):
+        store.end_operation(con, op, "completed", {"change": result.change})
+        event = {"actor": actor, "system": name, "action": capacity.MEASURED, "reason": result.describe()}
+        append_events(con, [event | {"after": json.loads(result.model_dump_json())}])
+    return result
+
+
 @operator_only("stop a run")
 def stop_run(ws: Workspace, name: str, *, actor: str) -> str:
     """Ask the running run of ``name`` to stop at its next tick; returns its id."""
@@ -435,12 +525,15 @@ def judge(ws: Workspace, name: str, *, actor: str, run_id: str | None = None) ->
     policy = _policy()
     run, health = judgeable_run(ws, name, run_id)
     samples = read_run_samples(ws, name, run["id"])
+    with connect(ws.db_path) as con:
+        calibrated = latest_calibration(con, name)
     verdict = judge_samples(
         samples,
         policy,
         validation_success_rate=validation_rate(ws, name),
         failed_health_checks=health,
         bucket_s=float(run["bucket_s"]),
+        calibration=calibrated,
     )
     result = json.loads(verdict.model_dump_json())
     record_verdict(

@@ -37,6 +37,7 @@ from engine.governance.rejudge import REJUDGED, Rejudgement, apply_overrides
 from engine.governance.rejudge import history as rejudge_history
 from engine.governance.rejudge import record as record_rejudgement
 from engine.governance.rejudge import rejudge as rejudge_run
+from engine.judge.calibration import Calibration, latest_calibration
 from engine.judge.from_source import SOURCES as METRICS_SOURCES  # noqa: F401 - the CLI's choices
 from engine.judge.from_source import judge_from_source  # noqa: F401 - a use case, as the migration's
 from engine.judge.policy import Policy, load_policy
@@ -49,9 +50,11 @@ from engine.migration import (  # noqa: F401 - the migration's use cases are ser
     RunEvidence,
     RunResult,
     SystemStatus,
+    calibrate,
     checklist,
     deploy,
     down,
+    measure_capacity,
     parallel_run,
     promote,
     recover,
@@ -68,6 +71,7 @@ from engine.models.validation import FleetValidation, SystemValidation
 from engine.notify import actions as notify
 from engine.notify.digest import Digest
 from engine.notify.digest import digest as digest_of
+from engine.parallel.capacity import Capacity, latest_capacity
 from engine.progress import Progress, no_progress
 from engine.report import FORMATS as REPORT_FORMATS
 from engine.report import PostMortem, Scope, parse_scope
@@ -870,6 +874,20 @@ def release(ws: Workspace, name: str, *, actor: str, reason: str) -> Hold:
 def policy() -> Policy:
     """The decision policy in force (data/policy.toml): thresholds, triggers, governance."""
     return load_policy(DEFAULT_POLICY)
+
+
+def calibration(ws: Workspace, name: str) -> Calibration | None:
+    """The newest A/A calibration of ``name`` (what the measurement reads between two copies of old)."""
+    check_system_name(name)
+    with connect(ws.db_path) as con:
+        return latest_calibration(con, name)
+
+
+def capacity(ws: Workspace, name: str) -> Capacity | None:
+    """The newest capacity probe of ``name``: each version's sustainable req/s, side by side."""
+    check_system_name(name)
+    with connect(ws.db_path) as con:
+        return latest_capacity(con, name)
 
 
 def warm_seconds_left(ws: Workspace, name: str) -> float | None:

@@ -79,16 +79,20 @@ with tiles[len(targets)].container(border=True):
     st.metric(
         "Migrated with a verdict",
         f"{m.systems_with_verdict}",
-        help="Migrated systems whose newest verdict gives the throughput and latency changes above. "
-        "A verdict on a system not yet migrated counts on the Go / No-Go page, not here.",
+        help="Migrated systems whose newest verdict gives the latency change above. The throughput "
+        "change is capacity: each version's sustainable requests per second, measured side by side by "
+        "the capacity probe (Go / No-Go page, or `capacity NAME`); a mirrored run offers both versions "
+        "the same load, so it cannot show it. A system not yet migrated counts on the Go / No-Go page.",
     )
-    n = m.systems_validated_v2
-    st.caption(f"{n} system{'' if n == 1 else 's'} validated on v2")
+    n, c = m.systems_validated_v2, m.systems_with_capacity
+    st.caption(f"{n} system{'' if n == 1 else 's'} validated on v2 · {c} with a capacity probe")
 notes = []
 if m.systems_validated_v2 == 0:
     notes.append("no system validated on v2 yet")
 if m.systems_with_verdict == 0:
-    notes.append("no migrated system has a verdict yet, so throughput and latency show the seed's 0 default")
+    notes.append("no migrated system has a verdict yet, so latency shows the seed's 0 default")
+if m.systems_with_capacity == 0:
+    notes.append("no migrated system has a capacity probe yet, so throughput shows the seed's 0 default")
 if notes:
     st.caption("Note: " + "; ".join(notes) + ".")
 

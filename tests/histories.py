@@ -43,6 +43,14 @@ def moves(system: str, steps: list[tuple[dt.datetime, str, str]], start: str = "
     return rows
 
 
+def capacity(system: str, ts: dt.datetime, old: float, new: float, valid: bool = True) -> dict:
+    """A ``capacity:measured`` event as :func:`engine.migration.measure_capacity` records it (the figures)."""
+    after = {"old_rps": old, "new_rps": new, "change": new / old - 1, "valid": valid}
+    return {"ts": ts, "actor": "ann", "system": system, "action": "capacity:measured", "reason": "probe"} | {
+        "after": after
+    }
+
+
 def write_history(sample_ws: Workspace) -> Workspace:
     """Three systems deployed over two days from plan day 0 (tomorrow): one done, two rolled back."""
     services.set_plan_start(sample_ws, D.date(), actor="lead")
@@ -81,6 +89,12 @@ def write_history(sample_ws: Workspace) -> Workspace:
         ),
         # file_upload_api: failed validation on v2, a blocker
         *moves("file_upload_api", [(at(1, 8), "validation_failed", "ann")], start="converted"),
+        # capacity probes (the throughput KPI): todo_api_system's newest valid one says +30 %; one that
+        # could not measure (old failing) and simple_rest_api's (rolled back by day 2) do not count
+        capacity("todo_api_system", at(0, 11, 35), 100.0, 110.0),
+        capacity("todo_api_system", at(0, 11, 40), 100.0, 130.0),
+        capacity("todo_api_system", at(0, 11, 45), 10.0, 500.0, valid=False),
+        capacity("simple_rest_api", at(1, 11, 10), 100.0, 50.0),
     ]
     check = {"name": "smoke", "component": "store", "target": None, "passed": False, "message": "no reply"}
     with connect(sample_ws.db_path) as con:

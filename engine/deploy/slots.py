@@ -80,12 +80,19 @@ def start_blue(
     ws: Workspace, name: str, actor: str, timeout_s: float, memory_mb: int = SERVICE_MEMORY_MB
 ) -> dict[str, Any]:
     """Restore the newest backup into ``live/<name>/blue`` and start v1 from it."""
+    return start_old(ws, name, "blue", actor, timeout_s, memory_mb)
+
+
+def start_old(
+    ws: Workspace, name: str, role: str, actor: str, timeout_s: float, memory_mb: int = SERVICE_MEMORY_MB
+) -> dict[str, Any]:
+    """Serve the old version (v1, from the newest backup) as ``role``: blue, or a copy for an A/A run."""
     backup = latest_backup(ws, name)
     if backup is None:
         raise supervisor.DeployError(
             f"{name}: no backup under {ws.backups_dir} to serve the old version from"
         )
-    return _start_slot(ws, name, "blue", "v1", backup, actor, timeout_s, memory_mb)
+    return _start_slot(ws, name, role, "v1", backup, actor, timeout_s, memory_mb)
 
 
 def start_green(

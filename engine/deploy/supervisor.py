@@ -339,25 +339,42 @@ def routes_file(ws: Workspace) -> Path:
     return ws.run_dir / "routes.json"
 
 
+AA_ROUTE = "@aa"
+"""Suffix of an A/A route: ``<system>@aa`` mirrors one copy of the old version to another (a calibration)."""
+AA_SLOTS = {"aa_old": ("blue", "old"), "aa_new": ("green", "new")}
+"""Process role of each copy in an A/A run -> the slot it takes and the version it stands for."""
+
+
 def routes_document(ws: Workspace) -> dict[str, Any]:
-    """The gateway's table, built from the routes and the live processes in the store."""
+    """The gateway's table, built from the routes and the live processes in the store.
+
+    An A/A route (``<system>@aa``) takes its slots from the system's two copies
+    of the old version, the second labelled ``new``, and records its samples
+    under the system itself (``samples_as``), so a calibration run reads like any
+    other run of the system.
+    """
     with connect(ws.db_path) as con:
         routes = store.all_routes(con)
         procs = store.live_processes(con)
     systems: dict[str, Any] = {}
     for route in routes.iter_rows(named=True):
-        slots = {
-            p["role"]: {"port": int(p["port"]), "version": "old" if p["runtime"] == "v1" else "new"}
-            for p in procs.filter(procs["system"] == route["system"]).iter_rows(named=True)
-            if p["role"] in ("blue", "green")
-        }
-        systems[route["system"]] = {
+        key = route["system"]
+        system, aa, _ = key.partition(AA_ROUTE)
+        slots = {}
+        for p in procs.filter(procs["system"] == system).iter_rows(named=True):
+            if aa and p["role"] in AA_SLOTS:
+                slot, version = AA_SLOTS[p["role"]]
+                slots[slot] = {"port": int(p["port"]), "version": version}
+            elif not aa and p["role"] in ("blue", "green"):
+                version = "old" if p["runtime"] == "v1" else "new"
+                slots[p["role"]] = {"port": int(p["port"]), "version": version}
+        systems[key] = {
             "active": route["active_slot"],
             "canary_weight": float(route["canary_weight"]),
             "mirror": bool(route["mirror"]),
             "record_run": route["record_run"],
             "slots": slots,
-        }
+        } | ({"samples_as": system} if aa else {})
     return {"systems": systems}
 
 

@@ -108,6 +108,7 @@ def rejudge(
         validation_success_rate=_observed(original, "criterion", "validation_success_rate"),
         failed_health_checks=int(health) if health is not None else None,
         bucket_s=bucket_s,
+        calibration=original.calibration,
     )
     return Rejudgement(
         system=system,

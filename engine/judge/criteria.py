@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from engine import units
+from engine.judge.calibration import Calibration, correct
 from engine.judge.latency import Drift, Latencies, central_change, drift, tail_change
 from engine.judge.model import Criterion, _criterion, _num
 from engine.judge.policy import Policy
@@ -134,13 +135,21 @@ def _quantiles(sorted_values: np.ndarray) -> list[float | None]:
     return [_num(float(v)) for v in np.quantile(sorted_values, [0.5, 0.95, 0.99])]
 
 
-def latency_criteria(lat: Latencies, policy: Policy) -> tuple[list[Criterion], Interval]:
+def latency_criteria(
+    lat: Latencies, policy: Policy, calibration: Calibration | None = None
+) -> tuple[list[Criterion], Interval]:
     """The central latency criterion, the p95 and p99 criteria and the drift; and the central interval
-    (the seed's rule reads its estimate)."""
+    as measured (the seed's rule reads its estimate).
+
+    ``calibration`` (the system's A/A reading) corrects the central criterion: what the same
+    measurement reads between two copies of old is taken out, its noise added
+    (:func:`engine.judge.calibration.correct`).
+    """
     stats = policy.statistics
     conf, q = stats.confidence_level, stats.latency_quantile
     n_old, n_new = int(lat.old.size), int(lat.new.size)
-    central, method = central_change(lat, q, conf)
+    measured, method = central_change(lat, q, conf)
+    central = correct(measured, calibration)
     p_value, prob_slower = rank_test(lat.old_sorted, lat.new_sorted)
     detail: dict[str, float | None] = {"rank_test_p_value": _num(p_value), "p_new_slower": _num(prob_slower)}
     for side, values in (("old", lat.old_sorted), ("new", lat.new_sorted)):
@@ -149,6 +158,19 @@ def latency_criteria(lat: Latencies, policy: Policy) -> tuple[list[Criterion], I
     if lat.paired:
         detail["pairs"] = float(n_old)
     what = f"p{round(q * 100)} latency change" + (" (per request)" if "median" in method else "")
+    if calibration is not None and central is not measured:
+        detail |= {
+            "measured_change": _num(measured.estimate),
+            "aa_change": calibration.latency_change,
+            "aa_low": calibration.low,
+            "aa_high": calibration.high,
+        }
+        aa = units.change(calibration.latency_change)
+        what += (
+            f", measured {units.change(measured.estimate)} less the {aa} the same measurement reads"
+            " between two copies of old"
+        )
+        method += f"; corrected by the A/A run {calibration.run_id}"
     out = [
         _criterion(
             "latency_increase",
@@ -166,7 +188,7 @@ def latency_criteria(lat: Latencies, policy: Policy) -> tuple[list[Criterion], I
         interval, tail_method = tail_change(lat, quantile, conf)
         out.append(tail_criterion(quantile, interval, tail_method, n_old, n_new, policy))
     out.append(drift_criterion(lat, policy))
-    return out, central
+    return out, measured
 
 
 def drift_criterion(lat: Latencies, policy: Policy) -> Criterion:

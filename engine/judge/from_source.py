@@ -21,11 +21,13 @@ from engine.access import operator_only
 from engine.deploy.strategies import validation_rate
 from engine.errors import InputError
 from engine.judge.aggregate import judge_buckets
+from engine.judge.calibration import latest_calibration
 from engine.judge.policy import Policy, load_policy
 from engine.judge.runs import judgeable_run, record_verdict
 from engine.judge.verdict import Verdict, judge_samples
 from engine.metrics.prometheus import PrometheusSource
 from engine.metrics.source import naive_utc
+from engine.store import connect
 from engine.store.samples import read_run_samples
 from engine.workspace import DEFAULT_POLICY, Workspace, check_system_name
 
@@ -66,12 +68,15 @@ def verdict_from_source(
     if source == "samples":
         samples = read_run_samples(ws, name, run["id"])
         samples = samples.filter((pl.col("ts") >= naive_utc(start)) & (pl.col("ts") < naive_utc(end)))
+        with connect(ws.db_path) as con:
+            calibrated = latest_calibration(con, name)  # the gateway's own measurement, as in judge
         verdict = judge_samples(
             samples,
             policy,
             validation_success_rate=rate,
             failed_health_checks=failed_health_checks,
             bucket_s=bucket_s,
+            calibration=calibrated,
         )
     else:
         prometheus = PrometheusSource(policy.prometheus)

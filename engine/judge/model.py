@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from engine import units
+from engine.judge.calibration import Calibration
 from engine.judge.policy import Policy
 from engine.judge.stats import Interval
 from engine.judge.to_decide import MoreEvidence
@@ -97,6 +98,9 @@ class Verdict(BaseModel):
     )
     duration_s: float | None = Field(None, description="Seconds the judged samples span (None: unknown).")
     paired: bool = Field(False, description="Judged on mirrored requests paired by request_id.")
+    calibration: Calibration | None = Field(
+        None, description="The A/A reading the latency change was corrected by (None: not calibrated)."
+    )
 
 
 def _criterion(

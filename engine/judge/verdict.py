@@ -33,6 +33,7 @@ import numpy as np
 import polars as pl
 
 from engine import units
+from engine.judge.calibration import Calibration
 from engine.judge.criteria import (
     endpoint_criteria,
     error_rate_criterion,
@@ -87,6 +88,7 @@ def judge_samples(
     failed_health_checks: int | None = None,
     now: dt.datetime | None = None,
     bucket_s: float | None = None,
+    calibration: Calibration | None = None,
 ) -> Verdict:
     """Judge a frame of samples (see :mod:`engine.judge.samples`) against ``policy``.
 
@@ -94,6 +96,9 @@ def judge_samples(
     :mod:`engine.judge.pairs`), as two independent samples otherwise.
     ``bucket_s`` is accepted for the callers that pass the run's bucket; no
     criterion needs buckets any more (throughput compares served counts).
+    ``calibration`` is the system's A/A reading: the central latency change is
+    corrected by it (:func:`engine.judge.calibration.correct`); the seed's rule
+    keeps the raw figure.
     """
     del bucket_s
     conf = policy.statistics.confidence_level
@@ -117,7 +122,7 @@ def judge_samples(
 
     # latency: the central change, p95, p99 and the drift over the run
     lat = _latencies(old, new, pairs)
-    latency, central = latency_criteria(lat, policy)
+    latency, central = latency_criteria(lat, policy, calibration)
     criteria.append(latency[0])
 
     # error rate: two proportions, widened when errors come in bursts
@@ -149,7 +154,7 @@ def judge_samples(
     verdict = conclude(
         criteria, triggers, n_old, n_new, policy, validation_success_rate, tp, central, now, duration
     )
-    return verdict.model_copy(update={"paired": pairs is not None})
+    return verdict.model_copy(update={"paired": pairs is not None, "calibration": calibration})
 
 
 def _throughput(old: Side, new: Side, pairs: Pairs | None, confidence: float) -> tuple[Interval, str]:

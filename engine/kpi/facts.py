@@ -3,7 +3,7 @@
 KPIs must be computable "as of" any past moment (the standup shows the change
 since yesterday), so nothing here reads the *current* columns of a table that
 moves on; it replays the append-only history instead: state events, validation
-results, verdicts and parallel-run samples, each cut at ``as_of``.
+results, verdicts, capacity probes and parallel-run samples, each cut at ``as_of``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ class Facts:
     """ts, system, run_id, verdict, actor, throughput_change, latency_increase: every verdict."""
     downtime: pl.DataFrame
     """system, down_seconds: seconds in which every request served to clients failed."""
+    capacity: pl.DataFrame
+    """ts, system, old_rps, new_rps, change: each valid capacity probe, oldest first."""
 
     def restricted(self, names: list[str]) -> Facts:
         """The same history for some systems only (a phase's or one system's post-mortem)."""
@@ -46,6 +48,7 @@ class Facts:
             self.validations.filter(keep),
             self.verdicts.filter(keep),
             self.downtime.filter(keep),
+            self.capacity.filter(keep),
         )
 
     def state_at(self) -> pl.DataFrame:
@@ -115,14 +118,28 @@ def load_facts(con: duckdb.DuckDBPyConnection, ws: Workspace, as_of: dt.datetime
         """,  # noqa: S608 - the interpolated parts are constant criterion names, not values
         [as_of],
     )
-    return Facts(as_of, systems, transitions, validations, verdicts, _downtime(ws.samples_dir, as_of))
+    capacity = query_frame(
+        con,
+        """
+        SELECT ts, system, CAST(after->>'$.old_rps' AS DOUBLE) AS old_rps,
+               CAST(after->>'$.new_rps' AS DOUBLE) AS new_rps, CAST(after->>'$.change' AS DOUBLE) AS change
+        FROM events
+        WHERE action = 'capacity:measured' AND ts <= ? AND CAST(after->>'$.valid' AS BOOLEAN)
+              AND after->>'$.change' IS NOT NULL
+        ORDER BY ts, id
+        """,
+        [as_of],
+    )
+    downtime = _downtime(ws.samples_dir, as_of)
+    return Facts(as_of, systems, transitions, validations, verdicts, downtime, capacity)
 
 
 def _downtime(samples_dir: Path, as_of: dt.datetime) -> pl.DataFrame:
     """Seconds, per system, in which requests were served and every one of them failed.
 
     Measured on the traffic Switchyard itself carried (parallel runs, canary
-    steps, monitor windows), from the sample segments the gateway wrote. The
+    steps, monitor windows; not A/A calibrations, which serve nobody), from the
+    sample segments the gateway wrote. The
     second is an integer (epoch microseconds // 10^6): grouping on it is a
     third faster than on ``date_trunc`` over the millions of served requests.
     """
@@ -138,7 +155,7 @@ def _downtime(samples_dir: Path, as_of: dt.datetime) -> pl.DataFrame:
             SELECT system, count(*)::BIGINT AS down_seconds FROM (
                 SELECT system, epoch_us(ts) // 1000000 AS second, bool_or(ok) AS any_ok
                 FROM read_parquet(?, hive_partitioning = true, union_by_name = true)
-                WHERE "primary" AND ts <= ?
+                WHERE "primary" AND ts <= ? AND NOT starts_with(run, 'calibration-')
                 GROUP BY ALL
             ) WHERE NOT any_ok GROUP BY system ORDER BY system
             """,

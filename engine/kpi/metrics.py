@@ -13,9 +13,15 @@ this is what Switchyard counts, and the page says so):
 * ``failed_migrations``: systems that reached ``emergency`` (a rollback that
   could not verify the old version): a migration that failed, not one that was
   safely undone.
-* ``avg_throughput_improvement`` / ``avg_latency_change``: mean of the judge's
-  throughput change and latency change over the migrated systems' newest
-  verdicts (fractions: 0.2 = +20 %).
+* ``avg_throughput_improvement``: mean capacity change, new over old, over the
+  migrated systems' newest capacity probes (``capacity NAME``: each version's
+  sustainable requests per second under closed-loop load, measured side by side;
+  :mod:`engine.parallel.capacity`). Not the parallel run's throughput: there
+  both versions are offered the same load, so each serves what it is sent and the
+  seed's "+20 % throughput" cannot show. Systems without a probe are not counted
+  (``systems_with_capacity`` says how many are).
+* ``avg_latency_change``: mean of the judge's latency change over the migrated
+  systems' newest verdicts (fractions: 0.2 = +20 %).
 * ``avg_migration_time_hours``: from deployment to promotion, minus the time
   spent in the parallel run (an observation window the policy sets, not work).
 * ``total_downtime_minutes``: seconds in which every request served to users
@@ -72,6 +78,7 @@ class MigrationMetrics(BaseModel):
     total_downtime_minutes: float = 0.0
     systems_validated_v2: int = 0
     systems_with_verdict: int = 0
+    systems_with_capacity: int = Field(0, description="Migrated systems with a capacity probe.")
     migration_started: dt.datetime | None = Field(None, description="Plan start or first deployment.")
 
     def score_parts(self) -> list[ScorePart]:
@@ -155,6 +162,11 @@ def compute_metrics(facts: Facts, plan_start: dt.date | None = None) -> Migratio
         .group_by("system")
         .agg(pl.col("throughput_change").last(), pl.col("latency_increase").last())
     )
+    capacity = (
+        facts.capacity.filter(pl.col("system").is_in(migrated))
+        .group_by("system")
+        .agg(pl.col("change").last())
+    )
     emergency_s = _emergency_seconds(transitions, facts.as_of)
     down_s = float(facts.downtime["down_seconds"].sum() or 0)
     validations = facts.validations
@@ -166,12 +178,13 @@ def compute_metrics(facts: Facts, plan_start: dt.date | None = None) -> Migratio
         validation_success_rate=float(validations["passed"].mean() or 0.0) if validations.height else 0.0,
         rollback_count=transitions.filter(pl.col("to_state") == State.ROLLED_BACK).height,
         failed_migrations=transitions.filter(pl.col("to_state") == State.EMERGENCY)["system"].n_unique(),
-        avg_throughput_improvement=_mean(verdicts["throughput_change"]),
+        avg_throughput_improvement=_mean(capacity["change"]),
         avg_latency_change=_mean(verdicts["latency_increase"]),
         avg_migration_time_hours=_mean(_migration_hours(transitions, migrated)),
         total_downtime_minutes=(down_s + emergency_s) / 60,
         systems_validated_v2=validations.height,
-        systems_with_verdict=verdicts["throughput_change"].drop_nulls().len(),
+        systems_with_verdict=verdicts["latency_increase"].drop_nulls().len(),
+        systems_with_capacity=capacity["change"].drop_nulls().len(),
         migration_started=started,
     )
 

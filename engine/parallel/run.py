@@ -100,16 +100,27 @@ def watch(
     route: dict[str, Any],
     progress: Progress,
     run_id: str | None = None,
+    route_key: str | None = None,
+    roles: tuple[str, str] = ("blue", "green"),
+    act_on_triggers: bool = True,
 ) -> WatchOutcome:
-    """Route as ``route`` says with this run recording, drive traffic, and watch; see the module doc."""
+    """Route as ``route`` says with this run recording, drive traffic, and watch; see the module doc.
+
+    ``route_key`` is the gateway route the traffic goes through (default: the
+    system's own; an A/A run has one of its own) and ``roles`` the processes that
+    stand for old and new in it: new is health-checked, both are drained at the end.
+    ``act_on_triggers=False`` (an A/A run, which serves nobody) evaluates the
+    triggers for the record but never stops the traffic on one.
+    """
     if duration_s <= 0 or bucket_s <= 0 or rps <= 0:
         raise ValueError("duration, bucket and rate must be positive")
     run_id = run_id or new_run_id(kind)
+    key = route_key or system
     with connect(ws.db_path) as con, transaction(con):
         store.create_run(con, run_id, system, kind, actor, duration_s=duration_s, bucket_s=bucket_s, rps=rps)
-        store.put_route(con, system, **route, record_run=run_id)
-        green = store.live_slot(con, system, "green")
-        blue = store.live_slot(con, system, "blue")
+        store.put_route(con, key, **route, record_run=run_id)
+        blue = store.live_slot(con, system, roles[0])
+        green = store.live_slot(con, system, roles[1])
     ports = [int(p["port"]) for p in (blue, green) if p is not None]
     state: dict[str, Any] = {"fired": None, "triggers": [], "stopped": False, "health": 0}
 
@@ -146,7 +157,7 @@ def watch(
             return False
         triggers = totals.evaluate(policy, validation_rate, state["health"], new_share=split)
         state["triggers"] = triggers
-        state["fired"] = next((t for t in triggers if t.fired), None)
+        state["fired"] = next((t for t in triggers if t.fired), None) if act_on_triggers else None
         return state["fired"] is not None
 
     try:
@@ -160,7 +171,7 @@ def watch(
         stats = asyncio.run(
             drive(
                 gateway,
-                f"/s/{system}/call",
+                f"/s/{key}/call",
                 mix,
                 rps=rps,
                 duration_s=duration_s,
@@ -171,9 +182,9 @@ def watch(
     except BaseException:
         # the route must not go on mirroring into a run that is over; the caller records the failure
         with contextlib.suppress(Exception):
-            _stop_recording(ws, system, route, actor, ports)
+            _stop_recording(ws, key, route, actor, ports)
         raise
-    _stop_recording(ws, system, route, actor, ports)
+    _stop_recording(ws, key, route, actor, ports)
     totals.add(tail.read_new())
     if not state["fired"] and not state["stopped"]:
         check_triggers(MIN_FINAL_TRIGGER_SAMPLES)  # the last partial tick and small steps

@@ -83,8 +83,13 @@ class PostMortem:
         ]
         if m.systems_with_verdict:
             lines.append(
-                f"Across {m.systems_with_verdict} migrated system(s) with a verdict: throughput "
-                f"{m.avg_throughput_improvement:+.1%}, latency {m.avg_latency_change:+.1%}."
+                f"Across {m.systems_with_verdict} migrated system(s) with a verdict: latency "
+                f"{m.avg_latency_change:+.1%}."
+            )
+        if m.systems_with_capacity:
+            lines.append(
+                f"Across {m.systems_with_capacity} migrated system(s) with a capacity probe: throughput "
+                f"(sustainable req/s, new over old) {m.avg_throughput_improvement:+.1%}."
             )
         if self.forecast is not None:
             lines.append(f"Forecast: {self.forecast.explanation}" + _slip(self.forecast))

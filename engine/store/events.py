@@ -99,6 +99,14 @@ def list_events(
     return query_frame(con, sql, params)
 
 
+def latest_after(con: duckdb.DuckDBPyConnection, system: str, action: str) -> Any | None:
+    """The ``after`` document of ``system``'s newest ``action`` event (a measurement it records), or None."""
+    frame = list_events(con, system=system, action=action, limit=1)
+    if frame.is_empty() or frame["after"][0] is None:
+        return None
+    return json.loads(frame["after"][0])
+
+
 def event_facets(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     """Distinct systems, actors and actions, for the audit page's filters."""
     return {

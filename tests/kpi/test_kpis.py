@@ -27,8 +27,11 @@ def test_metrics_are_measured_from_the_history(history: Workspace) -> None:
     assert m.validation_success_rate == pytest.approx(0.75)
     assert m.systems_validated_v2 == 4
     # only migrated systems' verdicts count: the NO_GO of hello_world_api does not
-    assert m.avg_throughput_improvement == pytest.approx(0.25)
     assert m.avg_latency_change == pytest.approx(0.04)
+    # throughput is capacity: todo_api_system's newest valid probe (+30 %), not its verdict's +25 %
+    # (a mirrored run offers both versions the same load), nor hello_world_api's (not migrated)
+    assert m.avg_throughput_improvement == pytest.approx(0.30)
+    assert m.systems_with_capacity == 1
     assert m.avg_migration_time_hours == pytest.approx(1.0)
     assert m.total_downtime_minutes == pytest.approx(30 + 1 / 60)
     assert m.migration_rate == pytest.approx(1 / 2)  # two days since the plan start

@@ -7,46 +7,16 @@ The slowed copy answers exactly what old answers, so only latency tells them apa
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import polars as pl
 
-from bench.aa_calibration import ROOT, SYSTEM, mirrored_samples, start
+from bench.aa_calibration import ROOT, SYSTEM, mirrored_samples
 from engine.judge.policy import load_policy
 from engine.judge.samples import normalise_samples
 from engine.judge.verdict import judge_samples
 from engine.workspace import DEFAULT_POLICY
-
-DELAY_S = 0.003
-SLOW = f"""
-
-import time as _time
-
-
-def _slowed(method):
-    def slower(self, message):
-        _time.sleep({DELAY_S})  # the regression: every call at the entry takes {DELAY_S * 1000:g} ms more
-        return method(self, message)
-
-    return slower
-
-
-for _name in METHODS:
-    setattr(Component, _name, _slowed(getattr(Component, _name)))
-"""
-
-
-def slowed_copy(source: Path, target: Path) -> Path:
-    """A copy of the v1 system whose entry component sleeps before every call (same answers)."""
-    shutil.copytree(source, target)
-    (target / "components" / "gateway.py").open("a").write(SLOW)
-    return target
-
-
-def serve(system_dir: Path) -> tuple:
-    args = ["engine.runtime.serve", "--system-dir", str(system_dir), "--runtime", "v1"]
-    return start(args, ROOT, "/health")
+from tests.slowed import serve, slowed_copy
 
 
 def test_a_copy_of_old_that_sleeps_3_ms_more_gets_no_go_on_its_latency(tmp_path: Path) -> None:
