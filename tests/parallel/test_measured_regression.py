@@ -1,8 +1,10 @@
-"""A real regression, measured for real, gets NO_GO: old against a copy of old that sleeps 3 ms more.
+"""A real regression, measured for real, gets NO_GO: old against a copy of old that sleeps 10 ms more.
 
 The measurement path only (two served v1 processes, the gateway mirroring one to
 the other, the workload at 40 req/s), then the judge under the shipped policy.
 The slowed copy answers exactly what old answers, so only latency tells them apart.
+10 ms, not less: on these 2 cores, busy with other work, old itself took up to 20-30 ms
+at p50, and a 3 ms regression was then inside the 10 % margin.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from engine.workspace import DEFAULT_POLICY
 from tests.slowed import serve, slowed_copy
 
 
-def test_a_copy_of_old_that_sleeps_3_ms_more_gets_no_go_on_its_latency(tmp_path: Path) -> None:
-    procs = [serve(SYSTEM), serve(slowed_copy(SYSTEM, tmp_path / "slow"))]
+def test_a_copy_of_old_that_sleeps_10_ms_more_gets_no_go_on_its_latency(tmp_path: Path) -> None:
+    procs = [serve(SYSTEM), serve(slowed_copy(SYSTEM, tmp_path / "slow", delay_s=0.010))]
     try:
         samples = mirrored_samples(ROOT, (procs[0][1], procs[1][1]), 40, 10, tmp_path)
     finally:
