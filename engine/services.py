@@ -24,6 +24,7 @@ from engine import access
 from engine.access import Role, Roles, default_actor, operator_only
 from engine.convert.converter import ConversionReport, convert_blueprint
 from engine.convert.diagram import v1_dot, v2_dot
+from engine.convert.probe import probe_code
 from engine.convert.writer import finish_swap, stage_v2_system
 from engine.deploy.warm import seconds_left
 from engine.errors import BlueprintError, InputError, NotFoundError, StateConflictError
@@ -445,8 +446,9 @@ def convert_systems(
     out = []
     try:
         for i, name in enumerate(names):
-            progress(i, len(names), f"converting {name}")
-            result = convert_blueprint(blueprints[name], sources[name])
+            progress(i, len(names), f"converting {name} (probing its code in a sandbox)")
+            facts, notes = probe_code(blueprints[name], sources[name])
+            result = convert_blueprint(blueprints[name], sources[name], facts, notes)
             staging = stage_v2_system(result, ws.v2_dir)
             folder = safe_child(ws.v2_dir, name)
             step = {"systems": names, "done": i + 1, "swap": {"system": name, "staging": staging.name}}
@@ -514,7 +516,7 @@ def validate_systems_v2(
     results = []
     for i, name in enumerate(names):
         progress(i, len(names), f"validating {name} (v2)")
-        result = validate_v2(blueprints[name])
+        result = validate_v2(blueprints[name], safe_child(ws.v2_dir, name))
         outcome = gate_outcome(result)
         target = State.VALIDATED if outcome.success else State.VALIDATION_FAILED
         with connect(ws.db_path) as con, transaction(con):

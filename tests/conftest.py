@@ -52,3 +52,19 @@ def ready_ws(sample_ws: Workspace) -> Iterator[Callable[[str], Workspace]]:
 
     yield ready
     services.down(sample_ws, actor="tester")
+
+
+@pytest.fixture
+def regressed_ws(ready_ws: Callable[[str], Workspace]) -> Workspace:
+    """auth_token_api ready to deploy, then its converted Authenticator edited after the gate passed.
+
+    The gate proved v2 answered as v1; a hand edit to the generated code
+    afterwards (a "hot fix" nobody validated) is what only the parallel run
+    can catch: every request through the Authenticator now answers differently.
+    """
+    ws = ready_ws("auth_token_api")
+    code = ws.v2_dir / "auth_token_api" / "components" / "auth.py"
+    text = code.read_text(encoding="utf-8")
+    assert '{"authenticated": True,' in text
+    code.write_text(text.replace('{"authenticated": True,', '{"authenticated": "yes",'), encoding="utf-8")
+    return ws

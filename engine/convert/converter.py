@@ -1,73 +1,56 @@
 """Convert a v1 (RPC) blueprint to v2 (port-based), as the seed's ``convert_blueprint`` does.
 
-The seed's part is kept exactly: ``schema_version: "2.0.0"``, the system's
-name, description and version, one component per v1 component with its
+The seed's part is kept: ``schema_version: "2.0.0"``, the system's name,
+description and version, one component per v1 component with its
 ``configuration`` carried as ``config``, and the recipe mapping DataStore ->
 Store, APIGateway -> APIEndpoint, Controller, Router, Aggregator, Filter,
 Processor -> Transformer, anything else -> Transformer.
 
-Bindings come from the v1 ``calls``, as the seed's ``generate_bindings(old
-components)`` has it: every declared call becomes a binding from the
-caller's output port ``to_<callee>_<method>`` to the callee's input port for
-that method. Only a call whose target does not exist (no such component, or
-a method the callee's module does not have) is dropped, as an error; so is a
-call that closes a cycle, which request/response ports cannot answer.
-``configuration`` is carried as is whatever its shape; a recipe that cannot
-use it says so as a warning.
+**Behaviour is preserved.** A migration changes how components talk, not what
+they do. A v1 component with code (``components/<name>.py``) is *hosted*: its
+module is copied beside the v2 blueprint and runs behind ports (recipe
+``Hosted``: an input port per method, an output port per declared call). Its
+recipe from the mapping replaces the code only where the code probe
+(:mod:`engine.convert.probe`, in a sandbox) showed the recipe gives the same
+answers to the same requests. A component without code has nothing to keep
+and becomes its recipe. The report says, per component, which was done and why
+(``hosted`` / ``re_expressed``). A module that does not import is hosted all
+the same: v2 then fails as v1 does, and the gate reports the old code's defect.
 
-Beyond the seed, every decision lands in a report with a severity: types
-mapped to the six extra recipes, types defaulted, config keys the recipe
-does not use, each call that became a binding (and how), and each call that
-could not.
+**Bindings come from the v1 calls**, as the seed's ``generate_bindings(old
+components)`` has it: every declared call becomes a binding from the caller's
+output port ``to_<callee>_<method>`` to the callee's input port for that
+method. Only a call whose target does not exist (no such component, or a
+method the callee's code does not have) is dropped, as an error (hosted code
+making it fails with the legacy runtime's words); so is a call that closes a
+cycle, which request/response ports cannot answer. ``configuration`` is
+carried as is whatever its shape; a recipe that cannot use it says so as a
+warning.
 """
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from engine.convert.mapping import (  # noqa: F401 - the mapping is part of the converter's interface
+    DEFAULT_RECIPE,
+    EXTRA_TYPE_TO_RECIPE,
+    SEED_TYPE_TO_RECIPE,
+    Decision,
+    Severity,
+    recipe_config,
+    recipe_for,
+)
+from engine.convert.probe import CodeFacts, module_path, static_facts, unreachable_calls
 from engine.models.blueprint_v1 import V1Blueprint, V1Component
 from engine.models.blueprint_v2 import SCHEMA_VERSION, V2Binding, V2Blueprint, V2Component, V2System
 from engine.models.common import find_cycle
-from engine.runtime.legacy import accepts_of, read_contract_statically, v1_entry
+from engine.runtime.legacy import accepts_of, v1_entry
 from engine.runtime.recipes import RECIPES, Recipe, out_port
-
-SEED_TYPE_TO_RECIPE = {
-    "DataStore": "Store",
-    "APIGateway": "APIEndpoint",
-    "Controller": "Controller",
-    "Router": "Router",
-    "Aggregator": "Aggregator",
-    "Filter": "Filter",
-    "Processor": "Transformer",
-}
-"""The seed's mapping, as is."""
-
-EXTRA_TYPE_TO_RECIPE = {
-    "EventSource": "Source",
-    "MetricsSink": "Sink",
-    "MessageQueue": "Queue",
-    "Cache": "Cache",
-    "Validator": "Validator",
-    "Scheduler": "Scheduler",
-}
-"""Types outside the seed's table that one of the six extra recipes fits."""
-
-DEFAULT_RECIPE = "Transformer"
-
-Severity = Literal["info", "warning", "error"]
-
-
-class Decision(BaseModel):
-    """One thing the converter decided, and how much it matters."""
-
-    kind: str
-    severity: Severity
-    component: str | None
-    message: str
 
 
 class ConversionReport(BaseModel):
@@ -81,66 +64,54 @@ class ConversionReport(BaseModel):
 class ConversionResult(BaseModel):
     blueprint: V2Blueprint
     report: ConversionReport
+    code: dict[str, str] = {}
+    """Hosted component -> its v1 module file, copied beside the v2 blueprint by the writer."""
 
 
-def recipe_for(v1_type: str) -> tuple[str, str, Severity]:
-    """(recipe, decision kind, severity) for a v1 component type."""
-    if v1_type in SEED_TYPE_TO_RECIPE:
-        return SEED_TYPE_TO_RECIPE[v1_type], "mapped", "info"
-    if v1_type in EXTRA_TYPE_TO_RECIPE:
-        return EXTRA_TYPE_TO_RECIPE[v1_type], "mapped_extra", "info"
-    return DEFAULT_RECIPE, "defaulted", "warning"
+def convert_blueprint(
+    v1: V1Blueprint,
+    v1_dir: Path | None = None,
+    facts: dict[str, CodeFacts] | None = None,
+    probe_notes: list[str] | None = None,
+) -> ConversionResult:
+    """Convert one v1 blueprint.
 
-
-def _static_methods(v1_dir: Path | None, comp: V1Component) -> dict[str, dict[str, Any]] | None:
-    """The methods the v1 module of ``comp`` provides, read without running it; None if unknown."""
-    if v1_dir is None:
-        return None
-    contract = read_contract_statically(v1_dir / "components" / f"{comp.name}.py")
-    return None if contract is None else contract[0]
-
-
-def convert_blueprint(v1: V1Blueprint, v1_dir: Path | None = None) -> ConversionResult:
-    """Convert one v1 blueprint; ``v1_dir`` lets the modules' contracts (methods, shapes) be read."""
-    decisions: list[Decision] = []
+    ``facts`` is what the code probe learnt (:func:`engine.convert.probe.probe_code`);
+    without it the modules under ``v1_dir`` are read without running them and
+    every component with code is hosted (no recipe was shown to match it).
+    """
+    facts = facts if facts is not None else static_facts(v1, v1_dir)
+    decisions: list[Decision] = [
+        Decision(kind="probe", severity="warning", component=None, message=note) for note in probe_notes or []
+    ]
+    methods = _known_methods(v1, facts)
+    unreachable = unreachable_calls(v1, facts)
     components: list[V2Component] = []
     recipes: dict[str, Recipe] = {}
-    methods = {c.name: _static_methods(v1_dir, c) for c in v1.system.components}
+    code: dict[str, str] = {}
     for comp in v1.system.components:
-        recipe_name, kind, severity = recipe_for(comp.type)
-        config = copy.deepcopy(comp.configuration)
-        text = f"{comp.type} -> {recipe_name}"
-        if kind == "defaulted":
-            text += f" (no recipe for {comp.type}; defaulted, behaviour may differ)"
-        decisions.append(Decision(kind=kind, severity=severity, component=comp.name, message=text))
-        if recipe_name == "APIEndpoint" and isinstance(config, dict):
-            config = _with_endpoint_contract(comp, config, methods[comp.name], decisions)
-        cls = RECIPES[recipe_name]
-        for key in sorted(
-            set(config) - cls.used_keys() - {"endpoint_schemas"} if isinstance(config, dict) else ()
-        ):
-            decisions.append(
-                Decision(
-                    kind="config_unused",
-                    severity="warning",
-                    component=comp.name,
-                    message=f"config key '{key}' is not used by recipe {recipe_name}",
-                )
+        fact = facts[comp.name]
+        check = fact.recipe_check
+        if fact.has_code and not (check is not None and check.equivalent):
+            config: Any = _hosted_config(comp, fact, methods[comp.name], unreachable.get(comp.name, {}))
+            recipe_name = "Hosted"
+            decisions.append(_hosting_decision(comp, fact))
+            if v1_dir is not None:
+                code[comp.name] = str(module_path(v1_dir, comp.name))
+        else:
+            recipe_name, config, found = recipe_config(comp, methods[comp.name])
+            decisions += found
+            why = (
+                f"re-expressed as recipe {recipe_name}: {check.why}"
+                if check is not None
+                else f"no components/{comp.name}.py: nothing to host, re-expressed as recipe {recipe_name} "
+                "(the seed's mapping)"
             )
+            decisions.append(Decision(kind="re_expressed", severity="info", component=comp.name, message=why))
         try:
-            recipes[comp.name] = cls.parse(config)
-        except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            where = ".".join(map(str, err["loc"]))
-            decisions.append(
-                Decision(
-                    kind="config_invalid",
-                    severity="warning",
-                    component=comp.name,
-                    message=f"recipe {recipe_name} cannot use this configuration (carried as is): "
-                    f"{where + ': ' if where else ''}{err['msg']}",
-                )
-            )
+            recipes[comp.name] = RECIPES[recipe_name].parse(config)
+        except (ValidationError, ValueError) as exc:
+            decisions.append(_config_warning(comp.name, recipe_name, exc))
         components.append(V2Component(name=comp.name, recipe=recipe_name, config=config))
     bindings = _bindings(v1, recipes, methods, decisions)
     blueprint = V2Blueprint(
@@ -151,38 +122,75 @@ def convert_blueprint(v1: V1Blueprint, v1_dir: Path | None = None) -> Conversion
         bindings=bindings,
     )
     return ConversionResult(
-        blueprint=blueprint, report=ConversionReport(system=v1.system.name, decisions=decisions)
+        blueprint=blueprint, report=ConversionReport(system=v1.system.name, decisions=decisions), code=code
     )
 
 
-def _with_endpoint_contract(
+def _known_methods(v1: V1Blueprint, facts: dict[str, CodeFacts]) -> dict[str, dict[str, Any] | None]:
+    """Each component's methods as ``{method: {"accepts": shape}}``; None where the code cannot tell.
+
+    A module that neither imports nor parses still has the methods its callers
+    call: hosting it with those keeps the bindings, and v2 fails as v1 does.
+    """
+    out: dict[str, dict[str, Any] | None] = {}
+    for comp in v1.system.components:
+        known = facts[comp.name].methods
+        if known is not None:
+            out[comp.name] = {m: {} if shape is None else {"accepts": shape} for m, shape in known.items()}
+        elif facts[comp.name].has_code:
+            called = [ref for c in v1.system.components for ref in c.calls if ref.split(".")[0] == comp.name]
+            out[comp.name] = {ref.partition(".")[2]: {} for ref in called}
+        else:
+            out[comp.name] = None
+    return out
+
+
+def _hosted_config(
     comp: V1Component,
-    config: dict[str, Any],
-    methods: dict[str, dict[str, Any]] | None,
-    decisions: list[Decision],
+    fact: CodeFacts,
+    methods: dict[str, Any] | None,
+    unreachable: dict[str, tuple[str, str]],
 ) -> dict[str, Any]:
-    schemas = {
-        ep: accepts for ep, spec in (methods or {}).items() if (accepts := accepts_of(spec)) is not None
+    return {
+        "module": f"{comp.name}.py",
+        "type": comp.type,
+        "configuration": copy.deepcopy(comp.configuration),
+        "methods": {m: accepts_of(spec) for m, spec in (methods or {}).items()},
+        "calls": {ref: fact.sends.get(ref) for ref in dict.fromkeys(comp.calls)},
+        **({"unreachable": {ref: list(v) for ref, v in unreachable.items()}} if unreachable else {}),
     }
-    if not schemas:
-        decisions.append(
-            Decision(
-                kind="contract",
-                severity="warning",
-                component=comp.name,
-                message="no endpoint message shapes found in the v1 module; endpoints accept {}",
-            )
-        )
-        return config
-    decisions.append(
-        Decision(
-            kind="contract",
-            severity="info",
+
+
+def _hosting_decision(comp: V1Component, fact: CodeFacts) -> Decision:
+    where = f"components/{comp.name}.py"
+    if fact.imports is False:
+        return Decision(
+            kind="hosted",
+            severity="warning",
             component=comp.name,
-            message=f"endpoint message shapes taken from the v1 module: {sorted(schemas)}",
+            message=f"hosts {where} as it is, though it does not import ({fact.import_error}): in v2 it "
+            "answers not_loaded as in v1, and the gate fails until the v1 code is fixed",
         )
+    check = fact.recipe_check
+    why = check.why if check is not None else "no recipe was checked against it"
+    return Decision(
+        kind="hosted", severity="info", component=comp.name, message=f"hosts {where} behind ports: {why}"
     )
-    return {**config, "endpoint_schemas": schemas}
+
+
+def _config_warning(name: str, recipe_name: str, exc: Exception) -> Decision:
+    if isinstance(exc, ValidationError):
+        err = exc.errors(include_url=False)[0]
+        where, msg = ".".join(map(str, err["loc"])), err["msg"]
+    else:
+        where, msg = "", str(exc)
+    return Decision(
+        kind="config_invalid",
+        severity="warning",
+        component=name,
+        message=f"recipe {recipe_name} cannot use this configuration (carried as is): "
+        f"{where + ': ' if where else ''}{msg}",
+    )
 
 
 def _bindings(
@@ -229,14 +237,6 @@ def _bindings(
                 continue
             target_recipe = recipes.get(callee_name)
             target_port = target_recipe.resolve_input(method) if target_recipe is not None else None
-            defaulted = recipe_for(callee.type)[1] == "defaulted"
-            if (
-                target_port is None
-                and defaulted
-                and target_recipe is not None
-                and len(target_recipe.inputs()) == 1
-            ):
-                target_port = next(iter(target_recipe.inputs()))  # the default recipe's only way in
             if target_port is None:
                 target_port = method
                 what = f"recipe {target_recipe.name}" if target_recipe is not None else "its recipe"
@@ -266,14 +266,7 @@ def _bindings(
                     f"call {ref}: recipe {caller.name} makes no "
                     "such call from this configuration; bound by name, the gate checks it",
                 )
-            if target_port != method and defaulted:
-                note(
-                    "binding_alias",
-                    "warning",
-                    comp.name,
-                    f"call {ref} bound to {callee_name}.{target_port}, the only input of the default recipe",
-                )
-            elif target_port != method:
+            if target_port != method:
                 note(
                     "binding_alias",
                     "info",

@@ -2,7 +2,8 @@
 
 The folder holds ``blueprint.yaml`` (the v2 blueprint), ``conversion_report.json``
 and ``components/<component>.yaml``: each generated component with its recipe,
-config and resolved ports. Files are written to a staging folder
+config and resolved ports; a hosted component's code is copied beside it as
+``components/<component>.py`` (the v1 file byte for byte). Files are written to a staging folder
 (``.tmp-<name>-<pid>-<hex>``) and swapped in by two renames (the previous folder
 moves aside to ``.old-<name>-<pid>-<hex>`` first), so a crash never leaves half
 a system; the v1 folder is never touched.
@@ -72,6 +73,8 @@ def stage_v2_system(result: ConversionResult, v2_root: Path) -> Path:
             (staging / "components" / f"{comp.name}.yaml").write_text(
                 dump_yaml(component_document(result, comp.name)), encoding="utf-8"
             )
+        for name, source in result.code.items():
+            shutil.copyfile(source, staging / "components" / f"{name}.py")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

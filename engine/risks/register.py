@@ -14,9 +14,10 @@ systems they concern:
   latency or throughput criterion, or on the p95 / throughput triggers;
 * **import errors**: v1 checks named ``import`` that fail, systems failing
   the v2 gate (the new code), conversion decisions of severity ``error``;
-* **knowledge gap**: components whose v1 type had no recipe and were
-  defaulted to Transformer by the converter ("behaviour may differ": someone
-  has to know what that component did);
+* **knowledge gap**: components whose v1 code is hosted as it is (no recipe
+  was shown to answer alike: someone has to know and keep that code), and
+  components without code whose type had no recipe, defaulted to Transformer
+  ("behaviour may differ");
 * **rollback complexity**: rollbacks counted against the seed's target (< 5),
   rollbacks that needed a person after the automated one failed, and the
   failure documents under ``migration/failures``.
@@ -454,32 +455,47 @@ def import_errors(ctx: Context) -> Evidence:
 
 
 def knowledge_gap(ctx: Context) -> Evidence:
-    """Components whose type had no recipe and were defaulted to Transformer by the converter."""
+    """Components kept as their v1 code (hosted), or defaulted to Transformer for want of a recipe."""
     if not ctx.conversions:
         return Evidence(False, ["No system converted yet: no recipe mapping to learn from."])
     found = []
     for report in ctx.conversions:
+        hosted = [d.component for d in report.decisions if d.kind == "hosted"]
         defaulted = [d for d in report.decisions if d.kind == "defaulted"]
-        if defaulted:
-            types = sorted({d.message.split(" -> ")[0] for d in defaulted})
-            found.append((report.system, len(defaulted), types))
+        if hosted or defaulted:
+            found.append((report.system, hosted, sorted({d.message.split(" -> ")[0] for d in defaulted})))
     if not found:
         return Evidence(
             False,
             [
                 f"Every component of the {len(ctx.conversions)} converted system(s) "
-                "mapped to a recipe made for its type."
+                "is a recipe shown to answer as its v1 code did."
             ],
         )
-    components = sum(n for _, n, _ in found)
+    hosted_total = sum(len(h) for _, h, _ in found)
     types = sorted({t for _, _, ts in found for t in ts})
     head = (
-        f"{components} component(s) in {len(found)} of {len(ctx.conversions)} converted system(s) "
-        f"had a type with no recipe ({', '.join(types)}) and were defaulted to Transformer; "
-        "their behaviour may differ."
+        f"{hosted_total} component(s) in {len(found)} of {len(ctx.conversions)} converted system(s) run "
+        "their v1 code as it is (hosted): the team keeps that code and has to know what it does"
     )
-    lines = [f"{s}: {n} defaulted ({', '.join(ts)})." for s, n, ts in found]
-    return Evidence(True, [head, *_examples(lines)], [s for s, _, _ in found])
+    if types:
+        head += (
+            f"; components of type {', '.join(types)} had no code and no recipe (defaulted to Transformer)"
+        )
+    lines = [
+        f"{s}: "
+        + "; ".join(
+            part
+            for part in (
+                f"{len(h)} hosted ({', '.join(str(c) for c in h)})" if h else "",
+                f"defaulted ({', '.join(ts)})" if ts else "",
+            )
+            if part
+        )
+        + "."
+        for s, h, ts in found
+    ]
+    return Evidence(True, [head + ".", *_examples(lines)], [s for s, _, _ in found])
 
 
 def rollback_complexity(ctx: Context) -> Evidence:

@@ -78,7 +78,7 @@ class RpcError(Exception):
         super().__init__(f"{kind} at {target}: {detail}")
 
 
-def _text(exc: Exception) -> str:
+def _text(exc: BaseException) -> str:
     """An exception's message; a MemoryError has none, so it is said (the process's memory limit was met)."""
     return str(exc) or ("out of memory" if isinstance(exc, MemoryError) else "")
 
@@ -112,6 +112,13 @@ def example_message(shape: dict[str, str]) -> dict[str, Any]:
         "any": "smoke",
     }
     return {fld: samples.get(type_name, "smoke") for fld, type_name in shape.items()}
+
+
+def describe_failure(exc: BaseException) -> str:
+    """``"ValueError: bad qty (orders.py:14)"``: the exception and the innermost line it came from."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {_text(exc)}{where}"
 
 
 def load_component_module(path: Path) -> ModuleType:
@@ -325,12 +332,7 @@ class LegacySystem:
         except RpcError:
             raise
         except Exception as exc:  # noqa: BLE001 - a component bug is a failed call, not a crash
-            last = traceback.extract_tb(exc.__traceback__)[-1]
-            raise RpcError(
-                "component_error",
-                target,
-                f"{type(exc).__name__}: {_text(exc)} ({Path(last.filename).name}:{last.lineno})",
-            ) from exc
+            raise RpcError("component_error", target, describe_failure(exc)) from exc
         finally:
             self._depth -= 1
         if not isinstance(result, dict):

@@ -18,13 +18,22 @@ because the fast path is only taken when nothing is waiting. Crossing the
 streams costs several event-loop turns per hop (measured in
 ``bench/conversion_speed.py``); the fast path is what lets the port runtime
 keep up with the synchronous RPC stack.
+
+Hosted code (a v1 component's own module, :class:`~engine.runtime.recipes.Hosted`)
+is synchronous: its ``call`` must have the answer before it returns. It runs
+in the event loop's thread, as the legacy runtime runs it, and its calls go
+through :meth:`PortSystem.call_now`, which takes the fast path to completion
+without yielding (:func:`run_now`). Nothing in a system ever waits while
+hosted code runs, so the callee is always free unless the call loops back
+into a component that is itself waiting, which conversion refuses (a cycle).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -33,15 +42,9 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
 from engine.models.blueprint_v2 import V2Blueprint
 from engine.runtime.graph import Graph
 from engine.runtime.primitives import Message, PortSpec, Sink, Source, Transformer
-from engine.runtime.recipes import RECIPES, Recipe
+from engine.runtime.recipes import RECIPES, PortCallError, Recipe
 
-
-class PortCallError(Exception):
-    """A call in the port runtime failed; ``kind`` is unbound_port, unknown_port or component_error."""
-
-    def __init__(self, kind: str, target: str, detail: str):
-        self.kind, self.target, self.detail = kind, target, detail
-        super().__init__(f"{kind} at {target}: {detail}")
+__all__ = ["Envelope", "PortCallError", "PortSystem", "component_graph", "run_now", "serve_envelope"]
 
 
 @dataclass(eq=False)  # identity, not value: an envelope is a limiter borrower
@@ -113,11 +116,35 @@ async def serve_envelope(name: str, recipe: Recipe, envelope: Envelope, call: An
         )
 
 
-class PortSystem:
-    """A v2 system loaded in this process; ``async with system.running(): await system.handle(...)``."""
+def run_now(coroutine: Any, target: str) -> Any:
+    """Run a coroutine that must finish without waiting; PortCallError if it would have to wait."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise PortCallError(
+        "busy", target, "the component is busy with an earlier call (a call that loops back into its caller?)"
+    )
 
-    def __init__(self, blueprint: V2Blueprint):
+
+class PortSystem:
+    """A v2 system loaded in this process; ``async with system.running(): await system.handle(...)``.
+
+    ``code_dir`` is where hosted components' modules are (the v2 folder's
+    ``components/``); without it a hosted component answers ``not_loaded``.
+    """
+
+    def __init__(
+        self,
+        blueprint: V2Blueprint,
+        code_dir: Path | None = None,
+        before_start: Callable[[str], None] | None = None,
+    ):
         self.blueprint = blueprint
+        self.code_dir = code_dir
+        self.before_start = before_start
+        """Told each component's name before it starts (loads its code): how a sandbox says who hung."""
         self.recipes: dict[str, Recipe] = {
             c.name: RECIPES[c.recipe].parse(c.config) for c in blueprint.components
         }
@@ -189,6 +216,21 @@ class PortSystem:
         """Serve one outside request at the entry component."""
         return await self.send(self.entry, endpoint, message)
 
+    def load_errors(self) -> dict[str, str]:
+        """Hosted components whose code did not load (once running), with why: as v1's ``load_errors``."""
+        return {
+            name: error
+            for name, recipe in self.recipes.items()
+            if (error := getattr(recipe, "load_error", None)) is not None
+        }
+
+    def call_now(self, component: str, port: str, message: Message) -> Message:
+        """Send on ``component``'s output ``port`` and return the answer before returning (hosted code)."""
+        target = self.routes.get((component, port))
+        if target is None:
+            raise PortCallError("unbound_port", f"{component}.{port}", "no binding from this output port")
+        return run_now(self.send(target[0], target[1], message), f"{target[0]}.{target[1]}")
+
     @asynccontextmanager
     async def running(self) -> AsyncIterator[PortSystem]:
         """Start every component's graph; on exit, close the inboxes and let them drain."""
@@ -201,6 +243,13 @@ class PortSystem:
                     await inbox.aclose()
 
     def _start(self, tg: TaskGroup) -> None:
+        for comp in self.blueprint.components:
+            name = comp.name
+            if self.before_start is not None:
+                self.before_start(name)
+            self.recipes[name].start(
+                name, self.code_dir, lambda port, msg, name=name: self.call_now(name, port, msg)
+            )
         for comp in self.blueprint.components:
             recipe = self.recipes[comp.name]
             send, receive = anyio.create_memory_object_stream[Envelope](recipe.config.buffer)

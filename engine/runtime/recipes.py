@@ -1,4 +1,4 @@
-"""The thirteen recipes a v2 component can be built from.
+"""The recipes a v2 component can be built from: thirteen driven by config, and ``Hosted``.
 
 A recipe is a config schema (pydantic), a port signature (input ports with
 the message schema each accepts, output ports named after the calls its
@@ -7,6 +7,13 @@ config. Seven recipes come from the seed's mapping (Store, APIEndpoint,
 Controller, Router, Aggregator, Filter, Transformer); six more cover the
 fleet's other component types (Source, Sink, Queue, Cache, Validator,
 Scheduler).
+
+``Hosted`` is different: it runs a v1 component's own code
+(``components/<module>.py``, copied beside the v2 blueprint) behind ports,
+one input port per method and one output port per declared call, so a
+migration changes how components talk and not what they do. It is what the
+converter chooses unless a config-driven recipe was shown to answer as the
+code does.
 
 An output port is named ``to_<component>_<method>`` after the
 ``<component>.<method>`` reference in the config it serves; a binding wires
@@ -17,18 +24,41 @@ one fails validation.
 
 from __future__ import annotations
 
+import copy
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from engine.models.common import DOTTED_PATTERN
+from engine.runtime.legacy import describe_failure, load_component_module, shape_problems
 from engine.runtime.primitives import Message, MessageSchema
 
 Call = Callable[[str, Message], Awaitable[Message | None]]
 """``call(output_port, message)``: send on a port and await the reply (None if unbound and optional)."""
 
 STORE_PORTS: dict[str, MessageSchema] = {"insert": {"record": "dict"}, "get": {"id": "int"}, "list": {}}
+
+
+class PortCallError(Exception):
+    """A call in the port runtime failed.
+
+    ``kind`` is ``unbound_port``, ``unknown_port`` or ``component_error``; a
+    hosted component also answers with the legacy runtime's kinds
+    (``not_loaded``, ``unknown_method``, ``bad_message``, ``unknown_component``)
+    and words, so an old and a new version that fail alike answer alike.
+    """
+
+    def __init__(self, kind: str, target: str, detail: str):
+        self.kind, self.target, self.detail = kind, target, detail
+        super().__init__(f"{kind} at {target}: {detail}")
+
+
+SyncCall = Callable[[str, Message], Message]
+"""``call_now(output_port, message)``: a call that completes before it returns (what hosted code needs)."""
 
 
 def out_port(ref: str) -> str:
@@ -40,7 +70,8 @@ def out_port(ref: str) -> str:
 class OutPort:
     name: str
     ref: str
-    schema: MessageSchema
+    schema: MessageSchema | None
+    """What every message on the port carries; None when the code does not say (hosted, without SENDS)."""
     required: bool = True
 
 
@@ -85,6 +116,9 @@ class Recipe:
         if method in self.inputs():
             return method
         return self.aliases.get(method)
+
+    def start(self, name: str, code_dir: Path | None, call_now: SyncCall) -> None:
+        """Called once as the system starts, before any message (a hosted component loads its code)."""
 
     async def handle(self, port: str, message: Message, call: Call) -> Message:
         raise NotImplementedError
@@ -551,6 +585,124 @@ class Scheduler(Recipe):
         return {"tick": message["tick"], "ran": len(results), "results": results}
 
 
+# --------------------------------------------------------------------------- a component's own code
+
+MODULE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}\.py$"
+
+
+class HostedConfig(RecipeConfig):
+    """Where the code is and what its ports are; written by the converter from the v1 component."""
+
+    module: str = Field(pattern=MODULE_PATTERN, description="The code: components/<module> in the v2 folder.")
+    type: str = Field("", description="The v1 component type, for people reading the blueprint.")
+    configuration: Any = Field(
+        default_factory=dict, description="The v1 configuration as is: what the code is built with."
+    )
+    methods: dict[str, MessageSchema | None] = Field(
+        default_factory=dict, description="Input ports: each method, with the shape it accepts (None: any)."
+    )
+    calls: dict[str, MessageSchema | None] = Field(
+        default_factory=dict,
+        description="Output ports: each declared call '<component>.<method>', with the shape the code "
+        "says it sends (SENDS; None: not declared).",
+    )
+    unreachable: dict[str, tuple[str, str]] = Field(
+        default_factory=dict,
+        description="Declared calls whose target does not exist, with the (kind, detail) the legacy "
+        "runtime answered them with: the code meets the same failure in v2.",
+    )
+
+    @field_validator("calls", "unreachable")
+    @classmethod
+    def _dotted(cls, refs: dict[str, Any]) -> dict[str, Any]:
+        for ref in refs:
+            if not re.fullmatch(DOTTED_PATTERN, ref):
+                raise ValueError(f"keys of the form '<component>.<method>', not {ref!r}")
+        return refs
+
+
+class Hosted(Recipe):
+    """A v1 component's own code behind ports: an input port per method, an output port per declared call.
+
+    The code is built as ``Component(name, configuration, call)`` exactly as
+    the legacy runtime builds it; its ``call("<component>.<method>",
+    message)`` sends on the output port bound to that callee and returns the
+    answer. The code is synchronous, so the call completes there and then
+    (:meth:`PortSystem.call_now`). Failures read as the legacy runtime's do
+    (same kinds, same words, ``file.py:line`` of the code), so a version
+    that fails like the old one answers like it.
+    """
+
+    name = "Hosted"
+    Config = HostedConfig
+
+    def __init__(self, config: RecipeConfig):
+        super().__init__(config)
+        self.component = ""
+        self.instance: Any = None
+        self.load_error: str | None = "not started"
+
+    def inputs(self) -> dict[str, MessageSchema]:
+        return {m: dict(shape or {}) for m, shape in self.config.methods.items()}  # type: ignore[attr-defined]
+
+    def outputs(self) -> list[OutPort]:
+        cfg: HostedConfig = self.config  # type: ignore[assignment]
+        return [
+            OutPort(out_port(ref), ref, None if shape is None else dict(shape))
+            for ref, shape in cfg.calls.items()
+            if ref not in cfg.unreachable
+        ]
+
+    def start(self, name: str, code_dir: Path | None, call_now: SyncCall) -> None:
+        """Import the module and build the component; a failure is kept and answered as ``not_loaded``."""
+        cfg: HostedConfig = self.config  # type: ignore[assignment]
+        self.component = name
+
+        def call(target: str, message: Message) -> Message:
+            if target in cfg.unreachable:
+                kind, detail = cfg.unreachable[target]
+                raise PortCallError(kind, target, detail)
+            if target not in cfg.calls:
+                raise PortCallError(
+                    "undeclared_call",
+                    target,
+                    f"'{name}' calls '{target}', which its blueprint entry does not list under calls",
+                )
+            return call_now(out_port(target), message)
+
+        if code_dir is None:
+            self.load_error = "no folder to load the code from"
+            return
+        try:
+            module = load_component_module(code_dir / cfg.module)
+            self.instance = module.Component(name, copy.deepcopy(cfg.configuration), call)
+        except Exception as exc:  # noqa: BLE001 - as the legacy runtime: the component answers not_loaded
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            return
+        self.load_error = None
+
+    async def handle(self, port: str, message: Message, call: Call) -> Message:
+        cfg: HostedConfig = self.config  # type: ignore[assignment]
+        target = f"{self.component}.{port}"
+        if self.load_error is not None:
+            raise PortCallError("not_loaded", target, self.load_error)
+        impl = getattr(self.instance, port, None)
+        if port not in cfg.methods or not callable(impl):
+            raise PortCallError("unknown_method", target, f"'{self.component}' has no method '{port}'")
+        problems = shape_problems(cfg.methods[port] or {}, message)
+        if problems:
+            raise PortCallError("bad_message", target, "; ".join(problems))
+        try:
+            result = impl(message)
+        except PortCallError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the code's failure is the caller's error, as in v1
+            raise PortCallError("component_error", target, describe_failure(exc)) from exc
+        if not isinstance(result, dict):
+            raise PortCallError("component_error", target, f"returned {type(result).__name__}, not a mapping")
+        return result
+
+
 RECIPES: dict[str, type[Recipe]] = {
     r.name: r
     for r in (
@@ -567,6 +719,9 @@ RECIPES: dict[str, type[Recipe]] = {
         Cache,
         Validator,
         Scheduler,
+        Hosted,
     )
 }
-"""Every recipe by name: the seed's seven, then the six the fleet's other types need."""
+"""Every recipe by name: the seed's seven, the six the fleet's other types need, and Hosted."""
+CONFIG_RECIPES = tuple(name for name in RECIPES if name != "Hosted")
+"""The thirteen recipes driven by config alone (what the seed's mapping and its extension choose from)."""

@@ -130,14 +130,22 @@ def legacy_app(system_dir: Path) -> Starlette:
 def port_app(system_dir: Path) -> Starlette:
     """A Starlette app serving a converted v2 system on the port runtime (graphs live for the app's life)."""
     blueprint = load_v2_blueprint(system_dir / "blueprint.yaml")
-    system = PortSystem(blueprint)
+    system = PortSystem(blueprint, code_dir=system_dir / "components")
+
+    health: dict[str, Any] = {
+        "status": "ok",
+        "system": blueprint.system.name,
+        "runtime": "v2",
+        "load_errors": {},
+    }
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with system.running():
+            health["load_errors"] = system.load_errors()  # hosted code that did not import, as v1 reports it
+            health["status"] = "degraded" if health["load_errors"] else "ok"
             yield
 
-    health = {"status": "ok", "system": blueprint.system.name, "runtime": "v2", "load_errors": {}}
     return _app(health, system.entry, system.endpoints(), system.handle, lifespan)
 
 

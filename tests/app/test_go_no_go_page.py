@@ -16,8 +16,8 @@ PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "go_no_go.py")
 
 
 @pytest.fixture
-def judged(ready_ws, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    ws = ready_ws("auth_token_api")
+def judged(regressed_ws, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    ws = regressed_ws
     services.deploy(ws, "auth_token_api", actor="lead")
     services.parallel_run(ws, "auth_token_api", actor="lead", duration_s=3, bucket_s=1, rps=80)
     services.judge_system(ws, "auth_token_api", actor="lead")

@@ -38,7 +38,6 @@ MODULES = {
     "desk": "class Component:\n    def __init__(self, name, config, call):\n        self.call = call\n"
     "    def place(self, message):\n        return {}\n    def lookup(self, message):\n        return {}\n",
     "east": PLAIN.format(method="book"),
-    "west": PLAIN.format(method="book"),
     "ledger": PLAIN.format(method="write"),
 }
 
@@ -72,11 +71,14 @@ def test_only_calls_to_missing_components_or_methods_are_dropped_as_errors(resul
 
 
 def test_free_form_configuration_is_carried_as_is_with_warnings_not_refusals(result) -> None:
-    configs = {c.name: c.config for c in result.blueprint.components}
-    assert configs["east"] == ["eu", "uk"]
-    assert configs["west"] == "everything else"
-    assert configs["front"]["routes"] == ["/orders", "/orders/{id}"]
+    """Code keeps its configuration (hosted); without code (west) the recipe says it cannot use it."""
+    components = {c.name: c for c in result.blueprint.components}
+    assert components["east"].recipe == "Hosted" and components["east"].config["configuration"] == [
+        "eu",
+        "uk",
+    ]
+    assert components["front"].config["configuration"] == {"routes": ["/orders", "/orders/{id}"]}
+    assert components["west"].recipe == "Transformer" and components["west"].config == "everything else"
     assert result.blueprint.entry == "front"
-    cannot_use = {d.component for d in result.report.decisions if d.kind == "config_invalid"}
-    assert {"east", "west"} <= cannot_use
-    assert all(d.severity == "warning" for d in result.report.decisions if d.kind == "config_invalid")
+    cannot_use = [d for d in result.report.decisions if d.kind == "config_invalid"]
+    assert [(d.component, d.severity) for d in cannot_use] == [("west", "warning")]

@@ -26,9 +26,9 @@ def actions(ws, name: str) -> list[str]:
     return services.list_events(ws, system=name, limit=500)["action"].to_list()[::-1]
 
 
-def test_blue_green_regression_gets_no_go_and_rolls_back(ready_ws) -> None:
-    """auth_token_api's Authenticator is defaulted to a Transformer: its answers differ, for real."""
-    ws = ready_ws("auth_token_api")
+def test_blue_green_regression_gets_no_go_and_rolls_back(regressed_ws) -> None:
+    """auth_token_api's hosted Authenticator was edited after the gate: its answers differ, for real."""
+    ws = regressed_ws
     deployed = services.deploy(ws, "auth_token_api", "blue_green", actor="lead", reason="phase 2")
     assert deployed.state == "green_deployed"
     assert supervisor.healthy(deployed.blue_port) and supervisor.healthy(deployed.green_port)

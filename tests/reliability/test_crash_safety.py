@@ -38,6 +38,7 @@ import pytest
 
 from engine import services
 from engine.convert.converter import convert_blueprint
+from engine.convert.probe import probe_code
 from engine.convert.writer import write_v2_system
 from engine.deploy import supervisor
 from engine.models.blueprint_v1 import load_v1_blueprint
@@ -174,7 +175,8 @@ def reference_v2(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], di
     def reference(name: str) -> dict[str, str]:
         if name not in cache:
             source = SAMPLE_FLEET_DIR / name
-            result = convert_blueprint(load_v1_blueprint(source / "blueprint.yaml"), source)
+            blueprint = load_v1_blueprint(source / "blueprint.yaml")
+            result = convert_blueprint(blueprint, source, *probe_code(blueprint, source))
             cache[name] = tree_hashes(write_v2_system(result, root))
         return cache[name]
 

@@ -158,14 +158,14 @@ def test_import_errors_come_from_v1_checks_and_the_v2_gate(history: Workspace) -
     )
 
 
-def test_knowledge_gap_names_components_defaulted_to_transformer(sample_ws: Workspace) -> None:
+def test_knowledge_gap_names_components_whose_code_is_kept_as_it_is(sample_ws: Workspace) -> None:
     before = by_id(sample_ws)["knowledge_gap"]
     assert not before.materialised and "No system converted yet" in before.evidence[0]
     services.convert_systems(sample_ws, ["todo_api_system", "auth_token_api"], actor="tester")
     risk = by_id(sample_ws)["knowledge_gap"]
-    assert risk.materialised and risk.systems == ["auth_token_api"]
-    assert "1 component(s) in 1 of 2 converted system(s)" in risk.evidence[0]
-    assert "auth_token_api: 1 defaulted (Authenticator)." in risk.evidence
+    assert risk.materialised and risk.systems == ["auth_token_api"]  # its Authenticator has no recipe
+    assert "1 component(s) in 1 of 2 converted system(s) run their v1 code as it is" in risk.evidence[0]
+    assert "auth_token_api: 1 hosted (auth)." in risk.evidence
 
 
 def test_the_register_can_be_restricted_to_some_systems(history: Workspace) -> None:

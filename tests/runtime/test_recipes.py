@@ -9,7 +9,7 @@ import pytest
 
 from engine.runtime.legacy import example_message
 from engine.runtime.port_system import component_graph
-from engine.runtime.recipes import RECIPES, Recipe
+from engine.runtime.recipes import CONFIG_RECIPES, RECIPES, Recipe
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "Store": {},
@@ -28,10 +28,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
-def test_thirteen_recipes_with_seed_seven() -> None:
-    assert len(RECIPES) == 13
+def test_thirteen_config_recipes_with_seed_seven_and_hosted_code() -> None:
+    assert len(CONFIG_RECIPES) == 13 and set(RECIPES) == {*CONFIG_RECIPES, "Hosted"}
     assert {"Store", "APIEndpoint", "Controller", "Router", "Aggregator", "Filter", "Transformer"} <= set(
-        RECIPES
+        CONFIG_RECIPES
     )
 
 
