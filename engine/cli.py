@@ -22,6 +22,7 @@ from engine import services, units
 from engine.errors import InputError, SwitchyardError
 from engine.judge import present
 from engine.notify.outbox import dispatch_quietly
+from engine.validate.gate import gate_outcome
 from engine.workspace import Workspace
 
 WORKSPACE_FREE = {"init"}
@@ -142,13 +143,28 @@ def _fleet_result(fleet: Any) -> dict[str, Any]:
     }
 
 
+def _check_lines(check: Any, indent: str = "      ") -> list[str]:
+    """A failed check, and under it each request v1 and v2 answered differently, the answers side by side."""
+    where = check.target or check.component or "system"
+    lines = [f"{indent}{check.name} [{where}]: {printable(check.message, one_line=True)}"]
+    for diff in check.evidence or []:
+        request = json.dumps(diff.get("request"), ensure_ascii=False, sort_keys=True)
+        shown = printable(request, one_line=True)
+        lines.append(f"{indent}  request #{diff.get('position')} {diff.get('endpoint')} {shown}")
+        for side in ("v1", "v2"):
+            answer = diff.get(side) or {}
+            body = json.dumps(answer.get("body"), ensure_ascii=False, sort_keys=True)
+            lines.append(f"{indent}    {side}: {answer.get('status')} {printable(body, one_line=True)}")
+    return lines
+
+
 def _fleet_text(fleet: Any, label: str) -> str:
     lines = []
     for s in fleet.systems:
         verdict = "PASS" if s.passed else "FAIL"
         lines.append(f"{verdict}  {s.system}  {s.checks_passed}/{s.checks_total} checks")
         for c in s.failures():
-            lines.append(f"      {c.name} [{c.target or c.component or 'system'}]: {c.message}")
+            lines += _check_lines(c)
     lines.append(
         f"fleet {label} validation success rate: {fleet.validation_success_rate:.1%} "
         f"({fleet.systems_passed}/{len(fleet.systems)} systems; {fleet.check_success_rate:.1%} of checks)"
@@ -180,8 +196,15 @@ def cmd_convert(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
 def cmd_validate(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     fleet = services.validate_systems_v2(ws, _selection(args, ws), actor=args.actor)
     result = _fleet_result(fleet)
-    result["systems_through_gate"] = sum(s.validation_success_rate >= 0.8 for s in fleet.systems)
-    return result, _fleet_text(fleet, "v2")
+    gate = services.policy().gate
+    outcomes = {s.system: gate_outcome(s, gate) for s in fleet.systems}
+    result["systems_through_gate"] = sum(o.success for o in outcomes.values())
+    for row in result["systems"]:
+        row["gate"] = outcomes[row["system"]].model_dump()
+    text = _fleet_text(fleet, "v2")
+    blocked = [f"  {n}: {'; '.join(o.blocked_by)}" for n, o in outcomes.items() if not o.success]
+    text += f"\nthrough the gate: {result['systems_through_gate']}/{len(fleet.systems)} systems"
+    return result, "\n".join([text, *(["blocked at the gate:", *blocked] if blocked else [])])
 
 
 def cmd_show(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
@@ -197,6 +220,11 @@ def cmd_show(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
         text += ["## conversion report"] + [
             f"  [{d.severity}] {d.component or '-'}: {d.message}" for d in shown.report.decisions
         ]
+    if shown.v2_validation:
+        v2 = shown.v2_validation
+        text.append(f"## v2 gate: {v2.checks_passed}/{v2.checks_total} checks passed")
+        for check in v2.failures():
+            text += _check_lines(check, "  ")
     return shown, "\n".join(text)
 
 

@@ -499,7 +499,10 @@ def validate_systems_v2(
 ) -> FleetValidation:
     """Run the PortBasedValidationGate on converted systems; each moves to validated or validation_failed.
 
-    Every v2 blueprint is read first: one that does not load changes nothing.
+    Every v2 blueprint (and the v1 blueprint it is compared with) is read
+    first: one that does not load changes nothing. The gate runs v1 and v2 on
+    the same requests in sandboxes; its threshold and blocking checks are the
+    policy's ``[gate]``.
     """
     actor = actor or default_actor()
     for name in names:
@@ -513,11 +516,14 @@ def validate_systems_v2(
         raise StateConflictError(f"convert these systems first: {', '.join(not_ready)}")
     v2_files = {n: safe_child(ws.v2_dir, n) / "blueprint.yaml" for n in names}
     blueprints = {n: _load_named(load_v2_blueprint, v2_files[n], n) for n in names}
+    sources = {n: Path(rows[n]["source_path"]) for n in names}
+    originals = {n: _load_named(load_v1_blueprint, sources[n] / "blueprint.yaml", n) for n in names}
+    gate = load_policy(DEFAULT_POLICY).gate
     results = []
     for i, name in enumerate(names):
-        progress(i, len(names), f"validating {name} (v2)")
-        result = validate_v2(blueprints[name], safe_child(ws.v2_dir, name))
-        outcome = gate_outcome(result)
+        progress(i, len(names), f"validating {name} (v2 gate: running v1 and v2 side by side)")
+        result = validate_v2(blueprints[name], safe_child(ws.v2_dir, name), (originals[name], sources[name]))
+        outcome = gate_outcome(result, gate)
         target = State.VALIDATED if outcome.success else State.VALIDATION_FAILED
         with connect(ws.db_path) as con, transaction(con):
             validations_store.record_validations(con, [result], actor)
@@ -530,6 +536,7 @@ def validate_systems_v2(
                 detail={
                     "validation_success_rate": round(result.validation_success_rate, 4),
                     "failed_checks": [c.name for c in result.failures()],
+                    "blocked_by": outcome.blocked_by,
                     "rollback_needed": outcome.rollback_needed,
                 },
             )

@@ -4,14 +4,18 @@ import polars as pl
 import streamlit as st
 
 from engine import services
-from engine.validate.gate import GATE_THRESHOLD
 from pages._charts import rate_bars
 from pages._shared import actor, cached, run_action, viewer_note, workspace
 
 ws = workspace()
 version = services.data_version(ws)  # read first: the cached views below are keyed on it
 st.title(":material/verified: Validation")
-st.caption(f"The gate stops a migration below a {GATE_THRESHOLD:.0%} check pass rate, as the seed does.")
+gate = services.policy().gate
+st.caption(
+    f"The gate stops a migration below a {gate.min_validation_success_rate:.0%} check pass rate, as the seed "
+    f"does, and on any failing {', '.join(gate.blocking_checks)} check whatever the rate: v1 and v2 are sent "
+    "the same requests and must give the same answers."
+)
 allowed, why = viewer_note()
 
 table = cached(version, services.validation_comparison, ws)
@@ -73,8 +77,23 @@ for label, result in (
         f"({result.validation_success_rate:.0%})"
     )
     st.dataframe(
-        pl.DataFrame([c.model_dump() for c in result.checks]).sort("passed"),
+        pl.DataFrame([c.model_dump(exclude={"evidence"}) for c in result.checks]).sort("passed"),
         hide_index=True,
         width="stretch",
         column_order=["passed", "name", "component", "target", "message"],
     )
+    differing = [(c, d) for c in result.failures() for d in c.evidence or []]
+    if differing:
+        st.markdown(f"**Requests v1 and v2 answered differently** ({len(differing)} shown)")
+    for check, diff in differing:
+        with st.container(border=True):
+            st.markdown(f"`{check.target}` · request #{diff.get('position')}")
+            st.json(diff.get("request"), expanded=True)
+            old_col, new_col = st.columns(2)
+            for col, side, title in (
+                (old_col, "v1", "v1 (RPC) answered"),
+                (new_col, "v2", "v2 (ports) answered"),
+            ):
+                answer = diff.get(side) or {}
+                col.markdown(f"**{title}** · HTTP {answer.get('status')}")
+                col.json(answer.get("body"), expanded=True)

@@ -22,6 +22,7 @@ from engine.runtime.legacy import RpcError
 from engine.store import conversions as conversions_store
 from engine.store import deployments as deploy_store
 from engine.store import validations as validations_store
+from engine.validate.gate import gate_outcome
 from engine.validate.v1 import entry_endpoints
 from engine.workspace import Workspace, safe_child
 
@@ -81,14 +82,15 @@ def run_checklist(con: Any, ws: Workspace, system: dict[str, Any], policy: Polic
     if v2 is None:
         items.append(ChecklistItem(name="tests_passing", ok=False, detail="v2 never validated"))
     else:
+        outcome = gate_outcome(v2, policy.gate)  # what the gate decided, so a system it passed can deploy
         failed = [c.name for c in v2.checks if not c.passed]
-        items.append(
-            ChecklistItem(
-                name="tests_passing",
-                ok=v2.passed,
-                detail="every gate check passes" if v2.passed else f"failing: {', '.join(failed[:5])}",
-            )
-        )
+        if not outcome.success:
+            detail = "the gate blocked it: " + "; ".join(outcome.blocked_by[:5])
+        elif failed:
+            detail = f"the gate passed it (not blocking: {', '.join(sorted(set(failed))[:5])})"
+        else:
+            detail = "every gate check passes"
+        items.append(ChecklistItem(name="tests_passing", ok=outcome.success, detail=detail))
 
     latest = conversions_store.latest_report(con, name)
     if latest is None:

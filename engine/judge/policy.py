@@ -124,6 +124,36 @@ class SandboxPolicy(BaseModel):
     """What a deployed version (blue or green) may allocate beyond the runtime's own memory."""
 
 
+GATE_CHECKS = (
+    "import",
+    "smoke",
+    "equivalence",
+    "config_valid",
+    "recipe_exists",
+    "port_bound",
+    "binding_valid",
+)
+"""Checks the gate may be told to block on (see :class:`GatePolicy`)."""
+
+
+class GatePolicy(BaseModel):
+    """The PortBasedValidationGate: the seed's check-share threshold, and checks that block on their own."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_validation_success_rate: float = Field(0.8, ge=0, le=1)
+    """The seed's gate: below this share of passing checks the migration stops ("Validation failed")."""
+    blocking_checks: list[str] = Field(["import", "smoke", "equivalence"])
+    """Any failing check of these names blocks the system whatever its share of passing checks."""
+
+    @field_validator("blocking_checks")
+    @classmethod
+    def _known_checks(cls, names: list[str]) -> list[str]:
+        for i, name in enumerate(names):
+            if name not in GATE_CHECKS:
+                raise LocatedError((i,), f"one of {', '.join(GATE_CHECKS)}; not '{name}'")
+        return names
+
+
 class Policy(BaseModel):
     """Everything a verdict depends on besides the data."""
 
@@ -137,6 +167,7 @@ class Policy(BaseModel):
     governance: GovernancePolicy = GovernancePolicy()
     kubernetes: KubernetesPolicy = KubernetesPolicy()
     sandbox: SandboxPolicy = SandboxPolicy()
+    gate: GatePolicy = GatePolicy()
 
 
 def load_policy(path: Path = DEFAULT_POLICY) -> Policy:

@@ -8,6 +8,8 @@ reads.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field, computed_field
 
 
@@ -19,6 +21,11 @@ class Check(BaseModel):
     target: str | None = Field(None, description="What the check looked at, e.g. 'store.insert'.")
     passed: bool
     message: str = Field("", description="Why it failed, or what was confirmed.")
+    evidence: list[dict[str, Any]] | None = Field(
+        None,
+        description="What a person needs to see the failure: for 'equivalence', each differing request "
+        "with the v1 and the v2 answer ({'request', 'position', 'v1': {status, body}, 'v2': ...}).",
+    )
 
 
 class SystemValidation(BaseModel):

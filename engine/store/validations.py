@@ -26,7 +26,7 @@ def record_validations(con: duckdb.DuckDBPyConnection, results: list[SystemValid
             "checks_passed": [r.checks_passed for r in results],
             "checks_total": [r.checks_total for r in results],
             "validation_success_rate": [r.validation_success_rate for r in results],
-            "checks": [json.dumps([c.model_dump() for c in r.checks]) for r in results],
+            "checks": [json.dumps([c.model_dump(exclude_none=True) for c in r.checks]) for r in results],
             "actor": [actor] * len(results),
         },
         schema_overrides={"ts": pl.Datetime("us", "UTC")},

@@ -5,12 +5,17 @@ every required output port is bound, each binding joins compatible message
 schemas, the recipe expands to a well-formed primitive graph, and (for a
 config-driven recipe) a smoke message passes through the component on its
 own (calls answered by a stub). Then, in a sandbox (:mod:`engine.validate.live`),
-the system is started (each hosted component's code must import) and the
-deploy's smoke requests go through it end to end.
+the system is started (each hosted component's code must import), the
+deploy's smoke requests go through it end to end, and v1 and v2 are sent the
+same requests from a fresh start and must give the same answers (equivalence).
 
 ``validation_success_rate`` is passed checks / all checks, as in the seed;
-below the policy's 0.8 the migration stops with ``success=False,
-reason="Validation failed", rollback_needed=False``.
+below the policy's threshold (``[gate] min_validation_success_rate``, the
+seed's 0.8) the migration stops with ``success=False, reason="Validation
+failed", rollback_needed=False``. So does any failing check the policy names
+as blocking (``[gate] blocking_checks``: import, smoke, equivalence), whatever
+the share: a system whose v2 answers differently from v1, or whose end-to-end
+smoke fails, is not deployed because most of its other checks pass.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from pathlib import Path
 import anyio
 from pydantic import BaseModel, ValidationError
 
+from engine.judge.policy import GatePolicy
+from engine.models.blueprint_v1 import V1Blueprint, load_v1_blueprint
 from engine.models.blueprint_v2 import V2Blueprint, load_v2_blueprint
 from engine.models.validation import Check, SystemValidation
 from engine.runtime.graph import schema_problems
@@ -30,31 +37,52 @@ from engine.runtime.recipes import RECIPES, Hosted, Recipe
 from engine.validate.live import live_checks
 
 SMOKE_TIMEOUT_S = 5.0
-GATE_THRESHOLD = 0.8
 
 
 class GateOutcome(BaseModel):
-    """The seed's MigrationResult for a gate stop."""
+    """The seed's MigrationResult for a gate stop, and what stopped it."""
 
     success: bool
     reason: str | None = None
     rollback_needed: bool = False
+    blocked_by: list[str] = []
+    """Why, in words: the share below the threshold, and each failing blocking check."""
 
 
-def gate_outcome(validation: SystemValidation, threshold: float = GATE_THRESHOLD) -> GateOutcome:
-    """Stop the migration when the rate is below the threshold, exactly as the seed does."""
-    if validation.validation_success_rate < threshold:
-        return GateOutcome(success=False, reason="Validation failed", rollback_needed=False)
+def gate_outcome(validation: SystemValidation, policy: GatePolicy | None = None) -> GateOutcome:
+    """Stop the migration below the threshold (the seed) or on any failing blocking check (module doc)."""
+    policy = policy or GatePolicy()
+    why = [
+        f"{c.name} {c.target or c.component or ''}".strip()
+        for c in validation.failures()
+        if c.name in policy.blocking_checks
+    ]
+    rate = validation.validation_success_rate
+    if rate < policy.min_validation_success_rate:
+        why.insert(0, f"{rate:.0%} of checks passed, below {policy.min_validation_success_rate:.0%}")
+    if why:
+        return GateOutcome(success=False, reason="Validation failed", rollback_needed=False, blocked_by=why)
     return GateOutcome(success=True)
 
 
-def validate_v2_dir(system_dir: Path) -> SystemValidation:
-    """Validate the v2 system written in ``system_dir`` (BlueprintError if its blueprint won't load)."""
-    return validate_v2(load_v2_blueprint(system_dir / "blueprint.yaml"), system_dir)
+def validate_v2_dir(system_dir: Path, v1_dir: Path | None = None) -> SystemValidation:
+    """Validate the v2 system written in ``system_dir`` (BlueprintError if a blueprint won't load)."""
+    v1 = (load_v1_blueprint(v1_dir / "blueprint.yaml"), v1_dir) if v1_dir is not None else None
+    return validate_v2(load_v2_blueprint(system_dir / "blueprint.yaml"), system_dir, v1)
 
 
-def validate_v2(blueprint: V2Blueprint, v2_dir: Path | None = None) -> SystemValidation:
-    """Run every gate check on a v2 blueprint; ``v2_dir`` holds its hosted components' code."""
+def validate_v2(
+    blueprint: V2Blueprint,
+    v2_dir: Path | None = None,
+    v1: tuple[V1Blueprint, Path] | None = None,
+    recorded: list[tuple[str, dict]] = (),
+) -> SystemValidation:
+    """Run every gate check on a v2 blueprint.
+
+    ``v2_dir`` holds its hosted components' code; ``v1`` (blueprint and folder)
+    is the system it must answer like, with ``recorded`` requests from earlier
+    runs sent too.
+    """
     checks: list[Check] = []
     recipes: dict[str, Recipe] = {}
     for comp in blueprint.components:
@@ -101,7 +129,7 @@ def validate_v2(blueprint: V2Blueprint, v2_dir: Path | None = None) -> SystemVal
             checks += _isolated_smoke(name, recipe)
     checks += _binding_target_checks(blueprint, recipes)
     if all(c.passed for c in checks if c.name in ("recipe_exists", "config_valid")):
-        checks += live_checks(blueprint, v2_dir)
+        checks += live_checks(blueprint, v2_dir, v1, list(recorded))
     return SystemValidation(system=blueprint.system.name, blueprint_version="v2", checks=checks)
 
 

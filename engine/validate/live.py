@@ -1,15 +1,30 @@
-"""The gate's checks that run the system: hosted code imports, and the end-to-end smoke test.
+"""The gate's checks that run the system: hosted code imports, the smoke test, and v1/v2 equivalence.
 
-Running a converted system runs the team's own code (hosted components), so
-it happens in a sandboxed child (:func:`engine.sandbox.run_isolated`) on a
-scratch copy of the v2 folder, never in the engine's process: a module that
-exits, hangs or eats memory fails a check with that reason.
+Running a system runs the team's own code (v1's modules, v2's hosted
+components), so it happens in sandboxed children (:func:`engine.sandbox.run_isolated`),
+each side on its own scratch copy of its folder, never in the engine's
+process: a module that exits, hangs or eats memory fails a check with that
+reason, and files the code writes land in the copy.
 
-The smoke requests are the ones the deploy's smoke test sends
-(:func:`engine.parallel.workload.request_mix`, three per endpoint), so a system
-that passes the gate does not then fail its deploy on the same requests.
-The child streams each check as it is decided (:func:`emit`): if it dies,
-the checks before are kept and the one it died in says how and where.
+**Equivalence.** v1 (legacy runtime) and v2 (port runtime) are each started
+fresh and sent the same sequence of requests: first the requests the
+parallel run itself sends, in its order (:func:`engine.parallel.workload.request_mix`),
+then requests built from each endpoint's declared shape with varied values
+(:mod:`engine.validate.requests`: empty and non-ASCII strings, negative and
+huge ints, floats, bools, lists). A stateful system is therefore compared on
+the same history from the same start. Each answer is what the HTTP service
+would send (status and JSON body, :func:`http_answer`), and two answers are
+the same when the gateway would call them the same in a parallel run
+(:func:`engine.deploy.gateway.digest`: status and canonical JSON). Any
+difference fails the endpoint's ``equivalence`` check, with the requests and
+both answers as its evidence.
+
+**Smoke.** The deploy's own smoke requests (three per endpoint) go through a
+fresh v2 end to end, so a system that passes the gate does not then fail its
+deploy on the same requests.
+
+The children stream each answer and check as they go (:func:`emit`): if one
+dies, what came before is kept and the rest says how and where it died.
 """
 
 from __future__ import annotations
@@ -18,6 +33,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,25 +41,44 @@ from typing import Any
 import anyio
 import anyio._backends._asyncio  # noqa: F401 - loaded once by the sandbox worker, not in every child
 
+from engine.models.blueprint_v1 import V1Blueprint
 from engine.models.blueprint_v2 import V2Blueprint
 from engine.models.validation import Check
 from engine.parallel.workload import request_mix
+from engine.runtime.legacy import LegacySystem, RpcError
 from engine.runtime.port_system import PortCallError, PortSystem
 from engine.runtime.recipes import Hosted
 from engine.sandbox import emit, run_isolated
+from engine.validate.requests import interleaved, varied_messages
 
 LIVE_TIMEOUT_S = 60.0
 LIVE_MEMORY_MB = 512
-"""Limits of one sandboxed run of a system (every check that runs it)."""
+"""Limits of one sandboxed run of one side of a system."""
 SMOKE_VARIANTS = 3
 """Smoke requests per endpoint: as many as the deploy's smoke test sends."""
+WORKLOAD_VARIANTS = 20
+"""The parallel run's own first requests per endpoint (its whole request mix)."""
+EVIDENCE_PER_CHECK = 3
+BODY_LIMIT = 2000
+"""Differences kept per endpoint, and characters kept of each answer (as the gateway keeps mismatches)."""
+
+Request = tuple[str, dict[str, Any]]
 
 
-def smoke_requests(endpoints: dict[str, dict[str, str]]) -> list[tuple[str, dict[str, Any]]]:
+def smoke_requests(endpoints: dict[str, dict[str, str]]) -> list[Request]:
     """What the deploy's smoke test sends, as (endpoint, message) pairs; empty without endpoints."""
     if not endpoints:
         return []
     return [(ep, json.loads(body)) for ep, body in request_mix(endpoints, variants=SMOKE_VARIANTS)]
+
+
+def equivalence_requests(endpoints: dict[str, dict[str, str]], recorded: list[Request] = ()) -> list[Request]:
+    """What both versions get: the parallel run's requests, varied ones per shape, then ``recorded``."""
+    if not endpoints:
+        return []
+    workload = [(ep, json.loads(body)) for ep, body in request_mix(endpoints, variants=WORKLOAD_VARIANTS)]
+    varied = interleaved({ep: varied_messages(shape) for ep, shape in endpoints.items()})
+    return [*workload, *varied, *[(ep, msg) for ep, msg in recorded if ep in endpoints]]
 
 
 @contextmanager
@@ -58,8 +93,46 @@ def scratch_copy(folder: Path | None) -> Iterator[Path | None]:
         yield target
 
 
-def live_checks(blueprint: V2Blueprint, v2_dir: Path | None) -> list[Check]:
-    """Start the v2 system in a sandbox: an ``import`` check per hosted component, ``smoke`` per endpoint."""
+class SideRun:
+    """What one side's child reported: its checks, its answers in order, and how it ended."""
+
+    def __init__(self, emitted: list[Any], ok: bool, failure: str | None):
+        records = [r for r in emitted if isinstance(r, dict)]
+        self.checks = [Check.model_validate(r["check"]) for r in records if "check" in r]
+        self.answers = [r["answer"] for r in records if "answer" in r]
+        self.ok, self.failure = ok, failure
+        self.step: dict[str, Any] = next((r for r in reversed(records) if "step" in r), {})
+
+    def died(self) -> str:
+        """``"exited with status 7 while sending front.hello {...}"``."""
+        return f"{self.failure or 'ended early'} while {self.step.get('step', 'starting the system')}"
+
+
+def run_side(side: str, folder: Path | None, blueprint: dict[str, Any], payload: dict[str, Any]) -> SideRun:
+    """Run one side (``v1`` or ``v2``) in a sandbox on a scratch copy of ``folder``."""
+    with scratch_copy(folder) as copy_dir:
+        result = run_isolated(
+            f"engine.validate.live:run_{side}",
+            {"dir": str(copy_dir) if copy_dir else None, "blueprint": blueprint, **payload},
+            timeout_s=LIVE_TIMEOUT_S,
+            memory_mb=LIVE_MEMORY_MB,
+            writable=[copy_dir] if copy_dir else [],
+            cwd=copy_dir,
+        )
+    return SideRun(result.emitted, result.ok, result.failure)
+
+
+def live_checks(
+    blueprint: V2Blueprint,
+    v2_dir: Path | None,
+    v1: tuple[V1Blueprint, Path] | None = None,
+    recorded: list[Request] = (),
+) -> list[Check]:
+    """Checks that run the system: ``import`` per hosted component, ``smoke``/``equivalence`` per endpoint.
+
+    ``v1`` (its blueprint and folder) is what v2 must answer like; without it
+    there is no equivalence check.
+    """
     system = PortSystem(blueprint)  # reads the ports only; nothing is imported here
     entry, endpoints = system.entry, system.endpoints()
     if not endpoints:
@@ -72,60 +145,199 @@ def live_checks(blueprint: V2Blueprint, v2_dir: Path | None) -> list[Check]:
                 message=f"the entry component '{entry}' has no endpoints to send requests to",
             )
         ]
-    with scratch_copy(v2_dir) as copy_dir:
-        result = run_isolated(
-            "engine.validate.live:run_v2",
-            {
-                "blueprint": blueprint.to_document(),
-                "v2_dir": str(copy_dir) if copy_dir else None,
-                "smoke": smoke_requests(endpoints),
-            },
-            timeout_s=LIVE_TIMEOUT_S,
-            memory_mb=LIVE_MEMORY_MB,
-            writable=[copy_dir] if copy_dir else [],
-            cwd=copy_dir,
+    requests = equivalence_requests(endpoints, recorded) if v1 is not None else []
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="gate-side") as pool:  # a core each
+        v2_side = pool.submit(
+            run_side,
+            "v2",
+            v2_dir,
+            blueprint.to_document(),
+            {"requests": requests, "smoke": smoke_requests(endpoints)},
         )
-    checks = [
-        Check.model_validate(r["check"]) for r in result.emitted if isinstance(r, dict) and "check" in r
-    ]
-    if not result.ok:
-        step = next((r for r in reversed(result.emitted) if isinstance(r, dict) and "step" in r), {})
+        v1_side = (
+            pool.submit(run_side, "v1", v1[1], v1[0].model_dump(mode="json"), {"requests": requests})
+            if v1 is not None
+            else None
+        )
+        new, old = v2_side.result(), v1_side.result() if v1_side is not None else None
+    checks = list(new.checks)
+    if not new.ok:  # a request it died on during the equivalence run is reported by its endpoint below
+        died_in = new.step.get("for_check", "import")
+        if died_in in ("import", "smoke"):
+            checks.append(
+                Check(
+                    name=died_in,
+                    component=new.step.get("component", entry),
+                    target=new.step.get("target", f"{entry}.*"),
+                    passed=False,
+                    message=f"the code {new.died()}",
+                )
+            )
+        if died_in == "import":
+            checks.append(
+                Check(
+                    name="smoke",
+                    component=entry,
+                    target=f"{entry}.*",
+                    passed=False,
+                    message=f"not run: the code {new.died()}",
+                )
+            )
+    if old is not None:
+        checks += equivalence_checks(entry, requests, old, new)
+    return checks
+
+
+def equivalence_checks(entry: str, requests: list[Request], old: SideRun, new: SideRun) -> list[Check]:
+    """One ``equivalence`` check per endpoint: every request of it answered alike by v1 and v2."""
+    from engine.deploy.gateway import digest  # the parallel run's own comparison (parent side only)
+
+    checks = []
+    for endpoint in sorted({ep for ep, _ in requests}):
+        positions = [i for i, (ep, _) in enumerate(requests) if ep == endpoint]
+        target = f"{entry}.{endpoint}"
+        differing, unanswered = [], []
+        for i in positions:
+            if i >= len(old.answers) or i >= len(new.answers):
+                unanswered.append(i)
+                continue
+            a, b = old.answers[i], new.answers[i]
+            if digest(a["status"], a["body"].encode()) != digest(b["status"], b["body"].encode()):
+                differing.append(i)
+        evidence = [
+            {
+                "position": i,
+                "endpoint": endpoint,
+                "request": requests[i][1],
+                "v1": _shown(old.answers[i]),
+                "v2": _shown(new.answers[i]),
+            }
+            for i in differing[:EVIDENCE_PER_CHECK]
+        ]
+        if unanswered:
+            who = " and ".join(
+                f"{side} {run.died()}"
+                for side, run in (("v1", old), ("v2", new))
+                if len(run.answers) <= unanswered[0]
+            )
+            message = f"{len(unanswered)} of {len(positions)} requests could not be compared: {who}"
+        elif differing:
+            first = requests[differing[0]][1]
+            message = (
+                f"{len(differing)} of {len(positions)} requests answered differently; the first, "
+                f"{json.dumps(first, ensure_ascii=False)[:200]}: v1 {_brief(old.answers[differing[0]])}, "
+                f"v2 {_brief(new.answers[differing[0]])}"
+            )
+        else:
+            failed = sum(old.answers[i]["status"] != 200 for i in positions)
+            message = f"{len(positions)} requests answered alike by v1 and v2" + (
+                f" ({failed} of them failures, alike)" if failed else ""
+            )
         checks.append(
             Check(
-                name=step.get("for_check", "smoke"),
-                component=step.get("component", entry),
-                target=step.get("target", f"{entry}.*"),
-                passed=False,
-                message=f"the code {result.failure} while {step.get('step', 'starting the system')}",
+                name="equivalence",
+                component=entry,
+                target=target,
+                passed=not differing and not unanswered,
+                message=message,
+                evidence=evidence or None,
             )
         )
     return checks
 
 
+def _shown(answer: dict[str, Any]) -> dict[str, Any]:
+    body = answer["body"]
+    try:
+        parsed: Any = json.loads(body) if len(body) <= BODY_LIMIT else body[:BODY_LIMIT] + "..."
+    except ValueError:
+        parsed = body[:BODY_LIMIT]
+    return {"status": answer["status"], "body": parsed}
+
+
+def _brief(answer: dict[str, Any]) -> str:
+    return f"{answer['status']} {answer['body'][:160]}"
+
+
 # --------------------------------------------------------------------------- in the sandbox
 
 
-def run_v2(payload: dict[str, Any]) -> dict[str, Any]:
-    """Sandbox target: start the system (hosted code imports), then send the smoke requests."""
-    blueprint = V2Blueprint.model_validate(payload["blueprint"])
-    code_dir = Path(payload["v2_dir"]) / "components" if payload.get("v2_dir") else None
-
-    def starting(name: str) -> None:
-        if isinstance(system.recipes[name], Hosted):
-            module = system.recipes[name].config.module  # type: ignore[attr-defined]
-            emit(_step(f"importing components/{module}", "import", name, f"components/{module}"))
-
-    system = PortSystem(blueprint, code_dir, before_start=starting)
-    smoke = [(str(ep), dict(msg)) for ep, msg in payload["smoke"]]
-    anyio.run(_smoke, system, smoke)
-    return {"done": True}
+def http_answer(result: Any, error: Exception | None = None) -> dict[str, Any]:
+    """What :mod:`engine.runtime.serve` would send: 200 + JSON, 502 + ``{"error": ...}``, or 500."""
+    if isinstance(error, RpcError | PortCallError):
+        payload: Any = {"error": {"kind": error.kind, "target": error.target, "detail": error.detail}}
+        status = 502
+    elif error is not None:
+        return {"status": 500, "body": "Internal Server Error"}
+    else:
+        payload, status = result, 200
+    try:  # as Starlette's JSONResponse renders it; what it cannot render is a 500
+        body = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return {"status": 500, "body": "Internal Server Error"}
+    return {"status": status, "body": body}
 
 
 def _step(text: str, check: str, component: str, target: str) -> dict[str, Any]:
     return {"step": text, "for_check": check, "component": component, "target": target}
 
 
-async def _smoke(system: PortSystem, smoke: list[tuple[str, dict[str, Any]]]) -> None:
+def _requests(payload: dict[str, Any], key: str) -> list[Request]:
+    return [(str(ep), dict(msg)) for ep, msg in payload.get(key, [])]
+
+
+def run_v1(payload: dict[str, Any]) -> dict[str, Any]:
+    """Sandbox target: load v1 fresh on the legacy runtime and answer the requests in order."""
+    blueprint = V1Blueprint.model_validate(payload["blueprint"])
+    emit({"step": "loading v1 (importing its modules)"})
+    system = LegacySystem.load(Path(payload["dir"]), blueprint)
+    for i, (endpoint, message) in enumerate(_requests(payload, "requests")):
+        emit({"step": f"sending {system.entry}.{endpoint} {json.dumps(message)[:200]} to v1"})
+        try:
+            answer = http_answer(system.handle(endpoint, message))
+        except Exception as exc:  # noqa: BLE001 - a failure is an answer too
+            answer = http_answer(None, exc)
+        emit({"answer": answer, "position": i})
+    return {"answered": True}
+
+
+def run_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """Sandbox target: start v2 (hosted code imports) for the smoke test, then afresh for the requests."""
+    blueprint = V2Blueprint.model_validate(payload["blueprint"])
+    code_dir = Path(payload["dir"]) / "components" if payload.get("dir") else None
+
+    def fresh() -> PortSystem:
+        def starting(name: str) -> None:
+            if isinstance(system.recipes[name], Hosted):
+                module = system.recipes[name].config.module  # type: ignore[attr-defined]
+                emit(_step(f"importing components/{module}", "import", name, f"components/{module}"))
+
+        system = PortSystem(blueprint, code_dir, before_start=starting)
+        return system
+
+    anyio.run(_smoke, fresh(), _requests(payload, "smoke"))
+    anyio.run(_answer_v2, fresh(), _requests(payload, "requests"))
+    return {"answered": True}
+
+
+async def _answer_v2(system: PortSystem, requests: list[Request]) -> None:
+    async with system.running():
+        for i, (endpoint, message) in enumerate(requests):
+            target = f"{system.entry}.{endpoint}"
+            emit(
+                _step(
+                    f"sending {target} {json.dumps(message)[:200]} to v2", "equivalence", system.entry, target
+                )
+            )
+            try:
+                answer = http_answer(await system.handle(endpoint, message))
+            except Exception as exc:  # noqa: BLE001 - a failure is an answer too
+                answer = http_answer(None, exc)
+            emit({"answer": answer, "position": i})
+
+
+async def _smoke(system: PortSystem, smoke: list[Request]) -> None:
+    """The first start: an ``import`` check per hosted component, then the deploy's smoke requests."""
     async with system.running():
         errors = system.load_errors()
         for name, recipe in system.recipes.items():
@@ -142,7 +354,7 @@ async def _smoke(system: PortSystem, smoke: list[tuple[str, dict[str, Any]]]) ->
             target = f"{entry}.{endpoint}"
             failure, fields = None, set()
             for message in messages:
-                emit(_step(f"sending {target} {json.dumps(message)[:200]}", "smoke", entry, target))
+                emit(_step(f"sending {target} {json.dumps(message)[:200]} (smoke)", "smoke", entry, target))
                 try:
                     fields |= set(await system.handle(endpoint, message))
                 except PortCallError as exc:

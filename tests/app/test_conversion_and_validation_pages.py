@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine import services
-from engine.workspace import Workspace
+from engine import access, services
+from engine.workspace import SAMPLE_FLEET_DIR, Workspace
 
 PAGES = Path(__file__).resolve().parents[2] / "pages"
 
@@ -56,3 +58,34 @@ def test_validate_button_before_conversion_is_a_red_message(env: Workspace) -> N
     at.button(key="validate_v2").click().run()
     assert not at.exception
     assert any("convert these systems first" in e.value for e in at.error)
+
+
+def test_validation_page_shows_the_request_and_both_answers_side_by_side(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hello_world_api converted, then its v1 greeter changed to say Howdy: the evidence, on the page."""
+    fleet = tmp_path / "fleet"
+    shutil.copytree(SAMPLE_FLEET_DIR / "hello_world_api", fleet / "hello_world_api")
+    ws = Workspace(tmp_path / "ws")
+    services.init_workspace(ws, fleet, actor="tester")
+    access.write_roles(ws, access.Roles(operators=["tester", services.default_actor()]))
+    services.convert_systems(ws, ["hello_world_api"], actor="tester")
+    greeter = fleet / "hello_world_api" / "components" / "greeter.py"
+    greeter.write_text(
+        greeter.read_text(encoding="utf-8").replace('"Hello, "', '"Howdy, "'), encoding="utf-8"
+    )
+    monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(ws.root))
+    at = open_page("validation.py")
+    at.button(key="validate_v2").click().run()
+    assert not at.exception, at.exception
+    shown = [m.value for m in at.markdown]
+    assert "**Requests v1 and v2 answered differently** (3 shown)" in shown
+    assert (
+        shown.count("**v1 (RPC) answered** · HTTP 200")
+        == shown.count("**v2 (ports) answered** · HTTP 200")
+        == 3
+    )
+    request, old, new = (json.loads(j.value) for j in at.json[:3])  # the request, then v1's and v2's answer
+    assert request == {"name": "user-0"}
+    assert old["data"]["name"] == "Howdy, user-0!" and new["data"]["name"] == "Hello, user-0!"
+    assert any("equivalence" in c.value for c in at.caption)  # the gate's blocking checks, from the policy
