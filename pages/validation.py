@@ -11,10 +11,16 @@ ws = workspace()
 version = services.data_version(ws)  # read first: the cached views below are keyed on it
 st.title(":material/verified: Validation")
 gate = services.policy().gate
+blocking = (
+    " or ".join(filter(None, [", ".join(gate.blocking_checks[:-1]), gate.blocking_checks[-1]]))
+    if gate.blocking_checks
+    else ""
+)
 st.caption(
-    f"The gate stops a migration below a {gate.min_validation_success_rate:.0%} check pass rate, as the seed "
-    f"does, and on any failing {', '.join(gate.blocking_checks)} check whatever the rate: v1 and v2 are sent "
-    "the same requests and must give the same answers."
+    f"The gate stops a migration when fewer than {gate.min_validation_success_rate:.0%} of its checks "
+    "pass, as the seed does"
+    + (f", and on any failing {blocking} check whatever the share" if blocking else "")
+    + ". v1 and v2 are sent the same requests and must give the same answers."
 )
 allowed, why = viewer_note()
 

@@ -137,13 +137,7 @@ def live_checks(
     entry, endpoints = system.entry, system.endpoints()
     if not endpoints:
         return [
-            Check(
-                name="smoke",
-                component=entry,
-                target=f"{entry}.*",
-                passed=False,
-                message=f"the entry component '{entry}' has no endpoints to send requests to",
-            )
+            _failed("smoke", entry, f"the entry component '{entry}' has no endpoints to send requests to")
         ]
     requests = equivalence_requests(endpoints, recorded) if v1 is not None else []
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="gate-side") as pool:  # a core each
@@ -164,28 +158,19 @@ def live_checks(
     if not new.ok:  # a request it died on during the equivalence run is reported by its endpoint below
         died_in = new.step.get("for_check", "import")
         if died_in in ("import", "smoke"):
-            checks.append(
-                Check(
-                    name=died_in,
-                    component=new.step.get("component", entry),
-                    target=new.step.get("target", f"{entry}.*"),
-                    passed=False,
-                    message=f"the code {new.died()}",
-                )
-            )
+            component = new.step.get("component", entry)
+            checks.append(_failed(died_in, component, f"the code {new.died()}", new.step.get("target")))
         if died_in == "import":
-            checks.append(
-                Check(
-                    name="smoke",
-                    component=entry,
-                    target=f"{entry}.*",
-                    passed=False,
-                    message=f"not run: the code {new.died()}",
-                )
-            )
+            checks.append(_failed("smoke", entry, f"not run: the code {new.died()}"))
     if old is not None:
         checks += equivalence_checks(entry, requests, old, new)
     return checks
+
+
+def _failed(name: str, component: str, message: str, target: str | None = None) -> Check:
+    return Check(
+        name=name, component=component, target=target or f"{component}.*", passed=False, message=message
+    )
 
 
 def equivalence_checks(entry: str, requests: list[Request], old: SideRun, new: SideRun) -> list[Check]:

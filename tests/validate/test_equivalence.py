@@ -158,3 +158,18 @@ def test_what_the_gate_compares_is_the_parallel_runs_digest() -> None:
         "e", requests, side((200, {"x": 1}), (200, {})), side((200, {"x": 1}), (502, {}))
     )
     assert not differ[0].passed and differ[0].evidence[0]["position"] == 1  # type: ignore[index]
+
+
+def test_hosted_code_that_ends_its_process_at_import_fails_the_gate_and_nothing_else_dies(
+    hello: tuple[Workspace, Path],
+) -> None:
+    ws, system = hello
+    greeter = system / "components" / "greeter.py"
+    greeter.write_text("import os\nos._exit(7)\n" + greeter.read_text(encoding="utf-8"), encoding="utf-8")
+    services.convert_systems(ws, [NAME], actor="tester")
+    result = services.validate_systems_v2(ws, [NAME], actor="tester").systems[0]
+    failed = {c.name: c.message for c in result.failures()}
+    assert failed["import"] == "the code exited with status 7 while importing components/greeter.py"
+    assert failed["smoke"].startswith("not run: the code exited with status 7")
+    assert "v1 exited with status 7 while loading v1" in failed["equivalence"]
+    assert services.status(ws, NAME).state == "validation_failed"
