@@ -443,11 +443,12 @@ def convert_systems(
     batch: dict[str, Any] = {"systems": names, "done": 0}
     with connect(ws.db_path) as con, transaction(con):
         op = deployments_store.start_operation(con, names[0], "convert", actor, batch)
+    limits = load_policy(DEFAULT_POLICY).sandbox  # the fleet's code is probed confined (engine.sandbox)
     out = []
     try:
         for i, name in enumerate(names):
             progress(i, len(names), f"converting {name} (probing its code in a sandbox)")
-            facts, notes = probe_code(blueprints[name], sources[name])
+            facts, notes = probe_code(blueprints[name], sources[name], limits)
             result = convert_blueprint(blueprints[name], sources[name], facts, notes)
             staging = stage_v2_system(result, ws.v2_dir)
             folder = safe_child(ws.v2_dir, name)
@@ -518,11 +519,13 @@ def validate_systems_v2(
     blueprints = {n: _load_named(load_v2_blueprint, v2_files[n], n) for n in names}
     sources = {n: Path(rows[n]["source_path"]) for n in names}
     originals = {n: _load_named(load_v1_blueprint, sources[n] / "blueprint.yaml", n) for n in names}
-    gate = load_policy(DEFAULT_POLICY).gate
+    policy = load_policy(DEFAULT_POLICY)
+    gate = policy.gate
     results = []
     for i, name in enumerate(names):
         progress(i, len(names), f"validating {name} (v2 gate: running v1 and v2 side by side)")
-        result = validate_v2(blueprints[name], safe_child(ws.v2_dir, name), (originals[name], sources[name]))
+        v1 = (originals[name], sources[name])
+        result = validate_v2(blueprints[name], safe_child(ws.v2_dir, name), v1, limits=policy.sandbox)
         outcome = gate_outcome(result, gate)
         target = State.VALIDATED if outcome.success else State.VALIDATION_FAILED
         with connect(ws.db_path) as con, transaction(con):

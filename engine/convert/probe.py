@@ -28,8 +28,6 @@ from __future__ import annotations
 import copy
 import inspect
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -37,6 +35,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from engine.convert.mapping import recipe_config, recipe_for
+from engine.judge.policy import SandboxPolicy
 from engine.models.blueprint_v1 import V1Blueprint, V1Component
 from engine.runtime.legacy import (
     RpcError,
@@ -52,10 +51,7 @@ from engine.runtime.primitives import Message
 from engine.runtime.recipes import RECIPES, PortCallError, Recipe
 from engine.sandbox import emit, run_isolated
 from engine.validate.requests import interleaved, varied_messages
-
-PROBE_TIMEOUT_S = 30.0
-PROBE_MEMORY_MB = 512
-"""Limits of one probe call (a whole system's imports and recipe checks)."""
+from engine.validate.v1 import scratch_copy
 
 Shape = dict[str, str]
 
@@ -134,24 +130,26 @@ def unreachable_calls(v1: V1Blueprint, facts: dict[str, CodeFacts]) -> dict[str,
 # --------------------------------------------------------------------------- parent side
 
 
-def probe_code(v1: V1Blueprint, v1_dir: Path) -> tuple[dict[str, CodeFacts], list[str]]:
+def probe_code(
+    v1: V1Blueprint, v1_dir: Path, limits: SandboxPolicy | None = None
+) -> tuple[dict[str, CodeFacts], list[str]]:
     """Facts for every component, learnt in a sandbox; plus one line per module that broke the probe.
 
     A module that kills the child (exits, hangs, runs out of memory) gets that
-    failure as its facts and the rest are probed again without it.
+    failure as its facts and the rest are probed again without it. ``limits``:
+    the policy's ``[sandbox]`` time and memory for one run.
     """
+    limits = limits or SandboxPolicy()
     facts = static_facts(v1, v1_dir)
     todo = [c.name for c in v1.system.components if facts[c.name].has_code]
     notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="switchyard-probe-") as scratch:
-        copy_dir = Path(scratch) / v1_dir.name
-        shutil.copytree(v1_dir, copy_dir, symlinks=True)
+    with scratch_copy(v1_dir) as copy_dir:
         while todo:
             result = run_isolated(
                 "engine.convert.probe:probe_system",
                 {"v1_dir": str(copy_dir), "blueprint": v1.model_dump(mode="json"), "only": todo},
-                timeout_s=PROBE_TIMEOUT_S,
-                memory_mb=PROBE_MEMORY_MB,
+                timeout_s=limits.timeout_s,
+                memory_mb=limits.memory_mb,
                 writable=[copy_dir],
                 cwd=copy_dir,
             )

@@ -25,7 +25,7 @@ from pathlib import Path
 import anyio
 from pydantic import BaseModel, ValidationError
 
-from engine.judge.policy import GatePolicy
+from engine.judge.policy import GatePolicy, SandboxPolicy
 from engine.models.blueprint_v1 import V1Blueprint, load_v1_blueprint
 from engine.models.blueprint_v2 import V2Blueprint, load_v2_blueprint
 from engine.models.validation import Check, SystemValidation
@@ -76,12 +76,13 @@ def validate_v2(
     v2_dir: Path | None = None,
     v1: tuple[V1Blueprint, Path] | None = None,
     recorded: list[tuple[str, dict]] = (),
+    limits: SandboxPolicy | None = None,
 ) -> SystemValidation:
     """Run every gate check on a v2 blueprint.
 
     ``v2_dir`` holds its hosted components' code; ``v1`` (blueprint and folder)
     is the system it must answer like, with ``recorded`` requests from earlier
-    runs sent too.
+    runs sent too; ``limits`` bound each sandboxed run (the policy's ``[sandbox]``).
     """
     checks: list[Check] = []
     recipes: dict[str, Recipe] = {}
@@ -129,7 +130,7 @@ def validate_v2(
             checks += _isolated_smoke(name, recipe)
     checks += _binding_target_checks(blueprint, recipes)
     if all(c.passed for c in checks if c.name in ("recipe_exists", "config_valid")):
-        checks += live_checks(blueprint, v2_dir, v1, list(recorded))
+        checks += live_checks(blueprint, v2_dir, v1, list(recorded), limits)
     return SystemValidation(system=blueprint.system.name, blueprint_version="v2", checks=checks)
 
 

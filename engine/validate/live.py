@@ -30,8 +30,6 @@ dies, what came before is kept and the rest says how and where it died.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -41,6 +39,7 @@ from typing import Any
 import anyio
 import anyio._backends._asyncio  # noqa: F401 - loaded once by the sandbox worker, not in every child
 
+from engine.judge.policy import SandboxPolicy
 from engine.models.blueprint_v1 import V1Blueprint
 from engine.models.blueprint_v2 import V2Blueprint
 from engine.models.validation import Check
@@ -50,10 +49,8 @@ from engine.runtime.port_system import PortCallError, PortSystem
 from engine.runtime.recipes import Hosted
 from engine.sandbox import emit, run_isolated
 from engine.validate.requests import interleaved, varied_messages
+from engine.validate.v1 import scratch_copy
 
-LIVE_TIMEOUT_S = 60.0
-LIVE_MEMORY_MB = 512
-"""Limits of one sandboxed run of one side of a system."""
 SMOKE_VARIANTS = 3
 """Smoke requests per endpoint: as many as the deploy's smoke test sends."""
 WORKLOAD_VARIANTS = 20
@@ -82,15 +79,13 @@ def equivalence_requests(endpoints: dict[str, dict[str, str]], recorded: list[Re
 
 
 @contextmanager
-def scratch_copy(folder: Path | None) -> Iterator[Path | None]:
+def copy_of(folder: Path | None) -> Iterator[Path | None]:
     """A throw-away copy of ``folder`` the code may write in (the original is never touched)."""
     if folder is None:
         yield None
         return
-    with tempfile.TemporaryDirectory(prefix="switchyard-gate-") as scratch:
-        target = Path(scratch) / folder.name
-        shutil.copytree(folder, target, symlinks=True)
-        yield target
+    with scratch_copy(folder) as copy:
+        yield copy
 
 
 class SideRun:
@@ -108,14 +103,16 @@ class SideRun:
         return f"{self.failure or 'ended early'} while {self.step.get('step', 'starting the system')}"
 
 
-def run_side(side: str, folder: Path | None, blueprint: dict[str, Any], payload: dict[str, Any]) -> SideRun:
+def run_side(
+    side: str, folder: Path | None, blueprint: dict[str, Any], payload: dict[str, Any], limits: SandboxPolicy
+) -> SideRun:
     """Run one side (``v1`` or ``v2``) in a sandbox on a scratch copy of ``folder``."""
-    with scratch_copy(folder) as copy_dir:
+    with copy_of(folder) as copy_dir:
         result = run_isolated(
             f"engine.validate.live:run_{side}",
             {"dir": str(copy_dir) if copy_dir else None, "blueprint": blueprint, **payload},
-            timeout_s=LIVE_TIMEOUT_S,
-            memory_mb=LIVE_MEMORY_MB,
+            timeout_s=limits.timeout_s,
+            memory_mb=limits.memory_mb,
             writable=[copy_dir] if copy_dir else [],
             cwd=copy_dir,
         )
@@ -127,12 +124,15 @@ def live_checks(
     v2_dir: Path | None,
     v1: tuple[V1Blueprint, Path] | None = None,
     recorded: list[Request] = (),
+    limits: SandboxPolicy | None = None,
 ) -> list[Check]:
     """Checks that run the system: ``import`` per hosted component, ``smoke``/``equivalence`` per endpoint.
 
     ``v1`` (its blueprint and folder) is what v2 must answer like; without it
-    there is no equivalence check.
+    there is no equivalence check. ``limits``: the policy's ``[sandbox]`` time
+    and memory for each side's run.
     """
+    limits = limits or SandboxPolicy()
     system = PortSystem(blueprint)  # reads the ports only; nothing is imported here
     entry, endpoints = system.entry, system.endpoints()
     if not endpoints:
@@ -147,9 +147,10 @@ def live_checks(
             v2_dir,
             blueprint.to_document(),
             {"requests": requests, "smoke": smoke_requests(endpoints)},
+            limits,
         )
         v1_side = (
-            pool.submit(run_side, "v1", v1[1], v1[0].model_dump(mode="json"), {"requests": requests})
+            pool.submit(run_side, "v1", v1[1], v1[0].model_dump(mode="json"), {"requests": requests}, limits)
             if v1 is not None
             else None
         )
