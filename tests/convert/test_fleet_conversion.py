@@ -113,11 +113,12 @@ def test_gate_outcome_follows_the_seed() -> None:
         blueprint_version="v2",
         checks=[Check(name="a", passed=True), Check(name="b", passed=False)],
     )
-    assert gate_outcome(low).model_dump() == {
+    assert gate_outcome(low).model_dump(exclude={"blocked_by"}) == {
         "success": False,
         "reason": "Validation failed",
         "rollback_needed": False,
     }
+    assert gate_outcome(low).blocked_by == ["50% of checks passed, below 80%"]
     high = SystemValidation(
         system="s", blueprint_version="v2", checks=[Check(name=str(i), passed=i > 0) for i in range(5)]
     )
