@@ -75,14 +75,13 @@ def validate_v2(
     blueprint: V2Blueprint,
     v2_dir: Path | None = None,
     v1: tuple[V1Blueprint, Path] | None = None,
-    recorded: list[tuple[str, dict]] = (),
     limits: SandboxPolicy | None = None,
 ) -> SystemValidation:
     """Run every gate check on a v2 blueprint.
 
     ``v2_dir`` holds its hosted components' code; ``v1`` (blueprint and folder)
-    is the system it must answer like, with ``recorded`` requests from earlier
-    runs sent too; ``limits`` bound each sandboxed run (the policy's ``[sandbox]``).
+    is the system it must answer like; ``limits`` bound each sandboxed run (the
+    policy's ``[sandbox]``).
     """
     checks: list[Check] = []
     recipes: dict[str, Recipe] = {}
@@ -130,7 +129,7 @@ def validate_v2(
             checks += _isolated_smoke(name, recipe)
     checks += _binding_target_checks(blueprint, recipes)
     if all(c.passed for c in checks if c.name in ("recipe_exists", "config_valid")):
-        checks += live_checks(blueprint, v2_dir, v1, list(recorded), limits)
+        checks += live_checks(blueprint, v2_dir, v1, limits)
     return SystemValidation(system=blueprint.system.name, blueprint_version="v2", checks=checks)
 
 

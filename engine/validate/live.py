@@ -69,13 +69,17 @@ def smoke_requests(endpoints: dict[str, dict[str, str]]) -> list[Request]:
     return [(ep, json.loads(body)) for ep, body in request_mix(endpoints, variants=SMOKE_VARIANTS)]
 
 
-def equivalence_requests(endpoints: dict[str, dict[str, str]], recorded: list[Request] = ()) -> list[Request]:
-    """What both versions get: the parallel run's requests, varied ones per shape, then ``recorded``."""
+def equivalence_requests(endpoints: dict[str, dict[str, str]]) -> list[Request]:
+    """What both versions get: the parallel run's own requests in its order, then varied ones per shape.
+
+    Requests of earlier runs would come next, but the store keeps no request
+    bodies (a run keeps only the answers of its first mismatches).
+    """
     if not endpoints:
         return []
     workload = [(ep, json.loads(body)) for ep, body in request_mix(endpoints, variants=WORKLOAD_VARIANTS)]
     varied = interleaved({ep: varied_messages(shape) for ep, shape in endpoints.items()})
-    return [*workload, *varied, *[(ep, msg) for ep, msg in recorded if ep in endpoints]]
+    return [*workload, *varied]
 
 
 @contextmanager
@@ -123,7 +127,6 @@ def live_checks(
     blueprint: V2Blueprint,
     v2_dir: Path | None,
     v1: tuple[V1Blueprint, Path] | None = None,
-    recorded: list[Request] = (),
     limits: SandboxPolicy | None = None,
 ) -> list[Check]:
     """Checks that run the system: ``import`` per hosted component, ``smoke``/``equivalence`` per endpoint.
@@ -139,7 +142,7 @@ def live_checks(
         return [
             _failed("smoke", entry, f"the entry component '{entry}' has no endpoints to send requests to")
         ]
-    requests = equivalence_requests(endpoints, recorded) if v1 is not None else []
+    requests = equivalence_requests(endpoints) if v1 is not None else []
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="gate-side") as pool:  # a core each
         v2_side = pool.submit(
             run_side,
