@@ -60,6 +60,8 @@ class Latencies:
     new_endpoint: np.ndarray
     log_ratios: np.ndarray | None = None
     """Per-request log(new/old), paired only (computed once, then cut with the rest)."""
+    new_first: np.ndarray | None = None
+    """Paired only: new was called before old for this request (None: not recorded)."""
 
     @functools.cached_property
     def old_sorted(self) -> np.ndarray:
@@ -70,10 +72,17 @@ class Latencies:
         return np.sort(self.new)
 
     @classmethod
-    def pairs(cls, old: np.ndarray, new: np.ndarray, seconds: np.ndarray, endpoint: np.ndarray) -> Latencies:
+    def pairs(
+        cls,
+        old: np.ndarray,
+        new: np.ndarray,
+        seconds: np.ndarray,
+        endpoint: np.ndarray,
+        new_first: np.ndarray | None = None,
+    ) -> Latencies:
         """Latencies of the same requests (``old[i]`` and ``new[i]`` answered request ``i``)."""
         ratios = np.log(np.maximum(new, FLOOR_MS) / np.maximum(old, FLOOR_MS))
-        return cls(True, old, new, seconds, seconds, endpoint, endpoint, ratios)
+        return cls(True, old, new, seconds, seconds, endpoint, endpoint, ratios, new_first)
 
     def subset(self, old_at: np.ndarray | slice, new_at: np.ndarray | slice) -> Latencies:
         """The latencies at ``old_at``/``new_at`` (index arrays in time order, or slices: views)."""
@@ -137,6 +146,9 @@ def _bounds(bounds: np.ndarray, code: int) -> slice:
 def central_change(lat: Latencies, q: float, confidence: float) -> tuple[Interval, str]:
     """The policy's latency quantile change and how it was measured (see the module docstring)."""
     if lat.log_ratios is not None and round(q, 3) == 0.5:
+        by_order = _by_call_order(lat.log_ratios, lat.new_first, confidence)
+        if by_order is not None:
+            return by_order, "paired: median of per-request ratios new/old in each call order, averaged"
         return median_log_ratio(lat.log_ratios, confidence), "paired: median of per-request ratios new/old"
     if not lat.paired and q < TAIL_FROM:
         return _timed(lat, q, confidence), f"unpaired: p{round(q * 100)} new over p{round(q * 100)} old"
@@ -147,6 +159,37 @@ def _timed(lat: Latencies, q: float, confidence: float) -> Interval:
     return timed_quantile_change(
         lat.old, lat.new, lat.old_seconds, lat.new_seconds, q, confidence, lat.old_sorted, lat.new_sorted
     )
+
+
+MIN_ORDER_SHARE = 0.1
+"""Each call order must hold this share of the pairs (and MIN_HALF of them) to be judged apart."""
+
+
+def _by_call_order(ratios: np.ndarray, new_first: np.ndarray | None, confidence: float) -> Interval | None:
+    """The per-request median within each call order (new first, old first), averaged on the log scale.
+
+    The gateway calls the two versions of a mirrored request one after the
+    other, in random order, and the one called first is a few percent
+    slower (measured here: +5.7 % and -4.3 % medians for the two orders of
+    one run). Pooled, the two orders make a two-humped ratio whose median
+    sits between the humps, where few ratios are: a wide interval. Within an
+    order the handicap is a constant that the other order mirrors, so the
+    average of the two medians has it cancel exactly, whatever the share of
+    each order. Each median has the sign test's interval; their log standard
+    errors combine as independent (the orders are drawn per request).
+    """
+    if new_first is None:
+        return None
+    halves = [ratios[new_first], ratios[~new_first]]
+    if min(h.size for h in halves) < max(MIN_HALF, MIN_ORDER_SHARE * ratios.size):
+        return None
+    z = z_value(confidence)
+    logs = [_log_se(median_log_ratio(h, confidence), z) for h in halves]
+    if not all(math.isfinite(v) for pair in logs for v in pair):
+        return None
+    mean = (logs[0][0] + logs[1][0]) / 2
+    se = math.hypot(logs[0][1], logs[1][1]) / 2
+    return Interval(math.expm1(mean), math.expm1(mean - z * se), math.expm1(mean + z * se))
 
 
 def tail_change(lat: Latencies, q: float, confidence: float) -> tuple[Interval, str]:

@@ -38,6 +38,8 @@ class Side:
     endpoint: np.ndarray
     request_id: np.ndarray | None
     """Ids as int64, -1 where the row had none; None when no row had one."""
+    first: np.ndarray | None = None
+    """Whether this version was called first for its request (None: not recorded)."""
 
     @property
     def size(self) -> int:
@@ -46,7 +48,8 @@ class Side:
     def ok_only(self) -> Side:
         keep = self.ok
         ids = None if self.request_id is None else self.request_id[keep]
-        return Side(self.ok[keep], self.ms[keep], self.seconds[keep], self.endpoint[keep], ids)
+        first = None if self.first is None else self.first[keep]
+        return Side(self.ok[keep], self.ms[keep], self.seconds[keep], self.endpoint[keep], ids, first)
 
 
 def _seconds(ts: pl.Series) -> np.ndarray:
@@ -70,9 +73,16 @@ def split_sides(samples: pl.DataFrame) -> tuple[Side, Side, list[str]]:
     if "request_id" in frame.columns and frame["request_id"].null_count() < frame.height:
         ids = frame["request_id"].fill_null(-1).cast(pl.Int64).to_numpy()
     columns = [frame["ok"].to_numpy(), frame["latency_ms"].to_numpy(), _seconds(frame["ts"]), endpoint]
+    first = None
+    if "called_first" in frame.columns and frame["called_first"].null_count() < frame.height:
+        first = frame["called_first"].fill_null(False).to_numpy()
 
     def side(mask: np.ndarray) -> Side:
-        return Side(*(c[mask] for c in columns), None if ids is None else ids[mask])
+        return Side(
+            *(c[mask] for c in columns),
+            None if ids is None else ids[mask],
+            None if first is None else first[mask],
+        )
 
     return side(~is_new), side(is_new), names
 
@@ -91,6 +101,8 @@ class Pairs:
     new_ok: np.ndarray
     old_ms: np.ndarray
     new_ms: np.ndarray
+    new_first: np.ndarray | None = None
+    """New was called before old for this request (None: the order was not recorded)."""
 
     @property
     def size(self) -> int:
@@ -141,7 +153,7 @@ def pair_requests(old: Side, new: Side) -> Pairs | None:
         and (old.request_id >= 0).all()
     ):
         # the gateway's case: each pair's two rows share a timestamp, so in time order they line up
-        return Pairs(old.seconds, old.endpoint, old.ok, new.ok, old.ms, new.ms)
+        return Pairs(old.seconds, old.endpoint, old.ok, new.ok, old.ms, new.ms, new.first)
     found = _rows_by_id(old.request_id, new.request_id) or _rows_by_join(old.request_id, new.request_id)
     at_old, at_new = found
     has_old, has_new = at_old >= 0, at_new >= 0
@@ -162,4 +174,5 @@ def pair_requests(old: Side, new: Side) -> Pairs | None:
         new_ok=arranged(has_new & new.ok[i_new]),
         old_ms=arranged(np.where(has_old, old.ms[i_old], np.nan)),
         new_ms=arranged(np.where(has_new, new.ms[i_new], np.nan)),
+        new_first=None if new.first is None else arranged(has_new & new.first[i_new]),
     )

@@ -4,7 +4,8 @@ Columns: ``ts`` (timestamp), ``version`` (``old``/``new``), ``latency_ms``
 (float), ``ok`` (bool), optional ``endpoint`` (str), ``match`` (bool, on
 new rows: the response equalled old's) and ``request_id`` (the same value on
 a mirrored request's old and new rows: the judge then compares each request
-with itself; integers, or any text, which is numbered).
+with itself; integers, or any text, which is numbered) and ``called_first``
+(on a mirrored request: this version was called before the other one).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ CANONICAL: dict[str, pl.DataType] = {
     "endpoint": pl.String(),
     "match": pl.Boolean(),
     "request_id": pl.Int64(),
+    "called_first": pl.Boolean(),
 }
 
 

@@ -174,7 +174,8 @@ def _latencies(old: Side, new: Side, pairs: Pairs | None) -> Latencies:
     if pairs is not None:
         both = pairs.old_ok & pairs.new_ok
         seconds, endpoint = pairs.seconds[both], pairs.endpoint[both]
-        return Latencies.pairs(pairs.old_ms[both], pairs.new_ms[both], seconds, endpoint)
+        first = None if pairs.new_first is None else pairs.new_first[both]
+        return Latencies.pairs(pairs.old_ms[both], pairs.new_ms[both], seconds, endpoint, first)
     o, n = old.ok_only(), new.ok_only()
     return Latencies(False, o.ms, n.ms, o.seconds, n.seconds, o.endpoint, n.endpoint)
 

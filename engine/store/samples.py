@@ -133,7 +133,8 @@ def run_queries(ws: Workspace, system: str, run_id: str) -> Iterator[RunQuery | 
     and filters into the Parquet scan).
 
     Segments written before the gateway kept mismatch bodies have no ``body``
-    column, and hand-made ones may lack ``request_id``; a missing column reads
+    column, those before the gateway alternated its calls no ``called_first``,
+    and hand-made ones may lack ``request_id``; a missing column reads
     as null, so every query sees the same columns.
     """
     files = [str(f) for f in segments(ws, system, run_id)]
@@ -147,7 +148,7 @@ def run_queries(ws: Workspace, system: str, run_id: str) -> Iterator[RunQuery | 
         names = present["column_name"].to_list()
         extra = "".join(
             f", NULL::{kind} AS {column}"
-            for column, kind in (("body", "VARCHAR"), ("request_id", "BIGINT"))
+            for column, kind in (("body", "VARCHAR"), ("request_id", "BIGINT"), ("called_first", "BOOLEAN"))
             if column not in names
         )
         cte = f"WITH s AS (SELECT *{extra} FROM read_parquet(?, union_by_name = true)) "

@@ -127,3 +127,46 @@ def test_a_canary_split_is_judged_as_independent_samples(policy: Policy) -> None
     split = frame.filter((pl.col("request_id") % 2 == 0) == (pl.col("version") == "old"))
     v = judge(split, policy)
     assert not v.paired and "unpaired" in criterion(v, "latency_increase").method
+
+
+IN_TURNS = Path(__file__).parents[1] / "data" / "judge" / "hello_world_in_turns.parquet"
+"""A real run of hello_world_api v1 -> v2 (3,600 requests at 60/s) through the gateway that calls the two
+versions of a mirrored request in turn, in random order, recording ``called_first``."""
+
+
+def test_the_first_called_versions_handicap_cancels_by_call_order(policy: Policy) -> None:
+    """Here the first-called version is ~5 % slower: the two orders' medians lie +5.7 % and -4.3 %.
+    Averaged per order the handicap cancels and the interval is narrower than the pooled median's."""
+    samples = read_samples_file(IN_TURNS)
+    by_order = criterion(judge(samples, policy), "latency_increase")
+    pooled = criterion(
+        judge(samples.with_columns(pl.lit(None, pl.Boolean).alias("called_first")), policy),
+        "latency_increase",
+    )
+    assert "call order" in by_order.method and "call order" not in pooled.method
+    assert by_order.ci_high - by_order.ci_low < 0.85 * (pooled.ci_high - pooled.ci_low)
+    assert by_order.ci_low < 0 < by_order.ci_high
+
+
+def test_an_uneven_call_order_does_not_bias_the_change(policy: Policy) -> None:
+    """Equal versions, the first-called one 10 % slower, new called first for 70 % of requests: the
+    pooled median reads new as slower; per call order it reads no change."""
+    frame = _mirrored(3000, seed=4)
+    rng = np.random.default_rng(8)
+    new_first = pl.Series(rng.random(3000) < 0.7)
+    order = pl.DataFrame({"request_id": np.arange(3000), "nf": new_first})
+    frame = frame.join(order, on="request_id").with_columns(
+        (pl.col("nf") == (pl.col("version") == "new")).alias("called_first")
+    )
+    frame = frame.with_columns(
+        pl.when(pl.col("called_first"))
+        .then(pl.col("latency_ms") * 1.10)
+        .otherwise(pl.col("latency_ms"))
+        .alias("latency_ms")
+    ).drop("nf")
+    by_order = criterion(judge(frame, policy), "latency_increase")
+    pooled = criterion(
+        judge(frame.with_columns(pl.lit(None, pl.Boolean).alias("called_first")), policy), "latency_increase"
+    )
+    assert pooled.observed > 0.02 and pooled.ci_low > 0  # reads new as slower, beyond doubt
+    assert abs(by_order.observed) < 0.02 and by_order.ci_low < 0 < by_order.ci_high

@@ -21,7 +21,16 @@ def write(tmp_path: Path, text: str, name: str = "s.csv") -> Path:
 
 def test_csv_and_parquet_load_to_the_same_schema(tmp_path: Path) -> None:
     frame = read_samples_file(write(tmp_path, GOOD))
-    assert frame.columns == ["ts", "version", "latency_ms", "ok", "endpoint", "match", "request_id"]
+    assert frame.columns == [
+        "ts",
+        "version",
+        "latency_ms",
+        "ok",
+        "endpoint",
+        "match",
+        "request_id",
+        "called_first",
+    ]
     assert frame["request_id"].null_count() == 2  # optional: absent reads as null
     assert frame["ok"].to_list() == [True, False]
     frame.write_parquet(tmp_path / "s.parquet")
