@@ -11,6 +11,7 @@ so no page or script can skip it.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -594,7 +595,7 @@ def blueprint_diagrams(ws: Workspace, name: str) -> tuple[str, str | None]:
 
 
 def validation_comparison(ws: Workspace) -> pl.DataFrame:
-    """Per system: latest v1 and v2 validation (passed, rate) with category, for the v1 -> v2 chart."""
+    """Per system: latest v1 and v2 validation (passed, rate) with category, and what blocked v2 (if so)."""
     with connect(ws.db_path) as con:
         v1 = validations_store.latest_validations(con, "v1")
         v2 = validations_store.latest_validations(con, "v2")
@@ -612,7 +613,16 @@ def validation_comparison(ws: Workspace) -> pl.DataFrame:
             )
         )
         base = base.join(picked, on="name", how="left")
-    return base
+    gate = policy().gate
+    blocked = {}
+    for name, checks in v2.select("system", "checks").iter_rows() if v2.height else []:
+        found = SystemValidation(system=name, blueprint_version="v2", checks=json.loads(checks))
+        outcome = gate_outcome(found, gate)
+        if not outcome.success:
+            blocked[name] = "; ".join(outcome.blocked_by)
+    return base.with_columns(
+        pl.col("name").replace_strict(blocked, default=None, return_dtype=pl.String).alias("v2_blocked_by")
+    )
 
 
 def validation_rates_by_category(ws: Workspace) -> pl.DataFrame:

@@ -49,13 +49,14 @@ blocked = table.filter(pl.col("state") == "validation_failed")
 st.subheader(f"Blocked at the gate ({blocked.height})")
 if blocked.height:
     st.dataframe(
-        blocked.select("name", "category", "phase", "v2_rate"),
+        blocked.select("name", "category", "phase", "v2_rate", "v2_blocked_by"),
         hide_index=True,
         width="stretch",
         column_config={
             "v2_rate": st.column_config.ProgressColumn(
                 "v2 check pass rate", min_value=0, max_value=1, format="percent"
-            )
+            ),
+            "v2_blocked_by": st.column_config.TextColumn("blocked by"),
         },
     )
 else:

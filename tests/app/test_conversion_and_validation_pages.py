@@ -89,3 +89,5 @@ def test_validation_page_shows_the_request_and_both_answers_side_by_side(
     assert request == {"name": "user-0"}
     assert old["data"]["name"] == "Howdy, user-0!" and new["data"]["name"] == "Hello, user-0!"
     assert any("equivalence" in c.value for c in at.caption)  # the gate's blocking checks, from the policy
+    blocked = at.dataframe[0].value
+    assert blocked["v2_blocked_by"].to_list() == ["equivalence gateway.hello"]  # why, in the blocked list
