@@ -12,10 +12,11 @@ each round so machine drift spreads over both: *before* is the gateway of
 ``--before`` (by default the commit before the gateway began calling the two
 versions in turn; its ``engine/`` is exported with ``git archive``), *after*
 is the gateway of this checkout. Per run it prints the p50 change with the
-judge's interval (independent samples, as the judge of that time read it), the
-paired figure (median of the per-request log-ratio new/old, distribution-free
-interval), how far each order moves it, and the verdict :func:`judge_samples`
-gives the run under the shipped policy. Then the spread over the rounds.
+judge's interval for two independent samples, the judge's own latency criterion
+(per request, paired by request id) and the verdict :func:`judge_samples` gives
+the run under the shipped policy, with the criteria that kept it from GO. Then
+the spread over the rounds, and what a caller waits on a mirrored route against
+a plain one, through each gateway.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from engine.deploy.http import Upstream
 from engine.deploy.supervisor import free_port, healthy
 from engine.judge.policy import load_policy
 from engine.judge.samples import normalise_samples
-from engine.judge.stats import quantile_change, quantile_interval
+from engine.judge.stats import quantile_change
 from engine.judge.verdict import judge_samples
 from engine.parallel.workload import drive, request_mix
 from engine.workspace import DEFAULT_POLICY
@@ -107,26 +108,32 @@ class Figures:
 
 
 def figures(label: str, samples: pl.DataFrame, policy_path: Path) -> Figures:
-    old = samples.filter(pl.col("version") == "old")
-    new = samples.filter(pl.col("version") == "new")
+    """The run's p50 change as two independent samples, and the judge's own verdict and latency criterion."""
+    old = samples.filter(pl.col("version") == "old").sort("ts")
+    new = samples.filter(pl.col("version") == "new").sort("ts")
     pairs = old.select("request_id", pl.col("latency_ms").alias("old"), pl.col("ok").alias("ok_old")).join(
         new.select("request_id", pl.col("latency_ms").alias("new"), pl.col("ok").alias("ok_new")),
         on="request_id",
+        maintain_order="left",
     )
     pairs = pairs.filter(pl.col("ok_old") & pl.col("ok_new"))
-    log_ratio = np.log(pairs["new"].to_numpy() / pairs["old"].to_numpy())
-    unpaired = quantile_change(np.sort(pairs["old"].to_numpy()), np.sort(pairs["new"].to_numpy()), 0.5, 0.95)
-    median = quantile_interval(np.sort(log_ratio), 0.5, 0.95)
-    frame = normalise_samples(samples.select("ts", "version", "latency_ms", "ok", "endpoint", "match"))
-    verdict = judge_samples(frame, load_policy(policy_path), validation_success_rate=1.0, bucket_s=1.0)
+    unpaired = quantile_change(pairs["old"].to_numpy(), pairs["new"].to_numpy(), 0.5, 0.95)  # time order
+    columns = ["ts", "version", "latency_ms", "ok", "endpoint", "match", "request_id"]
+    verdict = judge_samples(
+        normalise_samples(samples.select(columns)), load_policy(policy_path), validation_success_rate=1.0
+    )
+    latency = next(c for c in verdict.criteria if c.name == "latency_increase")
+    blocking = [
+        c.name for c in verdict.criteria if not (c.passed and c.conclusive) and c.observed is not None
+    ]
     return Figures(
         label,
         pairs.height,
         float(np.median(pairs["old"].to_numpy())),
         float(np.median(pairs["new"].to_numpy())),
         (unpaired.estimate, unpaired.low, unpaired.high),
-        tuple(math.expm1(v) for v in (median.estimate, median.low, median.high)),  # type: ignore[arg-type]
-        verdict.verdict,
+        (latency.observed or math.nan, latency.ci_low or math.nan, latency.ci_high or math.nan),
+        f"{verdict.verdict}" + (f" ({', '.join(blocking)})" if blocking and verdict.verdict != "GO" else ""),
     )
 
 
@@ -255,17 +262,22 @@ def main(argv: list[str] | None = None) -> None:
                 proc.terminate()
     print("\nover the rounds (identical versions: every change should be 0, every verdict GO):")
     for label, runs in results.items():
-        centres = [r.unpaired[0] for r in runs]
+        centres = [r.unpaired[0] for r in runs]  # the p50 change as the judge read it before pairing
         widths = [r.unpaired[2] - r.unpaired[1] for r in runs]
         paired = [r.paired[0] for r in runs]
+        paired_widths = [r.paired[2] - r.paired[1] for r in runs]
         go = sum(r.verdict == "GO" for r in runs)
         holds_zero = sum(r.unpaired[1] <= 0 <= r.unpaired[2] for r in runs)
+        paired_zero = sum(r.paired[1] <= 0 <= r.paired[2] for r in runs)
         print(
             f"{label:6}  p50 change from {min(centres):+.1%} to {max(centres):+.1%} "
             f"(mean |bias| {statistics.fmean(abs(c) for c in centres):.1%}), "
-            f"interval {statistics.fmean(widths) * 100:.1f} points wide on average, "
-            f"holds 0 in {holds_zero}/{len(runs)}; paired median from {min(paired):+.1%} to "
-            f"{max(paired):+.1%}; GO {go}/{len(runs)}"
+            f"interval {statistics.fmean(widths) * 100:.1f} points wide on average, holds 0 in "
+            f"{holds_zero}/{len(runs)}; the judge's paired change from {min(paired):+.1%} to "
+            f"{max(paired):+.1%} (mean |bias| {statistics.fmean(abs(c) for c in paired):.1%}, "
+            f"{statistics.fmean(paired_widths) * 100:.1f} points wide, holds 0 in {paired_zero}/{len(runs)}"
+            "); "
+            f"GO {go}/{len(runs)}"
         )
 
 

@@ -363,11 +363,15 @@ def cmd_parallel_run(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]
     return out, text
 
 
+def _newest(found: Any, missing: str) -> tuple[Any, str]:
+    """A recorded measurement (``--show``) in words, or what to run to get one."""
+    return found, found.describe() if found is not None else missing
+
+
 def cmd_calibrate(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     if args.show:
-        found = services.calibration(ws, args.name)
-        text = found.describe() if found else f"{args.name}: not calibrated yet (run calibrate {args.name})"
-        return found, text
+        missing = f"{args.name}: not calibrated yet (run calibrate {args.name})"
+        return _newest(services.calibration(ws, args.name), missing)
     out = services.calibrate(
         ws, args.name, actor=_actor(args), duration_s=args.duration, rps=args.rps, progress=_progress(args)
     )
@@ -382,9 +386,8 @@ def cmd_calibrate(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
 
 def cmd_capacity(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     if args.show:
-        found = services.capacity(ws, args.name)
-        text = found.describe() if found else f"{args.name}: no capacity probe yet (run capacity {args.name})"
-        return found, text
+        missing = f"{args.name}: no capacity probe yet (run capacity {args.name})"
+        return _newest(services.capacity(ws, args.name), missing)
     out = services.measure_capacity(
         ws,
         args.name,
