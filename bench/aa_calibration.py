@@ -16,7 +16,10 @@ judge's interval for two independent samples, the judge's own latency criterion
 (per request, paired by request id) and the verdict :func:`judge_samples` gives
 the run under the shipped policy, with the criteria that kept it from GO. Then
 the spread over the rounds, and what a caller waits on a mirrored route against
-a plain one, through each gateway.
+a plain one, through each gateway. Last, a real regression (a copy spinning 0.8 ms
+more per call): its p50 change with each version called alone, and as each
+gateway's judge reads it (sent at once, the slower one held up its partner and
+the regression read a fraction of its size).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import argparse
 import asyncio
 import json
 import math
+import shutil
 import statistics
 import subprocess
 import sys
@@ -85,6 +89,50 @@ def start(args: list[str], cwd: Path, health: str) -> tuple[subprocess.Popen[byt
             raise SystemExit(f"{' '.join(args[:1])} did not start (from {cwd})")
         time.sleep(0.05)
     return proc, port
+
+
+SLOW = """
+
+import time as _time
+
+
+def _slowed(method):
+    def slower(self, message):
+        {wait}  # the regression: every call at the entry takes this much longer
+        return method(self, message)
+
+    return slower
+
+
+for _name in METHODS:
+    setattr(Component, _name, _slowed(getattr(Component, _name)))
+"""
+SLEEP = "_time.sleep({delay_s})"
+BUSY = (
+    "_deadline = _time.perf_counter() + {delay_s}\n"
+    "        while _time.perf_counter() < _deadline:\n"
+    "            pass"
+)
+
+
+def slowed_copy(source: Path, target: Path, delay_s: float = 0.003, busy: bool = False) -> Path:
+    """A copy of a v1 system whose entry component waits ``delay_s`` before every call (same answers).
+
+    ``busy``: it spins on the CPU instead of sleeping, so a gateway that sends both
+    versions at once lets the slower one hold up its partner (what the bench shows).
+    """
+    shutil.copytree(source, target)
+    wait = (BUSY if busy else SLEEP).format(delay_s=delay_s)
+    with (target / "components" / "gateway.py").open("a") as module:
+        module.write(SLOW.format(wait=wait))
+    return target
+
+
+def serve(system_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Serve a v1 system folder; (process, port)."""
+    return start(
+        ["engine.runtime.serve", "--system-dir", str(system_dir), "--runtime", "v1"], ROOT, "/health"
+    )
 
 
 @dataclass
@@ -218,6 +266,46 @@ def caller_latencies(
         gateway.wait(10)
 
 
+def direct_change(ports: tuple[int, int], work: Path, requests: int = 200) -> float:
+    """new/old - 1 of the p50, each version called straight, one call at a time, alternating: the truth."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/endpoints", timeout=5) as answer:
+        mix = request_mix(json.loads(answer.read())["endpoints"])
+
+    async def loop() -> float:
+        clients = [Upstream("127.0.0.1", port) for port in ports]
+        waits: list[list[float]] = [[], []]
+        try:
+            for i in range(requests):
+                for k in (0, 1) if i % 2 == 0 else (1, 0):
+                    endpoint, body = mix[i % len(mix)]
+                    t0 = time.perf_counter()
+                    await clients[k].request("POST", f"/call/{endpoint}", body)
+                    waits[k].append(time.perf_counter() - t0)
+                    await asyncio.sleep(0.012)
+        finally:
+            for client in clients:
+                client.close()
+        return float(np.median(waits[1]) / np.median(waits[0]) - 1)
+
+    return asyncio.run(loop())
+
+
+def regression_read(trees: dict[str, Path], work: Path, rps: float, seconds: float) -> None:
+    """A CPU-bound regression (+0.8 ms a call): called straight, then as each gateway's judge reads it."""
+    slow = slowed_copy(SYSTEM, work / "slow", delay_s=0.0008, busy=True)
+    backends = [serve(SYSTEM), serve(slow)]
+    ports = (backends[0][1], backends[1][1])
+    try:
+        print("\na real regression, old against a copy spinning 0.8 ms more per call (CPU, not sleep):")
+        print(f"direct  p50 change {direct_change(ports, work):+.1%} (each called alone, alternating)")
+        for label, tree in trees.items():
+            samples = mirrored_samples(tree, ports, rps, seconds, work, label)
+            print(figures(label, samples, DEFAULT_POLICY).line())
+    finally:
+        for proc, _ in backends:
+            proc.terminate()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.aa_calibration", description=(__doc__ or "").strip()
@@ -261,6 +349,15 @@ def main(argv: list[str] | None = None) -> None:
             for proc, _ in backends:
                 proc.terminate()
     print("\nover the rounds (identical versions: every change should be 0, every verdict GO):")
+    summarise(results)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "before").mkdir()
+        regression_read({"before": export_engine(before, work / "before"), "after": ROOT}, work, args.rps, 15)
+
+
+def summarise(results: dict[str, list[Figures]]) -> None:
+    """Spread over the rounds, per gateway."""
     for label, runs in results.items():
         centres = [r.unpaired[0] for r in runs]  # the p50 change as the judge read it before pairing
         widths = [r.unpaired[2] - r.unpaired[1] for r in runs]

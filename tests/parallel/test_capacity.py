@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.aa_calibration import SYSTEM
+from bench.aa_calibration import SYSTEM, serve, slowed_copy
 from engine import services
 from engine.errors import InputError, StateConflictError
 from engine.parallel import capacity
 from engine.parallel.workload import request_mix
-from tests.slowed import serve, slowed_copy
 
 NAME = "hello_world_api"
 
