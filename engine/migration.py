@@ -90,9 +90,11 @@ def _settle(ws: Workspace, finding: dict[str, Any], actor: str) -> str:
             store.finish_run(con, run["id"], "interrupted", outcome={"reason": "its process died"})
     state = State(row["state"])
     if kind == "deploy":
-        if state == State.READY:
-            slots.stop_slot(ws, name, "green", "deploy was interrupted", actor)
-            return f"green stopped, {name} is ready again: run deploy {name} again"
+        if state == State.READY:  # what the dead deploy started is stopped; a blue it found running stays
+            started = sorted(set(finding["detail"].get("started", [])) | {"green"}, reverse=True)
+            for slot in started:  # green first
+                slots.stop_slot(ws, name, slot, "deploy was interrupted", actor)
+            return f"{' and '.join(started)} stopped, {name} is ready again: run deploy {name} again"
         return f"{name} is {state}: the deploy had finished; carry on from there"
     if kind == "parallel_run":
         _route_unwatched(ws, name, "blue")

@@ -68,6 +68,7 @@ def _start_slot(
             runtime,
             "--memory-mb",
             str(memory_mb),
+            "--confine-writes",
         ],
         served_dir=target,
         health_path="/health",
@@ -137,7 +138,10 @@ def smoke_test(
         endpoints = supervisor.get_json(endpoints_port or port, "/endpoints")["endpoints"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return [f"/endpoints: no usable answer ({type(exc).__name__}: {exc})"]
-    mix = request_mix(endpoints, variants=variants)
+    try:
+        mix = request_mix(endpoints, variants=variants)
+    except (ValueError, TypeError, AttributeError) as exc:  # none, or not a mapping of shapes
+        return [f"/endpoints: {exc}"]
 
     async def run() -> list[str]:
         upstream = Upstream(supervisor.LOOPBACK, port)

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Any
 
@@ -26,7 +27,7 @@ from pydantic import BaseModel
 
 from engine.deploy import slots, supervisor
 from engine.deploy.checklist import run_checklist
-from engine.errors import InputError, StateConflictError
+from engine.errors import InputError, StateConflictError, SwitchyardError
 from engine.judge.policy import Policy
 from engine.parallel.run import WatchOutcome, watch
 from engine.progress import Progress
@@ -36,6 +37,7 @@ from engine.store import connect, transaction
 from engine.store import deployments as store
 from engine.store import systems as systems_store
 from engine.store import validations as validations_store
+from engine.store.events import append_events
 from engine.workspace import Workspace
 
 STRATEGIES = ("blue_green", "canary", "direct")
@@ -102,35 +104,56 @@ def deploy_system(
         raise StateConflictError(f"{name}: not ready to migrate, checklist items missing: {missing}")
     systems_store.check_version(row, expected_version)
     with connect(ws.db_path) as con, transaction(con):
-        op = store.start_operation(con, name, "deploy", actor, {"strategy": strategy})
+        op = store.start_operation(con, name, "deploy", actor, {"strategy": strategy, "started": []})
+        before_route = store.get_route(con, name)
     total = 5
+    started: list[str] = []  # the slots this deploy started: a failure stops them again
+    step = "starting blue"
+
+    def starting(slot: str) -> None:
+        """Written down before the process exists: recover, after a crash, stops what a dead deploy began."""
+        with connect(ws.db_path) as con:
+            detail = {"strategy": strategy, "started": [*started, slot]}
+            store.update_operation(con, op, system=name, detail=detail)
+
     try:
         progress(1, total, "starting blue (v1, legacy RPC runtime) from the backup")
-        blue = slots.live(ws, name, "blue") or slots.start_blue(
-            ws, name, actor, policy.deploy.health_timeout_s, policy.sandbox.service_memory_mb
-        )
+        blue = slots.live(ws, name, "blue")
+        if blue is None:
+            starting("blue")
+            blue = slots.start_blue(
+                ws, name, actor, policy.deploy.health_timeout_s, policy.sandbox.service_memory_mb
+            )
+            started.append("blue")
+        step = "starting green"
         progress(2, total, "starting green (v2, port runtime)")
         slots.stop_slot(ws, name, "green", "replaced by a new deploy", actor)
+        starting("green")
+        started.append("green")  # a green that failed its start is stopped by start_process itself
         green = slots.start_green(
             ws, name, actor, policy.deploy.health_timeout_s, policy.sandbox.service_memory_mb
         )
+        step = "smoke-testing green"
         progress(3, total, "smoke-testing green")
         problems = slots.smoke_test(int(green["port"]))
         if problems:
-            slots.stop_slot(ws, name, "green", "failed its smoke test", actor)
             raise supervisor.DeployError(f"{name}: green failed its smoke test: " + "; ".join(problems[:5]))
         # the smoke requests changed green's state (a created record, a counter); started again from its
         # files, green begins the comparison in the same state as blue, so what differs later is real
+        step = "restarting green with a clean state"
         slots.stop_slot(ws, name, "green", "smoke test passed; restarted with a clean state", actor)
         green = slots.start_green(
             ws, name, actor, policy.deploy.health_timeout_s, policy.sandbox.service_memory_mb
         )
+        step = "routing traffic to blue through the gateway"
         progress(4, total, "routing traffic to blue through the gateway")
         with connect(ws.db_path) as con, transaction(con):
             store.put_route(con, name, strategy=strategy, active_slot="blue")
         supervisor.publish_routes(ws, actor)
         gateway = supervisor.gateway_port(ws)
-        assert gateway is not None
+        if gateway is None:
+            raise supervisor.DeployError(f"{name}: the gateway is not running")
+        step = "recording the deploy"
         _transition(
             ws,
             name,
@@ -147,9 +170,10 @@ def deploy_system(
         with connect(ws.db_path) as con:
             store.end_operation(con, op, "completed")
     except BaseException as exc:
-        with connect(ws.db_path) as con:
-            store.end_operation(con, op, "failed", {"error": str(exc)})
-        raise
+        error = _deploy_failed(ws, name, op, exc, step, started, before_route, actor)
+        if error is exc:
+            raise
+        raise error from exc
     progress(5, total, f"green deployed ({strategy})")
     outcome = DeployOutcome(
         system=name,
@@ -172,6 +196,76 @@ def deploy_system(
         )
         outcome.state = outcome.promotion.state
     return outcome
+
+
+def _deploy_failed(
+    ws: Workspace,
+    name: str,
+    op: int,
+    exc: BaseException,
+    step: str,
+    started: list[str],
+    before_route: dict[str, Any] | None,
+    actor: str,
+) -> BaseException:
+    """Undo a deploy that failed half-way and record why; returns the error to raise (one line).
+
+    Every slot this deploy started is stopped (a blue that was already
+    running stays), the route goes back to what it was, and the failure is an
+    audit event (``deploy:failed``) naming the step, the reason and what was
+    stopped. The system stays ``ready``. A failure of the environment or of
+    the team's system (a process that would not start or answer, no entry
+    endpoints) becomes a DeployError; a bug of the engine's own stays what it is.
+    """
+    if isinstance(exc, SwitchyardError):
+        reason = str(exc)
+    elif isinstance(exc, (OSError, ValueError)):
+        reason = f"{name}: deploy failed while {step}: {exc}"
+    else:
+        reason = f"{name}: deploy failed while {step}: {type(exc).__name__}: {exc}"
+    undo = f"deploy failed while {step}"
+    stopped = []
+    with connect(ws.db_path) as con:
+        running = set(store.live_processes(con, name)["role"])
+    for slot in reversed(started):
+        if slot not in running:
+            continue  # it never came up (start_process stopped it and said why)
+        try:
+            slots.stop_slot(ws, name, slot, undo, actor)
+            stopped.append(slot)
+        except Exception:  # noqa: BLE001 - stop what can be stopped; recover settles the rest
+            pass
+    with contextlib.suppress(Exception):
+        with connect(ws.db_path) as con, transaction(con):
+            if before_route is None:
+                store.delete_route(con, name)
+            else:
+                store.put_route(
+                    con,
+                    name,
+                    **{
+                        k: before_route[k]
+                        for k in ("strategy", "active_slot", "canary_weight", "mirror", "record_run")
+                    },
+                )
+        supervisor.write_routes_file(ws)
+    with connect(ws.db_path) as con, transaction(con):
+        store.end_operation(con, op, "failed", {"error": reason, "step": step, "stopped": stopped})
+        append_events(
+            con,
+            [
+                {
+                    "actor": actor,
+                    "system": name,
+                    "action": "deploy:failed",
+                    "reason": reason,
+                    "after": {"step": step, "stopped": stopped, "state": str(State.READY)},
+                }
+            ],
+        )
+    if isinstance(exc, SwitchyardError) or not isinstance(exc, (OSError, ValueError)):
+        return exc
+    return supervisor.DeployError(reason)
 
 
 def promote_system(

@@ -30,7 +30,7 @@ from engine.metrics.decisions import refresh_decisions
 from engine.store import connect, transaction
 from engine.store import deployments as store
 from engine.store.events import append_events
-from engine.workspace import Workspace, safe_child
+from engine.workspace import REPO_ROOT, Workspace, safe_child
 
 LOOPBACK = "127.0.0.1"
 STOP_GRACE_S = 5.0
@@ -200,6 +200,11 @@ def _terminate(pid: int, grace_s: float = STOP_GRACE_S) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+def _python_path() -> str:
+    """``$PYTHONPATH`` with the repository first, so ``-m engine...`` resolves from any working folder."""
+    return os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+
+
 def start_process(
     ws: Workspace,
     *,
@@ -227,13 +232,14 @@ def start_process(
     log = ws.logs_dir / f"{role}.log" if system is None else safe_child(ws.logs_dir, system, f"-{role}.log")
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", *args, "--port", str(port), "--owner", ws.owner_tag],
+            # -P: the working folder is not on the import path, so a file there never shadows a module
+            [sys.executable, "-P", "-m", *args, "--port", str(port), "--owner", ws.owner_tag],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            cwd=Path(__file__).resolve().parents[2],
-            env=os.environ | {STARTED_BY: str(os.getpid())},
+            cwd=served_dir or REPO_ROOT,  # a served system's relative paths land in its own copy
+            env=os.environ | {STARTED_BY: str(os.getpid()), "PYTHONPATH": _python_path()},
         )
     try:
         with connect(ws.db_path) as con, transaction(con):

@@ -86,6 +86,17 @@ def _stop_recording(ws: Workspace, system: str, route: dict[str, Any], actor: st
     supervisor.flush_samples(ws)
 
 
+def _workload(system: str, process: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """The request mix, from the entry endpoints the running version lists (DeployError if it lists none)."""
+    try:
+        endpoints = supervisor.get_json(int(process["port"]), "/endpoints")["endpoints"]
+        return request_mix(endpoints)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise supervisor.DeployError(
+            f"{system}: cannot build the workload from {process['role']}'s /endpoints: {exc}"
+        ) from exc
+
+
 def watch(
     ws: Workspace,
     system: str,
@@ -167,7 +178,7 @@ def watch(
         endpoints_from = blue or green
         if endpoints_from is None:
             raise supervisor.DeployError(f"{system}: neither version is running")
-        mix = request_mix(supervisor.get_json(int(endpoints_from["port"]), "/endpoints")["endpoints"])
+        mix = _workload(system, endpoints_from)
         stats = asyncio.run(
             drive(
                 gateway,

@@ -19,12 +19,14 @@ this machine. The system's code is a team's own: with ``--memory-mb`` (the
 supervisor passes the policy's ``sandbox.service_memory_mb``) the process may
 allocate only that much beyond the runtime's own memory, so a runaway system
 fails its own requests (MemoryError, answered as an error) instead of taking
-the machine down.
+the machine down; with ``--confine-writes`` it may write only in its own
+folder (the supervisor starts it there, so relative paths land in it).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -42,6 +44,7 @@ from engine.models.blueprint_v1 import load_v1_blueprint
 from engine.models.blueprint_v2 import load_v2_blueprint
 from engine.runtime.legacy import LegacySystem, RpcError
 from engine.runtime.port_system import PortCallError, PortSystem
+from engine.sandbox import landlock
 from engine.sandbox.limits import limit_memory
 
 LOOPBACK = "127.0.0.1"
@@ -152,6 +155,19 @@ def port_app(system_dir: Path) -> Starlette:
 APPS = {"v1": legacy_app, "v2": port_app}
 
 
+def confine_writes(system_dir: Path) -> bool:
+    """Let this process write only beneath ``system_dir`` (its own copy), where the kernel has Landlock.
+
+    A component that writes elsewhere (``/tmp``, the repository, another
+    system's files) gets PermissionError, answered as a failed call; the
+    service goes on. Returns whether the kernel confines it (False: no Landlock).
+    """
+    abi = landlock.abi_version()
+    if abi:
+        landlock.restrict_writes([system_dir.resolve(), Path(os.devnull)], abi)
+    return bool(abi)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m engine.runtime.serve")
     parser.add_argument("--system-dir", required=True, type=Path)
@@ -164,9 +180,14 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         help="what the system may allocate beyond the runtime (0: no limit)",
     )
+    parser.add_argument(
+        "--confine-writes", action="store_true", help="write only beneath --system-dir (with Landlock)"
+    )
     args = parser.parse_args(argv)
     if args.memory_mb > 0:
         limit_memory(args.memory_mb)  # before the system's modules are imported: they count too
+    if args.confine_writes:
+        confine_writes(args.system_dir)
     app = APPS[args.runtime](args.system_dir)
     uvicorn.run(app, host=LOOPBACK, port=args.port, log_level="warning", access_log=False)
 

@@ -41,11 +41,12 @@ process group may outlive the time limit; Landlock's write limits still hold
 for that process. The hook is a guard against mistakes and careless code
 (a module writing its cache to ``/tmp``); Landlock is the barrier.
 
-Cost: calls are served by a pool of small worker processes
-(:mod:`engine.sandbox.worker`) that each fork one child per call, so a call
-costs a fork (milliseconds), not an interpreter start (a quarter of a second
-and more). The code under test runs in the child only; a worker is never
-exposed to it.
+Cost: calls are served by one small worker process per engine process
+(:mod:`engine.sandbox.worker`) that forks one child per call, several at
+once, so a call costs a fork (milliseconds), not an interpreter start (a
+quarter of a second and more). The code under test runs in the child only;
+the worker is never exposed to it, and the child closes every descriptor it
+inherited from the worker but its own two.
 
 In the child, the target may stream records with :func:`emit`; they come
 back in ``SandboxResult.emitted`` even if the child dies afterwards, which is
@@ -55,14 +56,15 @@ how a caller knows how far it got (which module was being imported).
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
+import contextlib
+import itertools
 import json
 import os
-import selectors
 import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +78,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKER_GRACE_S = 15.0
 """Beyond a call's own time limit, how long the caller waits for the worker's answer before it gives the
 worker up as broken (the worker enforces the limit; this only guards against the worker itself hanging)."""
-MAX_IDLE_WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -126,13 +127,7 @@ def run_isolated(
         "writable": [str(p) for p in folders],
         "cwd": str(Path(cwd).resolve()) if cwd is not None else None,
     }
-    line = json.dumps(job).encode() + b"\n"
-    worker = _take()
-    answer = worker.ask(line, time.monotonic() + timeout_s + WORKER_GRACE_S)
-    if answer is None:
-        worker.close()
-        return SandboxResult(ok=False, failure=f"the sandbox worker stopped answering ({worker.problem})")
-    _give(worker)
+    answer = _shared_worker().ask(job, timeout_s + WORKER_GRACE_S)
     return SandboxResult(
         ok=bool(answer.get("ok")),
         value=answer.get("value"),
@@ -153,11 +148,17 @@ def confinement() -> str:
 
 
 class _Worker:
-    """One worker process and the pipe pair to it."""
+    """The worker process, the pipe pair to it, and the callers waiting for their answers.
+
+    Calls from any thread go to one worker, each tagged with an id; a reader
+    thread hands each answer to the caller waiting for that id. A worker that
+    dies, or does not answer within a call's time limit plus the grace, is
+    killed and every call waiting on it fails with that reason; the next call
+    starts a new worker.
+    """
 
     def __init__(self) -> None:
         self.owner = os.getpid()
-        self.problem = ""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "engine.sandbox.worker"],
             stdin=subprocess.PIPE,
@@ -166,36 +167,52 @@ class _Worker:
             cwd=REPO_ROOT,
             start_new_session=True,  # a Ctrl-C meant for the CLI does not reach it mid-call
         )
-        self._buffer = b""
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, concurrent.futures.Future[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read_answers, name="sandbox-answers", daemon=True)
+        self._reader.start()
 
     def alive(self) -> bool:
         return self.owner == os.getpid() and self.proc.poll() is None
 
-    def ask(self, line: bytes, deadline: float) -> dict[str, Any] | None:
-        """Send one job and read its answer; None if the worker died or passed ``deadline``."""
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+    def ask(self, job: dict[str, Any], wait_s: float) -> dict[str, Any]:
+        """Send one job and wait for its answer (a failure answer if the worker breaks or stalls)."""
+        future: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
+        with self._lock:
+            job_id = next(self._ids)
+            self._waiting[job_id] = future
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(json.dumps(job | {"id": job_id}).encode() + b"\n")
+                self.proc.stdin.flush()
+            except OSError as exc:
+                self._waiting.pop(job_id, None)
+                return self._broken(f"could not send the job: {exc}")
         try:
-            self.proc.stdin.write(line)
-            self.proc.stdin.flush()
-        except OSError as exc:
-            self.problem = f"could not send the job: {exc}"
-            return None
-        fd = self.proc.stdout.fileno()
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            while b"\n" not in self._buffer:
-                left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(left):
-                    self.problem = "no answer in time"
-                    return None
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    self.problem = f"it exited with status {self.proc.wait()}"
-                    return None
-                self._buffer += chunk
-        answer, _, self._buffer = self._buffer.partition(b"\n")
-        result: dict[str, Any] = json.loads(answer)
-        return result
+            return future.result(timeout=wait_s)
+        except concurrent.futures.TimeoutError:
+            self.close()  # it enforces the time limit itself: past the grace it is stuck, not busy
+            return _failure("the sandbox worker stopped answering")
+
+    def _read_answers(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            answer = json.loads(line)
+            with self._lock:
+                future = self._waiting.pop(answer.get("id"), None)
+            if future is not None:
+                future.set_result(answer)
+        self._broken(f"the sandbox worker ended (status {self.proc.wait()})")
+
+    def _broken(self, reason: str) -> dict[str, Any]:
+        """Fail every call still waiting; returns the failure answer."""
+        with self._lock:
+            waiting, self._waiting = self._waiting, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_result(_failure(reason))
+        return _failure(reason)
 
     def close(self) -> None:
         """End the worker: closing its stdin ends its loop; a stuck one is killed with its group."""
@@ -206,39 +223,30 @@ class _Worker:
                 self.proc.stdin.close()
             self.proc.wait(timeout=1.0)
         except (OSError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
             self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
 
 
-_idle: list[_Worker] = []
-_lock = threading.Lock()
+def _failure(reason: str) -> dict[str, Any]:
+    return {"ok": False, "failure": reason}
 
 
-def _take() -> _Worker:
-    with _lock:
-        while _idle:
-            worker = _idle.pop()
-            if worker.alive():
-                return worker
-            worker.close()
-    return _Worker()
+_worker: _Worker | None = None
+_worker_lock = threading.Lock()
 
 
-def _give(worker: _Worker) -> None:
-    with _lock:
-        if worker.alive() and len(_idle) < MAX_IDLE_WORKERS:
-            _idle.append(worker)
-            return
-    worker.close()
+def _shared_worker() -> _Worker:
+    """This process's worker, started on first use (and again if it died)."""
+    global _worker
+    with _worker_lock:
+        if _worker is None or not _worker.alive():
+            _worker = _Worker()
+        return _worker
 
 
 @atexit.register
-def _close_idle() -> None:
-    with _lock:
-        while _idle:
-            _idle.pop().close()
+def _close_worker() -> None:
+    with _worker_lock:
+        if _worker is not None:
+            _worker.close()

@@ -203,6 +203,7 @@ def run(job: dict[str, Any], result_fd: int, output_fd: int, landlock_abi: int) 
         os.dup2(null, 0)
         os.dup2(output_fd, 1)
         os.dup2(output_fd, 2)
+        _close_inherited_fds(keep={0, 1, 2, result_fd, output_fd})
         _die_with_parent()
         for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[name] = "1"  # thread pools reserve address space the memory limit would count
@@ -225,6 +226,16 @@ def run(job: dict[str, Any], result_fd: int, output_fd: int, landlock_abi: int) 
     except BaseException as exc:  # noqa: BLE001 - whatever the code did is the finding
         _finish({"ok": False, "failure": describe(exc)})
     _exit(0)
+
+
+def _close_inherited_fds(keep: set[int]) -> None:
+    """Close what the fork copied from the worker (its pipes, other children's result files), so the
+    code under test can neither read the worker's jobs nor write another child's result."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def resolve(target: str) -> Callable[[Any], Any]:

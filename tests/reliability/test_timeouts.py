@@ -199,6 +199,11 @@ def scan() -> list[Found]:
             receiver = ast.unparse(node.func.value) if isinstance(node.func, ast.Attribute) else ""
             if name in SOCKET_METHODS and "sock" not in receiver.lower():
                 continue  # duckdb.connect, graph.connect: same name, no peer
+            if name == "readline" and receiver.split(".")[-1] == "stdin":
+                # a child reading its own parent's pipe (the sandbox worker waiting for its next job):
+                # no peer to hang on; the parent bounds each answer it waits for and ends the child
+                # by closing the pipe (tests/sandbox/test_sandbox.py pins the time limit)
+                continue
             ok, why = call_bounded(module, node, frozenset())
             found.append(Found(module.path, node.lineno, ast.unparse(node.func), ok, why))
     return found

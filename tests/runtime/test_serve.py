@@ -14,7 +14,10 @@ from urllib.error import HTTPError
 
 import pytest
 
-from engine.workspace import SAMPLE_FLEET_DIR
+from engine.sandbox import landlock
+from engine.workspace import REPO_ROOT, SAMPLE_FLEET_DIR
+
+HOSTILE = REPO_ROOT / "tests" / "data" / "fleets" / "hostile"
 
 
 def free_port() -> int:
@@ -23,32 +26,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def served():
+def serve(system_dir: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    """Serve ``system_dir`` in its own process; returns the process and its base URL once it answers."""
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine.runtime.serve",
-            "--system-dir",
-            str(SAMPLE_FLEET_DIR / "todo_api_system"),
-            "--port",
-            str(port),
-        ],
-    )
+    args = ["--system-dir", str(system_dir), "--port", str(port), *extra]
+    proc = subprocess.Popen([sys.executable, "-m", "engine.runtime.serve", *args])
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 15
     while True:
         try:
             urllib.request.urlopen(base + "/health", timeout=1)
-            break
+            return proc, base
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
                 raise
             time.sleep(0.1)
-    yield base, port
+
+
+@pytest.fixture
+def served():
+    proc, base = serve(SAMPLE_FLEET_DIR / "todo_api_system")
+    yield base, int(base.rsplit(":", 1)[1])
     proc.terminate()
     proc.wait(timeout=10)
 
@@ -97,26 +96,33 @@ def test_listens_on_loopback_only(served) -> None:
 def test_a_served_system_meets_its_memory_limit_and_the_process_goes_on(tmp_path) -> None:
     """--memory-mb (the policy's sandbox.service_memory_mb): a request that allocates without bound fails."""
     system = tmp_path / "hoards_on_call"
-    shutil.copytree(Path(__file__).parents[1] / "data" / "fleets" / "hostile" / "hoards_on_call", system)
-    port = free_port()
-    args = ["--system-dir", str(system), "--port", str(port), "--memory-mb", "64"]
-    proc = subprocess.Popen([sys.executable, "-m", "engine.runtime.serve", *args])
-    base = f"http://127.0.0.1:{port}"
+    shutil.copytree(HOSTILE / "hoards_on_call", system)
+    proc, base = serve(system, "--memory-mb", "64")
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                urllib.request.urlopen(base + "/health", timeout=1)
-                break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None
-                time.sleep(0.1)
         for _ in range(2):
             with pytest.raises(HTTPError) as info:
                 post(base + "/call/ping", {"who": "me"})
             assert info.value.code == 502
             assert "MemoryError: out of memory" in json.loads(info.value.read())["error"]["detail"]
         assert json.loads(urllib.request.urlopen(base + "/health", timeout=5).read())["status"] == "ok"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.skipif(not landlock.abi_version(), reason="the kernel has no Landlock")
+def test_a_served_system_writes_only_in_its_own_folder(tmp_path) -> None:
+    """--confine-writes: writes_outside's module opens /tmp/... for writing at import; the kernel refuses."""
+    system = tmp_path / "writes_outside"
+    shutil.copytree(HOSTILE / "writes_outside", system)
+    outside = Path("/tmp/switchyard-hostile-fleet-was-here")
+    outside.unlink(missing_ok=True)
+    proc, base = serve(system, "--confine-writes")
+    try:
+        health = json.loads(urllib.request.urlopen(base + "/health", timeout=5).read())
+        assert health["status"] == "degraded"
+        assert health["load_errors"]["front"].startswith("PermissionError: [Errno 13]")
+        assert not outside.exists()
     finally:
         proc.terminate()
         proc.wait(timeout=10)

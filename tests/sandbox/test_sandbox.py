@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,33 @@ def test_a_malformed_call_is_refused_before_anything_runs(tmp_path: Path) -> Non
         run_isolated("no_colon", {}, timeout_s=1, memory_mb=16)
     with pytest.raises(ValueError, match="must exist"):
         run_isolated(LOAD, {}, timeout_s=1, memory_mb=16, writable=[tmp_path / "absent"])
+
+
+def test_calls_from_two_threads_run_side_by_side_in_one_worker(tmp_path: Path) -> None:
+    slow, quick = tmp_path / "slow", tmp_path / "quick"
+    for folder, source in ((slow, "import time\ntime.sleep(1.5)\n"), (quick, "X = 1\n")):
+        folder.mkdir()
+        (folder / "component.py").write_text(
+            "import os\nfrom engine.sandbox import emit\nemit(os.getppid())\n" + source, encoding="utf-8"
+        )
+
+    def call(folder: Path):
+        return run_isolated(LOAD, {"path": str(folder / "component.py")}, timeout_s=5, memory_mb=64)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        slow_call = pool.submit(call, slow)
+        time.sleep(0.2)
+        quick_call = pool.submit(call, quick)
+        quick_result = quick_call.result(timeout=5)
+        assert not slow_call.done()  # the quick one did not queue behind the sleeping one
+        slow_result = slow_call.result(timeout=10)
+    assert quick_result.ok and slow_result.ok
+    assert quick_result.emitted == slow_result.emitted  # one worker forked both
+
+
+def test_a_child_holds_no_descriptor_of_the_worker_or_of_other_children(tmp_path: Path) -> None:
+    source = "import os\nfrom engine.sandbox import emit\nemit(sorted(os.listdir('/proc/self/fd')))\n"
+    result = load(tmp_path, source)
+    assert result.ok, result.failure
+    (fds,) = result.emitted
+    assert len(fds) == 6  # stdin, stdout, stderr, the result file, the output file, and listdir's own
