@@ -78,7 +78,7 @@ class RpcError(Exception):
         super().__init__(f"{kind} at {target}: {detail}")
 
 
-def _text(exc: BaseException) -> str:
+def exception_text(exc: BaseException) -> str:
     """An exception's message; a MemoryError has none, so it is said (the process's memory limit was met)."""
     return str(exc) or ("out of memory" if isinstance(exc, MemoryError) else "")
 
@@ -118,7 +118,7 @@ def describe_failure(exc: BaseException) -> str:
     """``"ValueError: bad qty (orders.py:14)"``: the exception and the innermost line it came from."""
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
-    return f"{type(exc).__name__}: {_text(exc)}{where}"
+    return f"{type(exc).__name__}: {exception_text(exc)}{where}"
 
 
 def load_component_module(path: Path) -> ModuleType:
@@ -290,7 +290,7 @@ class LegacySystem:
                 module = (modules or {}).get(comp.name) or load_component_module(path)
                 instance = module.Component(comp.name, copy.deepcopy(comp.configuration), system.call)
             except Exception as exc:  # noqa: BLE001 - any failure to load is reported per component
-                system.load_errors[comp.name] = f"{type(exc).__name__}: {exc}"
+                system.load_errors[comp.name] = f"{type(exc).__name__}: {exception_text(exc)}"
                 continue
             system.components[comp.name] = LoadedComponent(
                 comp.name, module, instance, declared_methods(module)

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.models.common import DOTTED_PATTERN
-from engine.runtime.legacy import describe_failure, load_component_module, shape_problems
+from engine.runtime.legacy import describe_failure, exception_text, load_component_module, shape_problems
 from engine.runtime.primitives import Message, MessageSchema
 
 Call = Callable[[str, Message], Awaitable[Message | None]]
@@ -677,7 +677,7 @@ class Hosted(Recipe):
             module = load_component_module(code_dir / cfg.module)
             self.instance = module.Component(name, copy.deepcopy(cfg.configuration), call)
         except Exception as exc:  # noqa: BLE001 - as the legacy runtime: the component answers not_loaded
-            self.load_error = f"{type(exc).__name__}: {exc}"
+            self.load_error = f"{type(exc).__name__}: {exception_text(exc)}"
             return
         self.load_error = None
 

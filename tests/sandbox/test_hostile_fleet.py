@@ -35,6 +35,16 @@ REASONS = {
     "hoards_on_call": ("smoke", "front.ping", "component_error at front.ping: MemoryError: out of memory"),
 }
 SYSTEMS = {*REASONS, "quote_api"}
+GATE_REASONS = {
+    # system: what one of its failed gate checks says (the gate runs v1 and v2 in the sandbox too)
+    "exits_at_import": "exited with status 7",
+    "raises_at_import": "KeyError: 'FLEET_REGION_THAT_IS_NEVER_SET'",
+    "hangs_at_import": "timed out after 2 s",
+    "eats_memory": "MemoryError: out of memory",
+    "writes_outside": f"tried to write outside its folder: {OUTSIDE}",
+    "crashes_on_call": "exited with status 3",
+    "hoards_on_call": "MemoryError: out of memory",
+}
 
 
 @pytest.fixture
@@ -87,30 +97,37 @@ def assert_store_whole(ws: Workspace, others: int = 0) -> None:
 def test_the_cli_survives_every_hostile_module(fleet: Path, policy: Path, tmp_path: Path) -> None:
     before = files(fleet)
     ws = Workspace(tmp_path / "ws")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "--workspace",
-            str(ws.root),
-            "init",
-            "--fleet",
-            str(fleet),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env=os.environ | {"SWITCHYARD_POLICY": str(policy)},
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)["imported"]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "engine", "--workspace", str(ws.root), *args, "--json"],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            env=os.environ | {"SWITCHYARD_POLICY": str(policy)},
+            timeout=180,
+        )
+        assert done.returncode == 0, (args, done.stderr)
+        return done
+
+    report = json.loads(cli("init", "--fleet", str(fleet)).stdout)["imported"]
     assert sorted(report["loaded"]) == sorted(SYSTEMS) and report["rejected"] == []
     assert sorted(report["ignored"]) == [".git", "README.md", "inventory.csv", "notes"]
     assert_store_whole(ws)
     assert files(fleet) == before  # the checks ran on a scratch copy: the team's folder is untouched
+
+    cli("convert", "--all")  # the probe runs each module to decide hosted or re-expressed
+    cli("validate", "--all")  # the gate runs v1 and v2 side by side
+    for name in SYSTEMS:
+        shown = services.show_system(ws, name)
+        if name == "quote_api":
+            assert shown.state == "validated"
+            continue
+        assert shown.state == "validation_failed" and shown.v2_validation is not None
+        messages = " | ".join(c.message for c in shown.v2_validation.failures())
+        assert GATE_REASONS[name] in messages, (name, messages)
+    assert not OUTSIDE.exists()
+    assert files(fleet) == before
 
 
 def test_the_app_survives_importing_the_hostile_fleet(
