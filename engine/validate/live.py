@@ -30,9 +30,10 @@ dies, what came before is kept and the rest says how and where it died.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -108,17 +109,29 @@ class SideRun:
 
 
 def run_side(
-    side: str, folder: Path | None, blueprint: dict[str, Any], payload: dict[str, Any], limits: SandboxPolicy
+    side: str,
+    folder: Path | None,
+    blueprint: dict[str, Any],
+    payload: dict[str, Any],
+    limits: SandboxPolicy,
+    starts: int = 1,
 ) -> SideRun:
-    """Run one side (``v1`` or ``v2``) in a sandbox on a scratch copy of ``folder``."""
-    with copy_of(folder) as copy_dir:
+    """Run one side (``v1`` or ``v2``) in a sandbox, each of its ``starts`` on a scratch copy of ``folder``.
+
+    v2 starts twice (the smoke requests, then the equivalence sequence): each start gets a copy of its
+    own, as its working folder, so what the smoke wrote there (a visit counter in ``visits.json``) is
+    not there when the sequence v1 answers from a fresh start begins.
+    """
+    with ExitStack() as stack:
+        copies = [stack.enter_context(copy_of(folder)) for _ in range(starts)]
+        dirs = [str(c) for c in copies if c is not None]
         result = run_isolated(
             f"engine.validate.live:run_{side}",
-            {"dir": str(copy_dir) if copy_dir else None, "blueprint": blueprint, **payload},
+            {"dir": dirs[0] if dirs else None, "dirs": dirs, "blueprint": blueprint, **payload},
             timeout_s=limits.timeout_s,
             memory_mb=limits.memory_mb,
-            writable=[copy_dir] if copy_dir else [],
-            cwd=copy_dir,
+            writable=[Path(d) for d in dirs],
+            cwd=copies[0],
         )
     return SideRun(result.emitted, result.ok, result.failure)
 
@@ -151,6 +164,7 @@ def live_checks(
             blueprint.to_document(),
             {"requests": requests, "smoke": smoke_requests(endpoints)},
             limits,
+            2,
         )
         v1_side = (
             pool.submit(run_side, "v1", v1[1], v1[0].model_dump(mode="json"), {"requests": requests}, limits)
@@ -291,11 +305,21 @@ def run_v1(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_v2(payload: dict[str, Any]) -> dict[str, Any]:
-    """Sandbox target: start v2 (hosted code imports) for the smoke test, then afresh for the requests."""
-    blueprint = V2Blueprint.model_validate(payload["blueprint"])
-    code_dir = Path(payload["dir"]) / "components" if payload.get("dir") else None
+    """Sandbox target: start v2 (hosted code imports) for the smoke test, then afresh for the requests.
 
-    def fresh() -> PortSystem:
+    Afresh means a new system on its own copy of the folder, also its working folder (``dirs``: one
+    copy per start), as v1 answers the same sequence from its own fresh copy.
+    """
+    blueprint = V2Blueprint.model_validate(payload["blueprint"])
+    dirs = [Path(d) for d in payload.get("dirs") or ([payload["dir"]] if payload.get("dir") else [])]
+
+    def fresh(start: int) -> PortSystem:
+        code_dir = None
+        if dirs:
+            folder = dirs[min(start, len(dirs) - 1)]
+            os.chdir(folder)  # relative paths in the code land in this start's copy
+            code_dir = folder / "components"
+
         def starting(name: str) -> None:
             if isinstance(system.recipes[name], Hosted):
                 module = system.recipes[name].config.module  # type: ignore[attr-defined]
@@ -304,8 +328,8 @@ def run_v2(payload: dict[str, Any]) -> dict[str, Any]:
         system = PortSystem(blueprint, code_dir, before_start=starting)
         return system
 
-    anyio.run(_smoke, fresh(), _requests(payload, "smoke"))
-    anyio.run(_answer_v2, fresh(), _requests(payload, "requests"))
+    anyio.run(_smoke, fresh(0), _requests(payload, "smoke"))
+    anyio.run(_answer_v2, fresh(1), _requests(payload, "requests"))
     return {"answered": True}
 
 

@@ -52,6 +52,8 @@ HOSTILE = {
         "tried to write outside",
     ),
     "subprocess": ("import subprocess\nsubprocess.run(['true'])\n", "tried to start a process: true"),
+    # a fork bomb's first fork (bounded at 16 processes, should the guard ever be gone)
+    "fork_bomb": ("import os\nfor _ in range(4):\n    os.fork()\n", "tried to start a process (os.fork)"),
     "signal": (
         "import os, signal\nos.kill(os.getppid(), signal.SIGTERM)\n",
         "tried to send a signal to process",

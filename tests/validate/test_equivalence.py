@@ -14,9 +14,10 @@ from engine.judge.policy import GatePolicy, load_policy
 from engine.models.validation import Check, SystemValidation
 from engine.validate.gate import gate_outcome
 from engine.validate.live import equivalence_requests
-from engine.workspace import SAMPLE_FLEET_DIR, Workspace
+from engine.workspace import REPO_ROOT, SAMPLE_FLEET_DIR, Workspace
 
 NAME = "hello_world_api"
+STYLES = REPO_ROOT / "tests" / "data" / "fleets" / "styles"
 
 
 @pytest.fixture
@@ -173,3 +174,19 @@ def test_hosted_code_that_ends_its_process_at_import_fails_the_gate_and_nothing_
     assert failed["smoke"].startswith("not run: the code exited with status 7")
     assert "v1 exited with status 7 while loading v1" in failed["equivalence"]
     assert services.status(ws, NAME).state == "validation_failed"
+
+
+def test_state_kept_in_the_working_folder_starts_fresh_on_both_sides(tmp_path: Path) -> None:
+    """cwd_writer counts visits in visits.json in its working folder. v2's smoke requests run first; had
+    the equivalence sequence run in the same folder, v2 would count 4, 5, 6 where v1 counts 1, 2, 3."""
+    fleet = tmp_path / "fleet"
+    shutil.copytree(STYLES / "cwd_writer", fleet / "cwd_writer")
+    ws = Workspace(tmp_path / "ws")
+    services.init_workspace(ws, fleet, actor="tester")
+    access.write_roles(ws, access.Roles(operators=["tester", services.default_actor()]))
+    services.convert_systems(ws, ["cwd_writer"], actor="tester")
+    result = services.validate_systems_v2(ws, ["cwd_writer"], actor="tester").systems[0]
+    assert result.passed, result.failures()
+    equivalence = next(c for c in result.checks if c.name == "equivalence")
+    assert equivalence.message.endswith("answered alike by v1 and v2")
+    assert not list(fleet.rglob("visits.json"))  # both sides wrote in scratch copies only
