@@ -137,6 +137,7 @@ def _fleet_result(fleet: Any) -> dict[str, Any]:
                 "checks_passed": s.checks_passed,
                 "checks_total": s.checks_total,
                 "failed_checks": [c.model_dump() for c in s.failures()],
+                "requests_sent": s.requests_sent(),  # equivalence: generated / recorded (real traffic)
             }
             for s in fleet.systems
         ],
@@ -150,7 +151,11 @@ def _check_lines(check: Any, indent: str = "      ") -> list[str]:
     for diff in check.evidence or []:
         request = json.dumps(diff.get("request"), ensure_ascii=False, sort_keys=True)
         shown = printable(request, one_line=True)
-        lines.append(f"{indent}  request #{diff.get('position')} {diff.get('endpoint')} {shown}")
+        recorded = diff.get("source") == "recorded"
+        kind, origin = ("recorded ", f" (run {diff.get('run_id')})") if recorded else ("", "")
+        lines.append(
+            f"{indent}  {kind}request #{diff.get('position')} {diff.get('endpoint')} {shown}{origin}"
+        )
         for side in ("v1", "v2"):
             answer = diff.get(side) or {}
             body = json.dumps(answer.get("body"), ensure_ascii=False, sort_keys=True)
@@ -163,6 +168,8 @@ def _fleet_text(fleet: Any, label: str) -> str:
     for s in fleet.systems:
         verdict = "PASS" if s.passed else "FAIL"
         lines.append(f"{verdict}  {s.system}  {s.checks_passed}/{s.checks_total} checks")
+        if s.sent_text():
+            lines.append(f"      {s.sent_text()}")
         for c in s.failures():
             lines += _check_lines(c)
     lines.append(
@@ -223,6 +230,7 @@ def cmd_show(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     if shown.v2_validation:
         v2 = shown.v2_validation
         text.append(f"## v2 gate: {v2.checks_passed}/{v2.checks_total} checks passed")
+        text += [f"  {v2.sent_text()}"] if v2.sent_text() else []
         for check in v2.failures():
             text += _check_lines(check, "  ")
     return shown, "\n".join(text)

@@ -96,6 +96,7 @@ from engine.store.db import first_row
 from engine.store.samples import samples_version  # noqa: F401 - pages key cached views on it
 from engine.store.version import store_version
 from engine.validate.gate import gate_outcome, validate_v2
+from engine.validate.live import recorded_for
 from engine.validate.v1 import validate_v1_systems
 from engine.workspace import (
     DEFAULT_PLAN,
@@ -503,8 +504,9 @@ def validate_systems_v2(
 
     Every v2 blueprint (and the v1 blueprint it is compared with) is read
     first: one that does not load changes nothing. The gate runs v1 and v2 on
-    the same requests in sandboxes; its threshold and blocking checks are the
-    policy's ``[gate]``.
+    the same requests in sandboxes, generated ones and those real clients
+    sent in the system's earlier runs (policy ``[recorded_requests]``); its
+    threshold and blocking checks are the policy's ``[gate]``.
     """
     actor = actor or default_actor()
     for name in names:
@@ -526,7 +528,11 @@ def validate_systems_v2(
     for i, name in enumerate(names):
         progress(i, len(names), f"validating {name} (v2 gate: running v1 and v2 side by side)")
         v1 = (originals[name], sources[name])
-        result = validate_v2(blueprints[name], safe_child(ws.v2_dir, name), v1, limits=policy.sandbox)
+        replay = policy.recorded_requests.replay_per_endpoint
+        recorded = recorded_for(blueprints[name], ws.samples_dir, replay).requests if replay else []
+        result = validate_v2(
+            blueprints[name], safe_child(ws.v2_dir, name), v1, limits=policy.sandbox, recorded=recorded
+        )
         outcome = gate_outcome(result, gate)
         target = State.VALIDATED if outcome.success else State.VALIDATION_FAILED
         with connect(ws.db_path) as con, transaction(con):

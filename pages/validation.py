@@ -83,8 +83,13 @@ for label, result in (
         f"**{label}**: {result.checks_passed}/{result.checks_total} checks passed "
         f"({result.validation_success_rate:.0%})"
     )
+    if result.sent_text():
+        st.caption(
+            result.sent_text().capitalize() + ": generated from the declared message shapes, recorded "
+            "from what real clients sent through the gateway in this system's earlier runs."
+        )
     st.dataframe(
-        pl.DataFrame([c.model_dump(exclude={"evidence"}) for c in result.checks]).sort("passed"),
+        pl.DataFrame([c.model_dump(exclude={"evidence", "sent"}) for c in result.checks]).sort("passed"),
         hide_index=True,
         width="stretch",
         column_order=["passed", "name", "component", "target", "message"],
@@ -94,7 +99,10 @@ for label, result in (
         st.markdown(f"**Requests v1 and v2 answered differently** ({len(differing)} shown)")
     for check, diff in differing:
         with st.container(border=True):
-            st.markdown(f"`{check.target}` · request #{diff.get('position')}")
+            where = f"request #{diff.get('position')}"
+            if diff.get("source") == "recorded":
+                where = f"recorded {where} · sent by a client in run `{diff.get('run_id')}`"
+            st.markdown(f"`{check.target}` · {where}")
             st.json(diff.get("request"), expanded=True)
             old_col, new_col = st.columns(2)
             for col, side, title in (

@@ -26,6 +26,12 @@ finish on the slot they started on, new ones go by the new table, so a
 switch drops nothing. Samples are buffered in columns and written as Parquet
 segments (temp name, then rename) every second, so a crash never leaves a
 half-written file and a reader only ever sees whole segments.
+
+While a route records a run, the gateway also keeps a bounded sample of the
+distinct request bodies per endpoint (:mod:`engine.deploy.request_sample`;
+the routes file's top-level ``record_requests``, from the policy's
+``[recorded_requests]``), written beside the run's segments as
+``requests.parquet``: the gate replays them to v1 and v2 before a later deploy.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import json
 import os
 import random
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -47,6 +54,7 @@ from typing import Any
 import polars as pl
 
 from engine.deploy.http import HttpError, Request, Response, Upstream, start_server
+from engine.deploy.request_sample import RequestSample
 from engine.metrics.decisions import read_and_render
 from engine.metrics.exposition import CONTENT_TYPE, Counter, render
 
@@ -161,6 +169,7 @@ class Gateway:
         self.upstreams: dict[int, Upstream] = {}
         self.stats: dict[str, dict[str, dict[str, int]]] = {}
         self.samples = SampleBuffer(samples_dir)
+        self.requests = RequestSample(samples_dir)  # real request bodies the gate replays
         self.request_ids = itertools.count(1)
         self.flush_lock = asyncio.Lock()
         self.examples: dict[str, int] = {}
@@ -181,6 +190,10 @@ class Gateway:
         routes = document.get("systems", {})
         ports = {slot["port"] for r in routes.values() for slot in r.get("slots", {}).values()}
         self.routes = routes
+        recording = {
+            (r.get("samples_as", k), r["record_run"]) for k, r in routes.items() if r.get("record_run")
+        }
+        self.requests.configure(document.get("record_requests"), recording)
         for port in [p for p in self.upstreams if p not in ports]:
             self.upstreams.pop(port).close()
 
@@ -257,8 +270,7 @@ class Gateway:
             self.reload()
             return json_response(200, {"systems": sorted(self.routes)})
         if path == "/_switchyard/flush" and request.method == "POST":
-            async with self.flush_lock:
-                rows = await asyncio.to_thread(self.samples.flush)
+            rows = await self.flush()
             return json_response(200, {"rows": rows, "written": self.samples.written})
         return json_response(404, {"error": {"kind": "not_found", "detail": path}})
 
@@ -304,6 +316,8 @@ class Gateway:
             status, body, latency = await self.forward(slots[primary]["port"], upstream_path, request.body)
         self.count(system, primary, status == 200)
         run_id = route.get("record_run")
+        if run_id and status != 404:  # a 404 is an endpoint nobody serves: nothing to replay
+            self.requests.add(route.get("samples_as", system), run_id, endpoint, request.body)
         if shadow_task is not None:
             shadow_task.add_done_callback(  # cancelled only when the gateway stops: nothing to record
                 lambda t: (
@@ -386,11 +400,26 @@ class Gateway:
                 called_first=slot == primary,
             )
 
+    async def flush(self) -> int:
+        """Write the buffered samples, and the request samples that changed; returns sample rows written."""
+        async with self.flush_lock:
+            due = self.requests.take()  # on the loop: no request changes it halfway
+            rows = await asyncio.to_thread(self.samples.flush)
+            if due:
+                await asyncio.to_thread(self.write_requests, due)
+        return rows
+
+    def write_requests(self, due: Any) -> None:
+        """Best effort: a request sample that cannot be written (disk full) must not stop the segments."""
+        try:
+            self.requests.write(due)
+        except OSError as exc:
+            print(f"gateway: recorded requests not written: {exc}", file=sys.stderr, flush=True)
+
     async def flush_forever(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_EVERY_S)
-            async with self.flush_lock:
-                await asyncio.to_thread(self.samples.flush)
+            await self.flush()
 
 
 async def serve(routes_file: Path, samples_dir: Path, port: int) -> None:
@@ -407,6 +436,7 @@ async def serve(routes_file: Path, samples_dir: Path, port: int) -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await flusher
     gateway.samples.flush()  # nothing buffered is lost on a clean stop
+    gateway.write_requests(gateway.requests.take(final=True))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import SwitchyardError
+from engine.judge.policy import load_policy
 from engine.metrics.decisions import refresh_decisions
 from engine.store import connect, transaction
 from engine.store import deployments as store
@@ -381,7 +382,21 @@ def routes_document(ws: Workspace) -> dict[str, Any]:
             "record_run": route["record_run"],
             "slots": slots,
         } | ({"samples_as": system} if aa else {})
-    return {"systems": systems}
+    return {"systems": systems, "record_requests": record_requests_settings()}
+
+
+def record_requests_settings() -> dict[str, int]:
+    """The policy's ``[recorded_requests]`` as the gateway reads it (``record_requests`` in the routes file).
+
+    A policy file that does not load turns recording off rather than failing
+    a switch or a rollback: request bodies may carry user data, and a setting
+    that cannot be read is not consent to keep them.
+    """
+    try:
+        recorded = load_policy().recorded_requests
+    except SwitchyardError:
+        return {"per_endpoint": 0, "max_body_bytes": 0}
+    return {"per_endpoint": recorded.keep_per_endpoint, "max_body_bytes": recorded.max_body_bytes}
 
 
 def write_routes_file(ws: Workspace) -> dict[str, Any]:

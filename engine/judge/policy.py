@@ -124,6 +124,25 @@ class SandboxPolicy(BaseModel):
     """What a deployed version (blue or green) may allocate beyond the runtime's own memory."""
 
 
+class RecordedRequestsPolicy(BaseModel):
+    """Real requests kept from each run, for the gate to replay (:mod:`engine.deploy.request_sample`).
+
+    Request bodies are what clients sent and may carry user data: they are
+    kept in the workspace (``samples/system=<s>/run=<id>/requests.parquet``) and
+    go into ``backup-store`` with the samples. ``keep_per_endpoint = 0`` turns
+    recording off.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    keep_per_endpoint: int = Field(50, ge=0, le=10_000)
+    """Distinct request bodies the gateway keeps per system, endpoint and run (a uniform sample of the
+    distinct ones); 0: none are kept."""
+    max_body_bytes: int = Field(8192, ge=1, le=1 << 20)
+    """Larger request bodies are counted, never kept."""
+    replay_per_endpoint: int = Field(50, ge=0, le=10_000)
+    """Recorded requests the gate replays per endpoint, newest runs first; 0: the gate replays none."""
+
+
 GATE_CHECKS = (
     "import",
     "smoke",
@@ -168,6 +187,7 @@ class Policy(BaseModel):
     kubernetes: KubernetesPolicy = KubernetesPolicy()
     sandbox: SandboxPolicy = SandboxPolicy()
     gate: GatePolicy = GatePolicy()
+    recorded_requests: RecordedRequestsPolicy = RecordedRequestsPolicy()
 
 
 def load_policy(path: Path = DEFAULT_POLICY) -> Policy:

@@ -24,7 +24,13 @@ class Check(BaseModel):
     evidence: list[dict[str, Any]] | None = Field(
         None,
         description="What a person needs to see the failure: for 'equivalence', each differing request "
-        "with the v1 and the v2 answer ({'request', 'position', 'v1': {status, body}, 'v2': ...}).",
+        "with the v1 and the v2 answer ({'request', 'position', 'v1': {status, body}, 'v2': ..., "
+        "'source': 'generated' | 'recorded', and for a recorded one 'run_id', 'first_seen', 'seen'}).",
+    )
+    sent: dict[str, int] | None = Field(
+        None,
+        description="For 'equivalence': requests sent to both versions by kind: 'generated' (from the "
+        "declared shapes and the parallel run's own mix) and 'recorded' (real traffic of earlier runs).",
     )
 
 
@@ -58,6 +64,28 @@ class SystemValidation(BaseModel):
     def failures(self) -> list[Check]:
         """The checks that failed, in the order they ran."""
         return [c for c in self.checks if not c.passed]
+
+    def requests_sent(self) -> dict[str, int]:
+        """Requests the equivalence checks sent to both v1 and v2, by kind (``generated``, ``recorded``)."""
+        out: dict[str, int] = {}
+        for check in self.checks:
+            for kind, count in (check.sent or {}).items():
+                out[kind] = out.get(kind, 0) + count
+        return out
+
+    def sent_text(self) -> str:
+        """``"equivalence: 84 generated and 3 recorded requests sent to v1 and v2"``; empty if none ran.
+
+        "Recorded" are requests real clients sent through the gateway in the
+        system's earlier runs (policy ``[recorded_requests]``).
+        """
+        sent = self.requests_sent()
+        if not sent:
+            return ""
+        return (
+            f"equivalence: {sent.get('generated', 0)} generated and {sent.get('recorded', 0)} recorded "
+            "requests sent to v1 and v2"
+        )
 
 
 class FleetValidation(BaseModel):

@@ -7,7 +7,9 @@ config-driven recipe) a smoke message passes through the component on its
 own (calls answered by a stub). Then, in a sandbox (:mod:`engine.validate.live`),
 the system is started (each hosted component's code must import), the
 deploy's smoke requests go through it end to end, and v1 and v2 are sent the
-same requests from a fresh start and must give the same answers (equivalence).
+same requests from a fresh start and must give the same answers (equivalence):
+requests built from each endpoint's declared shape, plus the requests real
+clients sent in the system's earlier runs (recorded by the gateway).
 
 ``validation_success_rate`` is passed checks / all checks, as in the seed;
 below the policy's threshold (``[gate] min_validation_success_rate``, the
@@ -20,6 +22,7 @@ smoke fails, is not deployed because most of its other checks pass.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
@@ -34,6 +37,7 @@ from engine.runtime.legacy import example_message
 from engine.runtime.port_system import component_graph
 from engine.runtime.primitives import Message, MessageSchema
 from engine.runtime.recipes import RECIPES, Hosted, Recipe
+from engine.store.recorded_requests import RecordedRequest
 from engine.validate.live import live_checks
 
 SMOKE_TIMEOUT_S = 5.0
@@ -76,12 +80,14 @@ def validate_v2(
     v2_dir: Path | None = None,
     v1: tuple[V1Blueprint, Path] | None = None,
     limits: SandboxPolicy | None = None,
+    recorded: Sequence[RecordedRequest] = (),
 ) -> SystemValidation:
     """Run every gate check on a v2 blueprint.
 
     ``v2_dir`` holds its hosted components' code; ``v1`` (blueprint and folder)
     is the system it must answer like; ``limits`` bound each sandboxed run (the
-    policy's ``[sandbox]``).
+    policy's ``[sandbox]``); ``recorded``: requests of earlier runs' real
+    traffic, replayed to both beside the generated ones.
     """
     checks: list[Check] = []
     recipes: dict[str, Recipe] = {}
@@ -129,7 +135,7 @@ def validate_v2(
             checks += _isolated_smoke(name, recipe)
     checks += _binding_target_checks(blueprint, recipes)
     if all(c.passed for c in checks if c.name in ("recipe_exists", "config_valid")):
-        checks += live_checks(blueprint, v2_dir, v1, limits)
+        checks += live_checks(blueprint, v2_dir, v1, limits, recorded)
     return SystemValidation(system=blueprint.system.name, blueprint_version="v2", checks=checks)
 
 

@@ -19,6 +19,15 @@ the same when the gateway would call them the same in a parallel run
 difference fails the endpoint's ``equivalence`` check, with the requests and
 both answers as its evidence.
 
+**Recorded requests.** Then, from another fresh start on both sides, the
+requests real clients sent through the gateway in the system's earlier runs
+(:mod:`engine.store.recorded_requests`: a uniform sample of the distinct
+bodies per endpoint), in the order they first arrived, leaving out those
+the generated ones already cover. They carry what no declared shape can
+invent (a customer id, a value one client sends), so a difference only
+they show is the gate's most valuable finding; the check says how many of
+each kind were sent and marks each recorded request's run in its evidence.
+
 **Smoke.** The deploy's own smoke requests (three per endpoint) go through a
 fresh v2 end to end, so a system that passes the gate does not then fail its
 deploy on the same requests.
@@ -31,9 +40,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +59,7 @@ from engine.runtime.legacy import LegacySystem, RpcError
 from engine.runtime.port_system import PortCallError, PortSystem
 from engine.runtime.recipes import Hosted
 from engine.sandbox import emit, run_isolated
+from engine.store.recorded_requests import RecordedRequest, ReplaySet, canonical, replay_set
 from engine.validate.requests import interleaved, varied_messages
 from engine.validate.v1 import scratch_copy
 
@@ -71,10 +82,10 @@ def smoke_requests(endpoints: dict[str, dict[str, str]]) -> list[Request]:
 
 
 def equivalence_requests(endpoints: dict[str, dict[str, str]]) -> list[Request]:
-    """What both versions get: the parallel run's own requests in its order, then varied ones per shape.
+    """What both versions get first: the parallel run's own requests in its order, then varied ones per shape.
 
-    Requests of earlier runs would come next, but the store keeps no request
-    bodies (a run keeps only the answers of its first mismatches).
+    Requests recorded in earlier runs come after, from a fresh start
+    (:func:`live_checks`'s ``recorded``).
     """
     if not endpoints:
         return []
@@ -136,17 +147,42 @@ def run_side(
     return SideRun(result.emitted, result.ok, result.failure)
 
 
+def recorded_for(blueprint: V2Blueprint, samples_dir: Path, per_endpoint: int) -> ReplaySet:
+    """The system's recorded requests the gate will replay: to endpoints v2 serves, not already generated."""
+    endpoints = PortSystem(blueprint).endpoints()
+    skip = [canonical(ep, message) for ep, message in equivalence_requests(endpoints)]
+    return replay_set(samples_dir, blueprint.system.name, per_endpoint, endpoints=endpoints, skip=skip)
+
+
+def replayable(recorded: Sequence[RecordedRequest], generated: list[Request]) -> list[RecordedRequest]:
+    """The recorded requests the generated ones do not already send (the same endpoint and JSON)."""
+    sent = {canonical(ep, message) for ep, message in generated}
+    return [r for r in recorded if canonical(r.endpoint, r.message) not in sent]
+
+
+@dataclass
+class Replayed:
+    """Recorded requests and how each side answered them, from its own fresh start."""
+
+    requests: list[RecordedRequest]
+    old: SideRun
+    new: SideRun
+
+
 def live_checks(
     blueprint: V2Blueprint,
     v2_dir: Path | None,
     v1: tuple[V1Blueprint, Path] | None = None,
     limits: SandboxPolicy | None = None,
+    recorded: Sequence[RecordedRequest] = (),
 ) -> list[Check]:
     """Checks that run the system: ``import`` per hosted component, ``smoke``/``equivalence`` per endpoint.
 
     ``v1`` (its blueprint and folder) is what v2 must answer like; without it
     there is no equivalence check. ``limits``: the policy's ``[sandbox]`` time
-    and memory for each side's run.
+    and memory for each side's run. ``recorded``: requests real clients sent
+    in earlier runs, replayed to both from a fresh start after the generated
+    ones (those to endpoints v2 does not serve are left out).
     """
     limits = limits or SandboxPolicy()
     system = PortSystem(blueprint)  # reads the ports only; nothing is imported here
@@ -156,12 +192,14 @@ def live_checks(
             _failed("smoke", entry, f"the entry component '{entry}' has no endpoints to send requests to")
         ]
     requests = equivalence_requests(endpoints) if v1 is not None else []
+    replay = [r for r in replayable(recorded, requests) if r.endpoint in endpoints] if v1 is not None else []
+    v2_document = blueprint.to_document()
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="gate-side") as pool:  # a core each
         v2_side = pool.submit(
             run_side,
             "v2",
             v2_dir,
-            blueprint.to_document(),
+            v2_document,
             {"requests": requests, "smoke": smoke_requests(endpoints)},
             limits,
             2,
@@ -171,7 +209,18 @@ def live_checks(
             if v1 is not None
             else None
         )
+        sides = []
+        if replay and v1 is not None:  # each side started afresh again, on a new scratch copy
+            recorded_requests = [[r.endpoint, r.message] for r in replay]
+            sides = [
+                pool.submit(run_side, side, folder, document, {"requests": recorded_requests}, limits)
+                for side, folder, document in (
+                    ("v1", v1[1], v1[0].model_dump(mode="json")),
+                    ("v2", v2_dir, v2_document),
+                )
+            ]
         new, old = v2_side.result(), v1_side.result() if v1_side is not None else None
+        replayed = Replayed(replay, sides[0].result(), sides[1].result()) if sides else None
     checks = list(new.checks)
     if not new.ok:  # a request it died on during the equivalence run is reported by its endpoint below
         died_in = new.step.get("for_check", "import")
@@ -181,7 +230,7 @@ def live_checks(
         if died_in == "import":
             checks.append(_failed("smoke", entry, f"not run: the code {new.died()}"))
     if old is not None:
-        checks += equivalence_checks(entry, requests, old, new)
+        checks += equivalence_checks(entry, requests, old, new, replayed)
     return checks
 
 
@@ -191,51 +240,83 @@ def _failed(name: str, component: str, message: str, target: str | None = None) 
     )
 
 
-def equivalence_checks(entry: str, requests: list[Request], old: SideRun, new: SideRun) -> list[Check]:
-    """One ``equivalence`` check per endpoint: every request of it answered alike by v1 and v2."""
+def equivalence_checks(
+    entry: str, requests: list[Request], old: SideRun, new: SideRun, replayed: Replayed | None = None
+) -> list[Check]:
+    """One ``equivalence`` check per endpoint: every request of it answered alike by v1 and v2.
+
+    ``requests`` (generated) were answered by ``old`` and ``new``; ``replayed``
+    (recorded from real traffic) by their own fresh runs. A check counts both
+    kinds (``Check.sent``) and shows differing recorded requests first.
+    """
     from engine.deploy.gateway import digest  # the parallel run's own comparison (parent side only)
 
+    sequences: list[tuple[str, list[Request], SideRun, SideRun, list[dict[str, Any]]]] = [
+        ("generated", requests, old, new, [{"source": "generated"}] * len(requests))
+    ]
+    if replayed is not None:
+        sequences.append(
+            (
+                "recorded",
+                [(r.endpoint, r.message) for r in replayed.requests],
+                replayed.old,
+                replayed.new,
+                [{"source": "recorded", **r.origin()} for r in replayed.requests],
+            )
+        )
     checks = []
-    for endpoint in sorted({ep for ep, _ in requests}):
-        positions = [i for i, (ep, _) in enumerate(requests) if ep == endpoint]
+    for endpoint in sorted({ep for _, sent, *_ in sequences for ep, _ in sent}):
         target = f"{entry}.{endpoint}"
-        differing, unanswered = [], []
-        for i in positions:
-            if i >= len(old.answers) or i >= len(new.answers):
-                unanswered.append(i)
-                continue
-            a, b = old.answers[i], new.answers[i]
-            if digest(a["status"], a["body"].encode()) != digest(b["status"], b["body"].encode()):
-                differing.append(i)
-        evidence = [
-            {
-                "position": i,
-                "endpoint": endpoint,
-                "request": requests[i][1],
-                "v1": _shown(old.answers[i]),
-                "v2": _shown(new.answers[i]),
-            }
-            for i in differing[:EVIDENCE_PER_CHECK]
-        ]
+        counts = {kind: sum(ep == endpoint for ep, _ in sent) for kind, sent, *_ in sequences}
+        differing: list[dict[str, Any]] = []
+        unanswered: list[tuple[SideRun, SideRun, int]] = []
+        failed = 0
+        for _, sent, a_run, b_run, origins in sequences:
+            for i, (ep, message) in enumerate(sent):
+                if ep != endpoint:
+                    continue
+                if i >= len(a_run.answers) or i >= len(b_run.answers):
+                    unanswered.append((a_run, b_run, i))
+                    continue
+                a, b = a_run.answers[i], b_run.answers[i]
+                failed += a["status"] != 200
+                if digest(a["status"], a["body"].encode()) != digest(b["status"], b["body"].encode()):
+                    differing.append(
+                        {
+                            "position": i,
+                            "endpoint": endpoint,
+                            "request": message,
+                            "v1": a,
+                            "v2": b,
+                            **origins[i],
+                        }
+                    )
+        differing.sort(key=lambda d: d["source"] != "recorded")  # what real traffic showed comes first
+        total = sum(counts.values())
+        of_total = f"{total} requests" + (f" ({_kinds(counts)})" if counts.get("recorded") else "")
         if unanswered:
+            a_run, b_run, first = unanswered[0]
             who = " and ".join(
                 f"{side} {run.died()}"
-                for side, run in (("v1", old), ("v2", new))
-                if len(run.answers) <= unanswered[0]
+                for side, run in (("v1", a_run), ("v2", b_run))
+                if len(run.answers) <= first
             )
-            message = f"{len(unanswered)} of {len(positions)} requests could not be compared: {who}"
+            message = f"{len(unanswered)} of {of_total} could not be compared: {who}"
         elif differing:
-            first = requests[differing[0]][1]
+            first_diff = differing[0]
+            from_runs = sum(d["source"] == "recorded" for d in differing)
             message = (
-                f"{len(differing)} of {len(positions)} requests answered differently; the first, "
-                f"{json.dumps(first, ensure_ascii=False)[:200]}: v1 {_brief(old.answers[differing[0]])}, "
-                f"v2 {_brief(new.answers[differing[0]])}"
+                f"{len(differing)} of {of_total} answered differently"
+                + (f", {from_runs} of them recorded" if from_runs else "")
+                + f"; the first, {json.dumps(first_diff['request'], ensure_ascii=False)[:200]}"
+                + (f" (recorded in run {first_diff['run_id']})" if first_diff["source"] == "recorded" else "")
+                + f": v1 {_brief(first_diff['v1'])}, v2 {_brief(first_diff['v2'])}"
             )
         else:
-            failed = sum(old.answers[i]["status"] != 200 for i in positions)
-            message = f"{len(positions)} requests answered alike by v1 and v2" + (
+            message = f"{of_total} answered alike by v1 and v2" + (
                 f" ({failed} of them failures, alike)" if failed else ""
             )
+        evidence = [{**d, "v1": _shown(d["v1"]), "v2": _shown(d["v2"])} for d in _evidence_of(differing)]
         checks.append(
             Check(
                 name="equivalence",
@@ -244,9 +325,25 @@ def equivalence_checks(entry: str, requests: list[Request], old: SideRun, new: S
                 passed=not differing and not unanswered,
                 message=message,
                 evidence=evidence or None,
+                sent=counts,
             )
         )
     return checks
+
+
+def _kinds(counts: dict[str, int]) -> str:
+    """``"28 generated, 3 recorded from real traffic"``."""
+    return f"{counts.get('generated', 0)} generated, {counts.get('recorded', 0)} recorded from real traffic"
+
+
+def _evidence_of(differing: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Up to :data:`EVIDENCE_PER_CHECK` differing requests of each kind (recorded ones first)."""
+    out, shown = [], {"recorded": 0, "generated": 0}
+    for d in differing:
+        if shown[d["source"]] < EVIDENCE_PER_CHECK:
+            shown[d["source"]] += 1
+            out.append(d)
+    return out
 
 
 def _shown(answer: dict[str, Any]) -> dict[str, Any]:
@@ -328,8 +425,11 @@ def run_v2(payload: dict[str, Any]) -> dict[str, Any]:
         system = PortSystem(blueprint, code_dir, before_start=starting)
         return system
 
-    anyio.run(_smoke, fresh(0), _requests(payload, "smoke"))
-    anyio.run(_answer_v2, fresh(1), _requests(payload, "requests"))
+    start = 0
+    if "smoke" in payload:  # the gate's first run; a replay of recorded requests starts straight away
+        anyio.run(_smoke, fresh(start), _requests(payload, "smoke"))
+        start = 1
+    anyio.run(_answer_v2, fresh(start), _requests(payload, "requests"))
     return {"answered": True}
 
 

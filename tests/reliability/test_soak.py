@@ -15,7 +15,9 @@ import pytest
 
 from bench.soak import soak
 from engine import services
+from engine.judge.policy import load_policy
 from engine.parallel import run as run_module
+from engine.store import recorded_requests
 from engine.store.samples import COMPACTED_PREFIX, run_folder
 
 pytestmark = pytest.mark.soak
@@ -48,8 +50,14 @@ def test_a_steady_high_rate_loses_nothing_and_grows_nothing(ready_ws, monkeypatc
     assert figures.gateway == {"blue": run["sent"], "green": run["sent"]}  # each request once per slot
     assert figures.samples == {"old": run["sent"], "new": run["sent"]}  # each answer stored once
     assert run["samples"] == 2 * run["sent"]
-    files = list(run_folder(ws, name, run["run_id"]).iterdir())  # the finished run was compacted
+    folder = run_folder(ws, name, run["run_id"])
+    files = list(folder.glob("part-*"))  # the finished run was compacted
     assert len(files) == 1 and files[0].name.startswith(COMPACTED_PREFIX), files
+    kept = recorded_requests.read(folder / recorded_requests.FILE)  # request bodies kept for the gate
+    assert sum(e.requests for e in kept.endpoints.values()) == run["sent"]
+    assert all(
+        0 < len(e.kept) <= load_policy().recorded_requests.keep_per_endpoint for e in kept.endpoints.values()
+    )
     for process in ("gateway", "blue", "green"):
         assert figures.memory[process]["growth_mib"] <= SERVICE_GROWTH_MIB, figures.lines()
     assert figures.memory["driver"]["growth_mib"] <= DRIVER_GROWTH_MIB, figures.lines()
