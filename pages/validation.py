@@ -85,8 +85,8 @@ for label, result in (
     )
     if result.sent_text():
         st.caption(
-            result.sent_text().capitalize() + ": generated from the declared message shapes, recorded "
-            "from what real clients sent through the gateway in this system's earlier runs."
+            result.sent_text().capitalize() + " (generated: built from the declared message shapes; "
+            "recorded: what real clients sent through the gateway in this system's earlier runs)."
         )
     st.dataframe(
         pl.DataFrame([c.model_dump(exclude={"evidence", "sent"}) for c in result.checks]).sort("passed"),

@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine import access, services
-from engine.workspace import Workspace
-from tests.validate.test_replay import FLEETS, RUN, SYSTEM, TABLET_ORDERS, record, regular_greeted_differently
+from tests.validate.test_replay import RUN, TABLET_ORDERS, bakery_with_a_recorded_regular
 
 PAGES = Path(__file__).resolve().parents[2] / "pages"
 
@@ -23,12 +21,7 @@ PAGES = Path(__file__).resolve().parents[2] / "pages"
 def test_the_page_says_what_was_sent_and_which_run_recorded_the_differing_request(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ws = Workspace(tmp_path / "ws")
-    services.init_workspace(ws, FLEETS / "bakery", actor="tester")
-    access.write_roles(ws, access.Roles(operators=["tester", services.default_actor()]))
-    services.convert_systems(ws, [SYSTEM], actor="tester")
-    regular_greeted_differently(ws.v2_dir / SYSTEM / "components")
-    record(ws, TABLET_ORDERS)
+    ws = bakery_with_a_recorded_regular(tmp_path / "ws")
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(ws.root))
     at = AppTest.from_file(str(PAGES / "validation.py"), default_timeout=60)
     at.run()

@@ -53,6 +53,17 @@ def record(ws: Workspace, orders: list[dict[str, object]]) -> None:
     assert sample.write(sample.take(final=True)) == 4  # 3 distinct orders + the menu request
 
 
+def bakery_with_a_recorded_regular(root: Path) -> Workspace:
+    """The bakery converted, its v2 greeting the regular its own way, and a run's recorded orders."""
+    ws = Workspace(root)
+    services.init_workspace(ws, FLEETS / "bakery", actor="lead")
+    access.write_roles(ws, access.Roles(operators=["lead", services.default_actor()]))
+    services.convert_systems(ws, [SYSTEM], actor="lead")
+    regular_greeted_differently(ws.v2_dir / SYSTEM / "components")
+    record(ws, TABLET_ORDERS)
+    return ws
+
+
 def cli(capsys: pytest.CaptureFixture[str], ws: Workspace, *argv: str, code: int = 0) -> str:
     assert main(["--workspace", str(ws.root), *argv]) == code
     return capsys.readouterr().out
@@ -61,12 +72,7 @@ def cli(capsys: pytest.CaptureFixture[str], ws: Workspace, *argv: str, code: int
 def test_a_difference_only_real_traffic_shows_is_found_by_a_recorded_request(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ws = Workspace(tmp_path / "ws")
-    services.init_workspace(ws, FLEETS / "bakery", actor="lead")
-    access.write_roles(ws, access.Roles(operators=["lead", services.default_actor()]))
-    services.convert_systems(ws, [SYSTEM], actor="lead")
-    regular_greeted_differently(ws.v2_dir / SYSTEM / "components")
-    record(ws, TABLET_ORDERS)
+    ws = bakery_with_a_recorded_regular(tmp_path / "ws")
 
     # replay off (policy): only generated requests are sent, and they never name that customer
     off = load_policy().model_copy(
