@@ -93,6 +93,7 @@ from engine.store import events as events_store
 from engine.store import systems as systems_store
 from engine.store import validations as validations_store
 from engine.store.db import first_row
+from engine.store.recorded_requests import ReplaySet
 from engine.store.samples import samples_version  # noqa: F401 - pages key cached views on it
 from engine.store.version import store_version
 from engine.validate.gate import gate_outcome, validate_v2
@@ -529,9 +530,13 @@ def validate_systems_v2(
         progress(i, len(names), f"validating {name} (v2 gate: running v1 and v2 side by side)")
         v1 = (originals[name], sources[name])
         replay = policy.recorded_requests.replay_per_endpoint
-        recorded = recorded_for(blueprints[name], ws.samples_dir, replay).requests if replay else []
+        recorded = recorded_for(blueprints[name], ws.samples_dir, replay) if replay else ReplaySet()
         result = validate_v2(
-            blueprints[name], safe_child(ws.v2_dir, name), v1, limits=policy.sandbox, recorded=recorded
+            blueprints[name],
+            safe_child(ws.v2_dir, name),
+            v1,
+            limits=policy.sandbox,
+            recorded=recorded.requests,
         )
         outcome = gate_outcome(result, gate)
         target = State.VALIDATED if outcome.success else State.VALIDATION_FAILED
@@ -548,6 +553,7 @@ def validate_systems_v2(
                     "failed_checks": [c.name for c in result.failures()],
                     "blocked_by": outcome.blocked_by,
                     "rollback_needed": outcome.rollback_needed,
+                    "recorded_requests": recorded.summary(),
                 },
             )
         results.append(result)

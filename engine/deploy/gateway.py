@@ -413,7 +413,7 @@ class Gateway:
         """Best effort: a request sample that cannot be written (disk full) must not stop the segments."""
         try:
             self.requests.write(due)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever it is, the flush loop and the samples go on
             print(f"gateway: recorded requests not written: {exc}", file=sys.stderr, flush=True)
 
     async def flush_forever(self) -> None:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,13 +163,22 @@ class RequestSample:
             if sample.endpoints or sample.other_endpoints:
                 base = self._bases.get((system, run_id))
                 if base is None:
-                    base = self._bases[(system, run_id)] = files.read(path)
+                    base = self._bases[(system, run_id)] = _base(path)
                 whole = files.merged(base, sample, max(self.per_endpoint, 1))
                 rows += files.write(path, whole, settings)
             if ended:
                 self._bases.pop((system, run_id), None)
         self.written += rows
         return rows
+
+
+def _base(path: Path) -> files.RunSample:
+    """What an earlier gateway process wrote of the run; a damaged file is replaced, not merged."""
+    try:
+        return files.read(path)
+    except files.UNREADABLE as exc:
+        print(f"gateway: {path} is damaged ({exc}); writing it anew", file=sys.stderr, flush=True)
+        return files.RunSample()
 
 
 def _copy(sample: files.RunSample) -> files.RunSample:

@@ -132,8 +132,12 @@ def write(path: Path, sample: RunSample, settings: dict[str, Any]) -> int:
     return table.num_rows
 
 
+UNREADABLE = (OSError, ValueError, KeyError, TypeError)
+"""What reading a damaged file raises (pyarrow's errors are ValueErrors, bad metadata Key/TypeErrors)."""
+
+
 def read(path: Path) -> RunSample:
-    """The sample a file holds (an empty one when there is no file)."""
+    """The sample a file holds (empty when there is no file); a damaged one raises :data:`UNREADABLE`."""
     if not path.is_file():
         return RunSample()
     table = pq.read_table(path)
@@ -178,10 +182,23 @@ class ReplaySet:
     """Runs with recorded requests, oldest first."""
     not_a_message: int = 0
     """Bodies that are not a JSON object (no message the systems take)."""
+    unreadable: list[str] = field(default_factory=list)
+    """Runs whose file could not be read (damaged): left out, the others replayed."""
     not_served: int = 0
     """Requests to an endpoint the system does not serve (the gate compares the endpoints it declares)."""
     over_limit: int = 0
     """Distinct requests beyond the per-endpoint replay limit (older runs' first)."""
+
+    def summary(self) -> dict[str, Any]:
+        """What the gate's audit event keeps: the runs replayed from, and what was left out and why."""
+        return {
+            "sent": len(self.requests),
+            "runs": sorted({r.run_id for r in self.requests}),
+            "unreadable_runs": self.unreadable,
+            "not_a_message": self.not_a_message,
+            "not_served": self.not_served,
+            "over_limit": self.over_limit,
+        }
 
 
 def canonical(endpoint: str, message: Any) -> str:
@@ -209,8 +226,13 @@ def replay_set(
     served = set(endpoints) if endpoints is not None else None
     files = sorted((samples_dir / f"system={system}").glob(f"run=*/{FILE}"))
     runs = []
+    unreadable = []
     for path in files:
-        sample = read(path)
+        try:
+            sample = read(path)
+        except UNREADABLE:
+            unreadable.append(path.parent.name.removeprefix("run="))
+            continue
         rows = [
             (entry.first_seen_us, name, entry)
             for name, per in sample.endpoints.items()
@@ -225,7 +247,7 @@ def replay_set(
                 )
             )
     runs.sort(key=lambda r: r[0])
-    out = ReplaySet(runs=[run_id for _, run_id, _ in runs])
+    out = ReplaySet(runs=[run_id for _, run_id, _ in runs], unreadable=unreadable)
     seen, taken = set(skip), {}
     chosen: list[tuple[int, int, RecordedRequest]] = []
     for order, (_, run_id, rows) in reversed(list(enumerate(runs))):

@@ -166,3 +166,21 @@ def test_the_routes_file_carries_the_policy_and_an_unreadable_policy_keeps_nothi
 
     monkeypatch.setattr(supervisor, "load_policy", unreadable)
     assert supervisor.record_requests_settings()["per_endpoint"] == 0
+
+
+def test_a_damaged_file_is_written_anew_and_the_gate_leaves_it_out_by_name(tmp_path: Path) -> None:
+    """A half-copied or hand-edited requests.parquet never stops the gateway's flush (its segments are
+    what a run cannot lose) and never stops the gate: the other runs are replayed, the damaged one named."""
+    samples = tmp_path / "samples"
+    damaged = files.run_file(samples, "shop", "r-damaged")
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"PAR1 not really")
+    sample = RequestSample(samples)
+    sample.configure({"per_endpoint": 5}, {("shop", "r-damaged"), ("shop", RUN)})
+    sample.add("shop", RUN, "order", body(1))
+    sample.write(sample.take())
+    assert files.replay_set(samples, "shop", 50).unreadable == ["r-damaged"]
+    assert [r.message for r in files.replay_set(samples, "shop", 50).requests] == [json.loads(body(1))]
+    sample.add("shop", "r-damaged", "order", body(2))
+    assert sample.write(sample.take()) == 1  # replaced, not merged with what cannot be read
+    assert files.replay_set(samples, "shop", 50).unreadable == []

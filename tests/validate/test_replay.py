@@ -108,6 +108,15 @@ def test_a_difference_only_real_traffic_shows_is_found_by_a_recorded_request(
     )
     assert f"equivalence: {sent['generated']} generated and 3 recorded requests sent to v1 and v2" in text
     assert "recorded request #1 order" in text and f"(run {RUN})" in text
+    event = services.list_events(ws, system=SYSTEM, action="state:validation_failed", limit=1)
+    assert json.loads(event["after"][0])["recorded_requests"] == {
+        "sent": 3,
+        "runs": [RUN],
+        "unreadable_runs": [],
+        "not_a_message": 0,
+        "not_served": 0,
+        "over_limit": 0,
+    }  # the audit log says what was replayed from which run
     shown = cli(capsys, ws, "show", SYSTEM)
     assert f"equivalence: {sent['generated']} generated and 3 recorded requests" in shown
     assert "Servus, Café Luitpold!" in shown
