@@ -589,6 +589,28 @@ def cmd_hold(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     return {"hold": placed}, placed.sentence()
 
 
+def cmd_recorded(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
+    if args.forget:
+        if not args.reason:
+            raise InputError("recorded --forget", "--reason", "why the recorded requests are deleted")
+        gone = services.forget_recorded_requests(ws, args.name, actor=_actor(args), reason=args.reason)
+        text = f"{args.name}: deleted {gone['bodies']} request bodies of {_runs(len(gone['runs']))}"
+        if gone["left_recording"]:
+            text += f" (kept, still recording: {', '.join(gone['left_recording'])})"
+        return {"forgotten": gone}, text
+    frame = services.recorded_requests(ws, args.name)
+    if not frame.height:
+        return {"recorded": []}, f"{args.name}: no request bodies kept"
+    rows = frame.with_columns(pl.col("first_kept").dt.strftime("%Y-%m-%d %H:%M:%S")).to_dicts()
+    columns = ["run_id", "endpoint", "kept", "kept_bytes", "requests", "too_large", "first_kept", "damaged"]
+    total = f"\n{frame['kept'].sum()} request bodies kept ({frame['kept_bytes'].sum()} bytes) in "
+    return {"recorded": frame}, text_table(rows, columns) + total + _runs(frame["run_id"].n_unique())
+
+
+def _runs(count: int) -> str:
+    return f"{count} run" + ("" if count == 1 else "s")
+
+
 def cmd_approve(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     frame = services.approve(ws, args.name, actor=_actor(args), reason=args.reason)
     names = ", ".join(frame["actor"].to_list())
@@ -907,6 +929,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True, help="why (recorded with your name)")
     p.add_argument("--owner", help="who owns the hold (default: you)")
     p.add_argument("--release", action="store_true", help="end the hold instead")
+    p = add(
+        "recorded", cmd_recorded, "request bodies the gateway kept of a system's runs (the gate replays them)"
+    )
+    p.add_argument("name")
+    p.add_argument("--forget", action="store_true", help="delete them (not those of a run still recording)")
+    p.add_argument("--reason", help="why, with --forget (recorded with your name)")
     p = add("approve", cmd_approve, "approve promoting a system on its newest GO verdict (four eyes)")
     p.add_argument("name")
     p.add_argument("--reason", required=True, help="why (recorded with your name)")

@@ -90,10 +90,10 @@ from engine.store import connect, transaction
 from engine.store import conversions as conversions_store
 from engine.store import deployments as deployments_store
 from engine.store import events as events_store
+from engine.store import recorded_requests as recorded_store
 from engine.store import systems as systems_store
 from engine.store import validations as validations_store
 from engine.store.db import first_row
-from engine.store.recorded_requests import ReplaySet
 from engine.store.samples import samples_version  # noqa: F401 - pages key cached views on it
 from engine.store.version import store_version
 from engine.validate.gate import gate_outcome, validate_v2
@@ -530,7 +530,9 @@ def validate_systems_v2(
         progress(i, len(names), f"validating {name} (v2 gate: running v1 and v2 side by side)")
         v1 = (originals[name], sources[name])
         replay = policy.recorded_requests.replay_per_endpoint
-        recorded = recorded_for(blueprints[name], ws.samples_dir, replay) if replay else ReplaySet()
+        recorded = (
+            recorded_for(blueprints[name], ws.samples_dir, replay) if replay else recorded_store.ReplaySet()
+        )
         result = validate_v2(
             blueprints[name],
             safe_child(ws.v2_dir, name),
@@ -903,6 +905,55 @@ def release(ws: Workspace, name: str, *, actor: str, reason: str) -> Hold:
     with connect(ws.db_path) as con, transaction(con):
         systems_store.get_system(con, name)
         return release_hold(con, name, actor=actor, reason=reason)
+
+
+def recorded_requests(ws: Workspace, name: str) -> pl.DataFrame:
+    """The request bodies the gateway kept of ``name``'s runs for the gate to replay, per run and endpoint.
+
+    What is kept is what clients sent (policy ``[recorded_requests]``): this is
+    where a lead sees how much, before deciding to keep it or forget it.
+    """
+    check_system_name(name)
+    with connect(ws.db_path) as con:
+        systems_store.get_system(con, name)
+    schema = {
+        "run_id": pl.String,
+        "endpoint": pl.String,
+        "kept": pl.Int64,
+        "kept_bytes": pl.Int64,
+        "requests": pl.Int64,
+        "too_large": pl.Int64,
+        "first_kept": pl.Datetime("us", "UTC"),
+        "damaged": pl.Boolean,
+    }
+    return pl.DataFrame(recorded_store.overview(ws.samples_dir, name), schema=schema)
+
+
+@operator_only("delete recorded requests")
+def forget_recorded_requests(ws: Workspace, name: str, *, actor: str, reason: str) -> dict[str, Any]:
+    """Delete the request bodies kept of ``name``'s runs (not of a run still recording); audited.
+
+    Copies already in a ``backup-store`` archive stay there. Returns the runs
+    whose requests were deleted, how many bodies, and the runs left recording.
+    """
+    check_system_name(name)
+    if not reason.strip():
+        raise InputError("--reason", "value", "why the recorded requests are deleted", repr(reason))
+    with connect(ws.db_path) as con, transaction(con):
+        systems_store.get_system(con, name)
+        routes = deployments_store.all_routes(con)
+        recording = {r for r in routes["record_run"].to_list() if r} if routes.height else set()
+        runs, bodies = recorded_store.forget(ws.samples_dir, name, recording=recording)
+        left = sorted(set(recorded_store.run_files(ws.samples_dir, name)))
+        outcome = {"runs": runs, "bodies": bodies, "left_recording": left}
+        events_store.append_events(
+            con,
+            [
+                {"actor": actor, "system": name, "action": "recorded_requests:forgotten", "reason": reason}
+                | {"before": None, "after": outcome}
+            ],
+        )
+    return outcome
 
 
 def policy() -> Policy:

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 FILE = "requests.parquet"
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 META_KEY = b"switchyard.recorded_requests"
 SCHEMA = pa.schema(
     [
@@ -104,8 +105,18 @@ def merged(base: RunSample, extra: RunSample, limit: int) -> RunSample:
     return out
 
 
+def _when(us: int) -> dt.datetime:
+    return EPOCH + dt.timedelta(microseconds=us)
+
+
 def run_file(samples_dir: Path, system: str, run_id: str) -> Path:
     return samples_dir / f"system={system}" / f"run={run_id}" / FILE
+
+
+def run_files(samples_dir: Path, system: str) -> dict[str, Path]:
+    """The system's recorded-request files by run id."""
+    found = (samples_dir / f"system={system}").glob(f"run=*/{FILE}")
+    return {path.parent.name.removeprefix("run="): path for path in sorted(found)}
 
 
 def write(path: Path, sample: RunSample, settings: dict[str, Any]) -> int:
@@ -147,10 +158,9 @@ def read(path: Path) -> RunSample:
         sample.endpoints[name] = EndpointSample(
             requests=int(counts["requests"]), too_large=int(counts["too_large"])
         )
-    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     for row in table.to_pylist():
         per = sample.endpoints.setdefault(row["endpoint"], EndpointSample())
-        first_us = (row["first_seen"] - epoch) // dt.timedelta(microseconds=1)
+        first_us = (row["first_seen"] - EPOCH) // dt.timedelta(microseconds=1)
         per.kept[int(row["priority"])] = Kept(row["body"].encode("utf-8"), first_us, int(row["seen"]))
     return sample
 
@@ -224,14 +234,13 @@ def replay_set(
     ``endpoints``: the ones the system serves (others are counted, not sent).
     """
     served = set(endpoints) if endpoints is not None else None
-    files = sorted((samples_dir / f"system={system}").glob(f"run=*/{FILE}"))
     runs = []
     unreadable = []
-    for path in files:
+    for run_id, path in run_files(samples_dir, system).items():
         try:
             sample = read(path)
         except UNREADABLE:
-            unreadable.append(path.parent.name.removeprefix("run="))
+            unreadable.append(run_id)
             continue
         rows = [
             (entry.first_seen_us, name, entry)
@@ -239,13 +248,7 @@ def replay_set(
             for entry in per.kept.values()
         ]
         if rows:
-            runs.append(
-                (
-                    min(r[0] for r in rows),
-                    path.parent.name.removeprefix("run="),
-                    sorted(rows, key=lambda r: r[:2]),
-                )
-            )
+            runs.append((min(r[0] for r in rows), run_id, sorted(rows, key=lambda r: r[:2])))
     runs.sort(key=lambda r: r[0])
     out = ReplaySet(runs=[run_id for _, run_id, _ in runs], unreadable=unreadable)
     seen, taken = set(skip), {}
@@ -270,7 +273,55 @@ def replay_set(
                 out.over_limit += 1
                 continue
             taken[name] = taken.get(name, 0) + 1
-            when = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=first_us)
+            when = _when(first_us)
             chosen.append((order, first_us, RecordedRequest(name, message, run_id, when, entry.seen)))
     out.requests = [r for _, _, r in sorted(chosen, key=lambda c: c[:2])]
     return out
+
+
+# --------------------------------------------------------------------------- what is kept, and forgetting it
+
+
+def overview(samples_dir: Path, system: str) -> list[dict[str, Any]]:
+    """Per run and endpoint: bodies kept (and bytes), requests seen, too large; a damaged file: one row."""
+    rows: list[dict[str, Any]] = []
+    for run_id, path in run_files(samples_dir, system).items():
+        try:
+            sample = read(path)
+        except UNREADABLE:
+            rows.append({"run_id": run_id, "endpoint": None, "kept": None, "damaged": True})
+            continue
+        for endpoint, per in sorted(sample.endpoints.items()):
+            stamps = [k.first_seen_us for k in per.kept.values()]
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "endpoint": endpoint,
+                    "kept": len(per.kept),
+                    "kept_bytes": sum(len(k.body) for k in per.kept.values()),
+                    "requests": per.requests,
+                    "too_large": per.too_large,
+                    "first_kept": _when(min(stamps)) if stamps else None,
+                    "damaged": False,
+                }
+            )
+    return rows
+
+
+def forget(samples_dir: Path, system: str, *, recording: set[str]) -> tuple[list[str], int]:
+    """Delete the system's recorded requests, except of runs still ``recording``; returns (runs, bodies).
+
+    A run the gateway still records is left alone: the gateway would write its
+    sample again at its next flush (it keeps it in memory until the run ends).
+    """
+    removed, bodies = [], 0
+    for run_id, path in run_files(samples_dir, system).items():
+        if run_id in recording:
+            continue
+        try:
+            bodies += sum(len(per.kept) for per in read(path).endpoints.values())
+        except UNREADABLE:
+            pass  # damaged: deleted all the same
+        path.unlink(missing_ok=True)
+        removed.append(run_id)
+    return removed, bodies

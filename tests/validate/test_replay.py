@@ -20,6 +20,7 @@ from engine import access, services
 from engine.cli import main
 from engine.deploy.request_sample import RequestSample
 from engine.judge.policy import RecordedRequestsPolicy, load_policy
+from engine.store import connect, deployments, recorded_requests
 from engine.workspace import Workspace
 
 FLEETS = Path(__file__).resolve().parents[1] / "data" / "fleets"
@@ -120,3 +121,32 @@ def test_a_difference_only_real_traffic_shows_is_found_by_a_recorded_request(
     shown = cli(capsys, ws, "show", SYSTEM)
     assert f"equivalence: {sent['generated']} generated and 3 recorded requests" in shown
     assert "Servus, Café Luitpold!" in shown
+
+
+def test_a_lead_sees_what_is_kept_and_can_forget_it_except_a_run_still_recording(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = Workspace(tmp_path / "ws")
+    services.init_workspace(ws, FLEETS / "bakery", actor="lead")
+    access.write_roles(ws, access.Roles(operators=["lead", services.default_actor()]))
+    record(ws, TABLET_ORDERS)
+    recording = "r-20261204T190000-77aa01"
+    sample = RequestSample(ws.samples_dir)
+    sample.configure({"per_endpoint": 50}, {(SYSTEM, recording)})
+    sample.add(SYSTEM, recording, "order", json.dumps(TABLET_ORDERS[0]).encode())
+    sample.write(sample.take())
+    with connect(ws.db_path) as con:  # a parallel run records now
+        deployments.put_route(con, SYSTEM, strategy="blue_green", active_slot="blue", record_run=recording)
+
+    listed = cli(capsys, ws, "recorded", SYSTEM)
+    assert f"{RUN}  menu" in listed and f"{RUN}  order" in listed
+    assert "5 request bodies kept" in listed and "in 2 runs" in listed
+    assert main(["--workspace", str(ws.root), "recorded", SYSTEM, "--forget"]) == 2  # no reason given
+    gone = cli(capsys, ws, "recorded", SYSTEM, "--forget", "--reason", "the shop's customers asked")
+    assert f"deleted 4 request bodies of 1 run (kept, still recording: {recording})" in gone
+    assert not recorded_requests.run_file(ws.samples_dir, SYSTEM, RUN).exists()
+    assert recorded_requests.run_file(ws.samples_dir, SYSTEM, recording).exists()
+    event = services.list_events(ws, action="recorded_requests:forgotten").row(0, named=True)
+    assert event["actor"] == services.default_actor()  # who ran the CLI
+    assert event["reason"] == "the shop's customers asked"
+    assert json.loads(event["after"])["runs"] == [RUN]
