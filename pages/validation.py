@@ -112,3 +112,26 @@ for label, result in (
                 answer = diff.get(side) or {}
                 col.markdown(f"**{title}** · HTTP {answer.get('status')}")
                 col.json(answer.get("body"), expanded=True)
+
+with st.expander("Requests recorded from real traffic (replayed by the gate)"):
+    kept = services.recorded_requests(ws, name)
+    st.caption(
+        "While a parallel run records, the gateway keeps a sample of the distinct request bodies clients "
+        "sent, per endpoint (policy [recorded_requests]); the gate replays them to v1 and v2. They may hold "
+        "personal data."
+    )
+    if not kept.height:
+        st.caption(f"Nothing is kept for {name}.")
+    else:
+        st.dataframe(kept, hide_index=True, width="stretch")
+        reason = st.text_input("Why delete them", key="forget-reason")
+        sure = st.checkbox(f"Delete the request bodies kept for {name}", key="forget-sure")
+        if st.button("Delete recorded requests", key="forget", disabled=not allowed, help=why or None):
+            if not (sure and reason.strip()):
+                st.error("Give a reason and tick the confirmation to delete.")
+            else:
+                gone = run_action(
+                    lambda: services.forget_recorded_requests(ws, name, actor=actor(), reason=reason)
+                )
+                if gone is not None:
+                    st.success(f"Deleted {gone['bodies']} request bodies of {len(gone['runs'])} run(s).")

@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.validate.test_replay import RUN, TABLET_ORDERS, bakery_with_a_recorded_regular
+from engine import access, services
+from engine.workspace import Workspace
+from tests.validate.test_replay import (
+    FLEETS,
+    RUN,
+    SYSTEM,
+    TABLET_ORDERS,
+    bakery_with_a_recorded_regular,
+    record,
+)
 
 PAGES = Path(__file__).resolve().parents[2] / "pages"
 
@@ -36,3 +45,26 @@ def test_the_page_says_what_was_sent_and_which_run_recorded_the_differing_reques
     request, old, new = (json.loads(j.value) for j in at.json[:3])
     assert request == TABLET_ORDERS[1]
     assert old["hello"] == "Grüß Gott, Café Luitpold!" and new["hello"] == "Servus, Café Luitpold!"
+
+
+def test_what_is_kept_is_listed_and_deleted_with_a_reason_and_a_confirmation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = Workspace(tmp_path / "ws")
+    services.init_workspace(ws, FLEETS / "bakery", actor="tester")
+    access.write_roles(ws, access.Roles(operators=["tester", services.default_actor()]))
+    record(ws, TABLET_ORDERS)
+    monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(ws.root))
+    at = AppTest.from_file(str(PAGES / "validation.py"), default_timeout=60)
+    at.run()
+    kept = at.dataframe[-1].value
+    assert kept["kept"].sum() == 4 and set(kept["run_id"]) == {RUN}
+    at.button(key="forget").click().run()
+    assert any("Give a reason and tick" in e.value for e in at.error)
+    assert services.recorded_requests(ws, SYSTEM).height == 2  # nothing deleted yet
+    at.text_input(key="forget-reason").input("customer asked")
+    at.checkbox(key="forget-sure").check()
+    at.button(key="forget").click().run()
+    assert not at.exception, at.exception
+    assert any("Deleted 4 request bodies of 1 run(s)" in s.value for s in at.success)
+    assert services.recorded_requests(ws, SYSTEM).height == 0
