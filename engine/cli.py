@@ -256,9 +256,22 @@ def cmd_judge(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
             validation_success_rate=args.validation_rate,
             policy_path=Path(args.policy) if args.policy else services.DEFAULT_POLICY,
         )
+    text = _verdict_text(verdict)
+    if args.name:  # what the same measurement reads between two copies of old, beside the verdict
+        found = services.calibration(ws, args.name)
+        text += (
+            f"\nmeasurement: {found.describe()}"
+            if found
+            else f"\nmeasurement: not calibrated (calibrate {args.name} runs old against a copy of old)"
+        )
+    return verdict, text
+
+
+def _verdict_text(verdict: Any) -> str:
+    """A verdict for the terminal: criteria and triggers with units, the reasons, the seed's rule."""
     lines = [
         f"verdict: {verdict.verdict}",
-        f"  ({present.seed_rule(verdict.new_better)}: validation, mean "
+        f"  ({present.seed_rule(verdict.new_better).capitalize()}: validation, mean "
         "throughput and latency against the seed's thresholds, without intervals)",
     ]
     for c in verdict.criteria:  # ok proven, ~ a guard within by its estimate, ?? holds up GO, XX fails
@@ -276,14 +289,7 @@ def cmd_judge(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     if verdict.to_decide:
         lines += ["to decide, keep running:"]
         lines += [f"  - {m.criterion}: {m.explanation}" for m in verdict.to_decide]
-    if args.name:  # what the same measurement reads between two copies of old, beside the verdict
-        found = services.calibration(ws, args.name)
-        lines.append(
-            f"measurement: {found.describe()}"
-            if found
-            else f"measurement: not calibrated (calibrate {args.name} runs old against a copy of old)"
-        )
-    return verdict, "\n".join(lines)
+    return "\n".join(lines)
 
 
 def cmd_export_argo(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
@@ -351,23 +357,43 @@ def cmd_parallel_run(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]
     if args.stop:
         run_id = services.stop_run(ws, args.name, actor=_actor(args))
         return {"stop_requested": run_id}, f"asked {run_id} to stop"
-    out = services.parallel_run(
-        ws,
-        args.name,
-        actor=_actor(args),
-        duration_s=args.duration,
-        bucket_s=args.bucket,
-        rps=args.rps,
-        progress=_progress(args),
-    )
+    if args.extend:
+        if args.duration is None:
+            raise InputError("--extend", "arguments", "--duration SECONDS: how much longer to run")
+        if args.bucket is not None:
+            raise InputError("--extend", "--bucket", "no --bucket: it keeps the bucket of the run it adds to")
+        out = services.extend_run(
+            ws,
+            args.name,
+            actor=_actor(args),
+            duration_s=args.duration,
+            rps=args.rps,
+            progress=_progress(args),
+        )
+    else:
+        out = services.parallel_run(
+            ws,
+            args.name,
+            actor=_actor(args),
+            duration_s=args.duration,
+            bucket_s=args.bucket,
+            rps=args.rps or 50.0,
+            progress=_progress(args),
+        )
     s = out.summary
     text = (
-        f"{out.system}: run {out.run_id} {out.status}; sent {s['sent']}, lost {s['lost']}, "
-        f"{s['samples']} samples; state {out.state}"
+        f"{out.system}: run {out.run_id} {out.status}"
+        + (f" (continues {out.continues})" if out.continues else "")
+        + f"; sent {units.count(s['sent'])}, lost {units.count(s['lost'])}, "
+        f"{units.count(s['samples'])} samples; state {out.state}"
     )
     if out.rollback:
         text += f"\nrolled back automatically: {out.rollback.reason}"
         text += f"\nfailure document: {out.rollback.failure_document}"
+    if out.verdict is not None:
+        text += "\n" + _verdict_text(out.verdict)
+    if out.not_judged:
+        text += f"\nno verdict: {out.not_judged}"
     return out, text
 
 
@@ -462,7 +488,13 @@ def cmd_status(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
     if out.interrupted:
         i = out.interrupted
         lines.append(f"  INTERRUPTED {i['operation']} ({i['at']}): {i['next']}")
-    return out, "\n".join(lines)
+    step = services.next_step(ws, args.name, _actor(args))
+    lines.append(f"  next: {step.sentence}")
+    lines += [
+        f"    {'* ' if a.primary else '  '}{a.label}" + ("" if a.enabled else f" (not now: {a.why_not})")
+        for a in step.actions
+    ]
+    return out.model_dump(mode="json") | {"next_step": step.model_dump(mode="json")}, "\n".join(lines)
 
 
 def cmd_backup_store(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
@@ -522,6 +554,7 @@ def cmd_events(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
         "action_prefix": args.action_prefix,
         "since": _when("--since", args.since),
         "until": _when("--until", args.until),
+        "exclude_actions": services.FLEET_LOAD_ACTIONS if args.hide_fleet_load else None,
     }
     if args.csv:
         Path(args.csv).write_bytes(services.events_csv(ws, **filters))
@@ -657,6 +690,7 @@ def cmd_risks(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
         lines.append(f"[{r.level}] {r.description} (owner: {r.owner}): {mark}")
         lines.append(f"    mitigation: {r.mitigation}")
         lines += [f"    - {e}" for e in r.evidence]
+        lines += [f"    (old systems, not the migration's) {e}" for e in r.old_system]
         if r.systems:
             lines.append(f"    systems: {', '.join(r.systems)}")
     lines.append("optimisation opportunities:")
@@ -828,8 +862,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--duration", type=float, help="seconds (default: policy, the seed's 24 h)")
     p.add_argument("--bucket", type=float, help="seconds per bucket (default: policy, 60)")
-    p.add_argument("--rps", type=float, default=50.0, help="requests per second")
+    p.add_argument("--rps", type=float, help="requests per second (default 50; with --extend: the run's)")
     p.add_argument("--stop", action="store_true", help="ask the running run to stop")
+    p.add_argument(
+        "--extend",
+        action="store_true",
+        help="run --duration seconds more after INCONCLUSIVE, judged with the judged run's samples",
+    )
     p = add(
         "calibrate",
         cmd_calibrate,
@@ -911,6 +950,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", help="up to this date or ISO time (exclusive)")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--csv", metavar="FILE", help="write every matching event to FILE as CSV")
+    p.add_argument(
+        "--hide-fleet-load",
+        action="store_true",
+        help="leave out the per-system records of fleet loads (import, v1 validation)",
+    )
     p = add("kpis", cmd_kpis, "the seed's migration KPIs and success score, measured from the store")
     p.add_argument("--as-of", help="as of this date or ISO time (default now)")
     p = add("timeline", cmd_timeline, "plan vs actual per phase and the forecast finish date")

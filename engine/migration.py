@@ -10,6 +10,7 @@ rollbacks) is not checked, as nobody asked for it.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,12 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel
 
+from engine import units
 from engine.access import operator_only
 from engine.convert.writer import finish_swap, sweep_leftovers
 from engine.deploy import slots, supervisor
 from engine.deploy.checklist import ACKNOWLEDGED_ITEMS, ITEMS, Checklist, run_checklist
+from engine.deploy.checklist import label as checklist_label
 from engine.deploy.strategies import (
     DeployOutcome,
     PromoteOutcome,
@@ -29,12 +32,13 @@ from engine.deploy.strategies import (
     validation_rate,
 )
 from engine.deploy.warm import decommission_expired
-from engine.errors import InputError, NotFoundError, StateConflictError
+from engine.errors import InputError, NotFoundError, StateConflictError, SwitchyardError
 from engine.governance.approvals import require_approval
 from engine.governance.hold import ensure_not_held
 from engine.judge.calibration import latest_calibration
 from engine.judge.policy import Policy, load_policy
-from engine.judge.runs import judgeable_run, record_verdict
+from engine.judge.runs import chain_ids, chain_seconds, judgeable_run, record_verdict, run_chain
+from engine.judge.stats import import_ahead
 from engine.judge.verdict import Verdict, judge_samples
 from engine.parallel import calibrate as calibration
 from engine.parallel import capacity, compare
@@ -256,7 +260,11 @@ def checklist(
                         "actor": actor,
                         "system": name,
                         "action": "checklist",
-                        "reason": f"ack {ack}" if ack else None,
+                        "reason": (
+                            f"acknowledged {checklist_label(ack)}" + (f": {note}" if note else "")
+                            if ack
+                            else None
+                        ),
                         "after": result.as_flags(),
                     }
                 ],
@@ -314,6 +322,12 @@ class RunResult(BaseModel):
     state: str
     summary: dict[str, Any]
     rollback: RollbackOutcome | None = None
+    verdict: Verdict | None = None
+    """Recorded at the end of a completed run: nobody has to ask for it."""
+    not_judged: str | None = None
+    """Why a run has no verdict (stopped, a trigger rolled back, the judge refused): what to do instead."""
+    continues: str | None = None
+    """The earlier run this one adds samples to (its verdict weighs both)."""
 
 
 @operator_only("start a parallel run")
@@ -326,11 +340,21 @@ def parallel_run(
     bucket_s: float | None = None,
     rps: float = 50.0,
     progress: Progress = no_progress,
+    continues: str | None = None,
 ) -> RunResult:
-    """Mirror traffic to green while blue answers, for ``duration_s``; triggers roll back on their own."""
+    """Mirror traffic to green while blue answers, for ``duration_s``; triggers roll back on their own.
+
+    A run that completes is judged at once and its verdict recorded (the
+    result says why when it is not). ``continues``: the id of an earlier
+    completed run of ``name`` to add samples to, judged together with it
+    (what "Run N more minutes" after an INCONCLUSIVE verdict does).
+    """
     check_system_name(name)
     with connect(ws.db_path) as con:
         ensure_not_held(con, name, "start a parallel run")
+        earlier = store.get_run(con, continues) if continues else None
+    if continues and (earlier is None or earlier["system"] != name or earlier["status"] != "completed"):
+        raise NotFoundError(f"{name}: no completed run {continues!r} of this system to continue")
     policy = _policy()
     duration_s = duration_s or policy.parallel_run.duration_s
     bucket_s = bucket_s or policy.parallel_run.bucket_s
@@ -350,6 +374,7 @@ def parallel_run(
     if slots.live(ws, name, "green") is None or slots.live(ws, name, "blue") is None:
         raise StateConflictError(f"{name}: blue or green is not running; roll back or deploy again")
     run_id = new_run_id("parallel")
+    import_ahead()  # the verdict at the end needs scipy.stats: imported while the traffic runs
     with connect(ws.db_path) as con, transaction(con):
         op = store.start_operation(con, name, "parallel_run", actor, {"run_id": run_id})
         systems_store.transition_within(
@@ -357,7 +382,8 @@ def parallel_run(
             name,
             State.PARALLEL_RUN,
             actor=actor,
-            reason=f"parallel run {duration_s:.0f} s at {rps} req/s",
+            reason=f"parallel run {units.duration(duration_s)} at {units.count(rps)} req/s"
+            + (f", adding to {continues}" if continues else ""),
             detail={"run_id": run_id, "duration_s": duration_s, "bucket_s": bucket_s, "rps": rps},
         )
     try:
@@ -373,6 +399,7 @@ def parallel_run(
             validation_rate=validation_rate(ws, name),
             progress=progress,
             run_id=run_id,
+            continues=continues,
             route={
                 "strategy": route["strategy"],
                 "active_slot": "blue",
@@ -395,10 +422,22 @@ def parallel_run(
             systems_store.transition_within(
                 con, name, State.GREEN_DEPLOYED, actor=actor, reason="parallel run stopped before its end"
             )
+    verdict, not_judged = None, None
     if outcome.fired is not None:
         rollback = rollback_on_trigger(
             ws, name, outcome.fired, "the parallel run", policy=policy, progress=progress
         )
+        not_judged = (
+            f"trigger {outcome.fired.name} fired ({outcome.fired.explanation}): rolled back on its own"
+        )
+    elif outcome.status == "stopped":
+        not_judged = "stopped before its end: not judged; start a new run to collect evidence"
+    else:
+        progress(int(duration_s), int(duration_s), "judging the run")
+        try:
+            verdict = judge(ws, name, actor=actor, run_id=run_id, reason="judged at the end of the run")
+        except SwitchyardError as exc:  # the run and its samples stand; judge it again from there
+            not_judged = f"not judged: {exc}; judge it again ('judge {name}')"
     with connect(ws.db_path) as con:
         state = systems_store.get_system(con, name)["state"]
     return RunResult(
@@ -408,6 +447,40 @@ def parallel_run(
         state=state,
         summary=outcome.summary(),
         rollback=rollback,
+        verdict=verdict,
+        not_judged=not_judged,
+        continues=continues,
+    )
+
+
+@operator_only("run longer")
+def extend_run(
+    ws: Workspace,
+    name: str,
+    *,
+    actor: str,
+    duration_s: float,
+    rps: float | None = None,
+    progress: Progress = no_progress,
+) -> RunResult:
+    """Collect more samples for the newest verdict's run: a run that continues it at its rate and
+    bucket, judged at its end together with it (an INCONCLUSIVE verdict's "Run N more minutes")."""
+    check_system_name(name)
+    with connect(ws.db_path) as con:
+        row = systems_store.get_system(con, name)
+        verdict = store.latest_verdict(con, name)
+        run = store.get_run(con, verdict["run_id"]) if verdict else None
+    if State(row["state"]) != State.JUDGED or run is None:
+        raise StateConflictError(f"{name} is {row['state']}: running longer needs a judged run to add to")
+    return parallel_run(
+        ws,
+        name,
+        actor=actor,
+        duration_s=duration_s,
+        bucket_s=float(run["bucket_s"]),
+        rps=float(rps or run["rps"]),
+        progress=progress,
+        continues=str(run["id"]),
     )
 
 
@@ -521,12 +594,18 @@ def stop_run(ws: Workspace, name: str, *, actor: str) -> str:
 
 
 @operator_only("judge a run (it records a verdict)")
-def judge(ws: Workspace, name: str, *, actor: str, run_id: str | None = None) -> Verdict:
-    """Judge the newest completed parallel run (or ``run_id``) and record the verdict."""
+def judge(
+    ws: Workspace, name: str, *, actor: str, run_id: str | None = None, reason: str | None = None
+) -> Verdict:
+    """Judge the newest completed parallel run (or ``run_id``) and record the verdict.
+
+    A run that continues earlier ones ("Run N more minutes") is judged on all
+    their samples together.
+    """
     check_system_name(name)
     policy = _policy()
     run, health = judgeable_run(ws, name, run_id)
-    samples = read_run_samples(ws, name, run["id"])
+    samples = read_run_samples(ws, name, chain_ids(ws, run))
     with connect(ws.db_path) as con:
         calibrated = latest_calibration(con, name)
     verdict = judge_samples(
@@ -538,8 +617,9 @@ def judge(ws: Workspace, name: str, *, actor: str, run_id: str | None = None) ->
         calibration=calibrated,
     )
     result = json.loads(verdict.model_dump_json())
+    said = f"verdict {verdict.verdict} on run {run['id']}"
     record_verdict(
-        ws, name, run, verdict, result, actor=actor, reason=f"verdict {verdict.verdict} on run {run['id']}"
+        ws, name, run, verdict, result, actor=actor, reason=said + (f" ({reason})" if reason else "")
     )
     return verdict  # operator_only refreshes the gateway's /metrics snapshot on return
 
@@ -744,7 +824,10 @@ def run_evidence(ws: Workspace, name: str, run_id: str | None = None) -> RunEvid
             verdict=verdict,
             checklist_acked=acked,
         )
-    frames = compare.evidence(ws, name, run["id"], float(run["bucket_s"]))  # one read of the segments
+    with connect(ws.db_path) as con:  # a run that continues earlier ones is read with them
+        chain = run_chain(con, run)
+    run = run | {"chain": [r["id"] for r in chain], "chain_seconds": chain_seconds(chain)}
+    frames = compare.evidence(ws, name, run["chain"], float(run["bucket_s"]))  # one read of the segments
     return RunEvidence(
         system=name,
         state=row["state"],
@@ -757,4 +840,53 @@ def run_evidence(ws: Workspace, name: str, run_id: str | None = None) -> RunEvid
         mismatches=frames.mismatches,
         verdict=verdict if verdict and verdict["run_id"] == run["id"] else None,
         checklist_acked=acked,
+    )
+
+
+# --------------------------------------------------------------------------- a run as it goes, what next
+
+
+class LiveRun(BaseModel):
+    """A parallel run in progress as the page shows it while it goes: nothing here is recorded."""
+
+    run: dict[str, Any]
+    elapsed_s: float
+    samples_old: int
+    samples_new: int
+    verdict: Verdict | None
+    """The judge on the samples so far (with the runs it continues): interim, never stored."""
+
+
+def run_so_far(ws: Workspace, name: str) -> LiveRun | None:
+    """The running parallel run of ``name`` and the verdict its samples would get now; None if none runs.
+
+    The same judge as at the end, on what the gateway has written so far, so a
+    lead watches the intervals narrow and the triggers stay quiet (or not).
+    """
+    check_system_name(name)
+    with connect(ws.db_path) as con:
+        run = store.latest_run(con, name, "parallel")
+        if run is None or run["status"] != "running":
+            return None
+        chain = run_chain(con, run)
+        green = store.live_slot(con, name, "green")
+        calibrated = latest_calibration(con, name)
+    samples = read_run_samples(ws, name, [r["id"] for r in chain])
+    verdict = None
+    if samples.height:
+        verdict = judge_samples(
+            samples,
+            _policy(),
+            validation_success_rate=validation_rate(ws, name),
+            failed_health_checks=int(green["health_failures"]) if green else None,
+            bucket_s=float(run["bucket_s"]),
+            calibration=calibrated,
+        )
+    old = int((samples["version"] == "old").sum()) if samples.height else 0
+    return LiveRun(
+        run=run | {"chain": [r["id"] for r in chain], "chain_seconds": chain_seconds(chain)},
+        elapsed_s=(dt.datetime.now(dt.UTC) - run["started_at"]).total_seconds(),
+        samples_old=old,
+        samples_new=samples.height - old,
+        verdict=verdict,
     )

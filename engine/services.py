@@ -43,12 +43,14 @@ from engine.judge.calibration import Calibration, latest_calibration
 from engine.judge.from_source import SOURCES as METRICS_SOURCES  # noqa: F401 - the CLI's choices
 from engine.judge.from_source import judge_from_source  # noqa: F401 - a use case, as the migration's
 from engine.judge.policy import Policy, load_policy
+from engine.judge.runs import chain_seconds, run_chain
 from engine.judge.samples import read_samples_file
 from engine.judge.verdict import Verdict, judge_samples
 from engine.kpi.metrics import MigrationMetrics
 from engine.kpi.overview import Overview, build_overview, metrics_as_of
 from engine.kpi.plan_file import plan_path, workspace_plan, write_start_date
 from engine.migration import (  # noqa: F401 - the migration's use cases are services too
+    LiveRun,
     RunEvidence,
     RunResult,
     SystemStatus,
@@ -56,12 +58,14 @@ from engine.migration import (  # noqa: F401 - the migration's use cases are ser
     checklist,
     deploy,
     down,
+    extend_run,
     measure_capacity,
     parallel_run,
     promote,
     recover,
     rollback,
     run_evidence,
+    run_so_far,
     status,
     stop_run,
 )
@@ -70,6 +74,8 @@ from engine.models.blueprint_v1 import load_v1_blueprint
 from engine.models.blueprint_v2 import load_v2_blueprint
 from engine.models.common import MAX_BLUEPRINT_BYTES
 from engine.models.validation import FleetValidation, SystemValidation
+from engine.next_step import NextStep
+from engine.next_step import next_step as step_for
 from engine.notify import actions as notify
 from engine.notify.digest import Digest
 from engine.notify.digest import digest as digest_of
@@ -289,6 +295,14 @@ def inventory(ws: Workspace) -> pl.DataFrame:
     """Every system with its plan placement, state and latest v1 validation result."""
     with connect(ws.db_path) as con:
         return systems_store.inventory_with_validation(con)
+
+
+def state_of(ws: Workspace, name: str) -> tuple[str, int]:
+    """(state, version) of one system: one row, cheap enough for a page polling every second."""
+    check_system_name(name)
+    with connect(ws.db_path) as con:
+        row = systems_store.get_system(con, name)
+    return str(row["state"]), int(row["version"])
 
 
 def system_names(ws: Workspace) -> list[str]:
@@ -816,8 +830,12 @@ def set_role(ws: Workspace, name: str, role: Role | str, *, actor: str | None = 
 # --------------------------------------------------------------------------- audit
 
 
+FLEET_LOAD_ACTIONS = events_store.FLEET_LOAD_ACTIONS
+
+
 def list_events(ws: Workspace, **filters: Any) -> pl.DataFrame:
-    """Audit events newest first; filters: system, actor, action, action_prefix, since, until, limit."""
+    """Audit events newest first; filters: system, actor, action, action_prefix, since, until, limit,
+    exclude_actions (FLEET_LOAD_ACTIONS: the one-event-per-system records of a fleet load)."""
     with connect(ws.db_path) as con:
         return events_store.list_events(con, **filters)
 
@@ -973,6 +991,43 @@ def capacity(ws: Workspace, name: str) -> Capacity | None:
     check_system_name(name)
     with connect(ws.db_path) as con:
         return latest_capacity(con, name)
+
+
+def next_step(ws: Workspace, name: str, actor: str | None = None) -> NextStep:
+    """What to do next with ``name`` as ``actor`` sees it: one sentence and the actions that can act now
+    (engine.next_step): the verdict's consequence, a hold, the four-eyes rule, the warm window."""
+    check_system_name(name)
+    actor = actor or default_actor()
+    with connect(ws.db_path) as con:
+        row = systems_store.get_system(con, name)
+        run = deployments_store.latest_run(con, name, "parallel")
+        verdict = deployments_store.latest_verdict(con, name)
+        held = current_holds(con, name)
+        approvers = approvals_of(con, name, int(verdict["id"])) if verdict else pl.DataFrame()
+        last = first_row(
+            con,
+            "SELECT reason FROM events WHERE system = ? AND action = ? ORDER BY ts DESC, id DESC LIMIT 1",
+            [name, f"state:{row['state']}"],
+        )
+    if verdict is not None and (run is None or verdict["run_id"] != run["id"]):
+        verdict = None  # a verdict on an earlier run does not decide the newest one
+    if run is not None:
+        with connect(ws.db_path) as con:
+            chain = run_chain(con, run)
+        run = run | {"chain_seconds": chain_seconds(chain)}
+    hold = held.row(0, named=True) if held.height else None
+    others = approvers.filter(pl.col("actor") != actor).height if approvers.height else 0
+    return step_for(
+        row["state"],
+        verdict=verdict,
+        run=run,
+        held_by=hold["owner"] if hold else None,
+        hold_reason=hold["reason"] if hold else "",
+        approval_missing=policy().governance.approval_required and not others,
+        warm_seconds=seconds_left(ws, name),
+        last_reason=(last[0] or "") if last else "",
+        run_in_progress=run is not None and run["status"] == "running",
+    )
 
 
 def warm_seconds_left(ws: Workspace, name: str) -> float | None:

@@ -23,7 +23,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
-Unit = Literal["ms", "share", "change", "points", "ratio", "count", "hours", "minutes", "seconds"]
+Unit = Literal["ms", "share", "change", "points", "ratio", "count", "hours", "minutes", "seconds", "duration"]
 NONE = "–"
 """What a missing figure is written as (not "None", not "nan")."""
 
@@ -95,6 +95,18 @@ def seconds(value: float | None) -> str:
     return f"{value:,.0f} s" if _finite(value) else NONE  # type: ignore[str-format]
 
 
+def duration(value_s: float | None) -> str:
+    """A span of time in the unit that reads best: 28 s, 4.5 min, 2.1 h."""
+    if not _finite(value_s):
+        return NONE
+    assert value_s is not None
+    if abs(value_s) < 120:
+        return seconds(value_s)
+    if abs(value_s) < 7200:
+        return minutes(value_s / 60)
+    return f"{value_s / 3600:.1f} h"
+
+
 FORMATS = {
     "ms": ms,
     "share": share,
@@ -105,6 +117,7 @@ FORMATS = {
     "hours": hours,
     "minutes": minutes,
     "seconds": seconds,
+    "duration": duration,
 }
 
 

@@ -10,7 +10,9 @@ import datetime as dt
 
 import plotly.graph_objects as go
 import polars as pl
+from plotly.subplots import make_subplots
 
+from engine.judge.present import STATUS_COLOURS, axis_range, percent_suffix
 from engine.kpi.metrics import MigrationMetrics
 from engine.kpi.timeline import Forecast
 
@@ -56,14 +58,16 @@ def score_parts_figure(metrics: MigrationMetrics) -> go.Figure:
             y=[p.name for p in parts],
             orientation="h",
             text=[f"{p.value:.2f}" for p in parts],
+            textposition="outside",  # a part at 0 has no bar to write in: its "0.00" stands beside the axis
+            cliponaxis=False,
             hovertext=[p.formula for p in parts],
             marker_color=[_part_colour(p.value) for p in parts],
         )
     )
     fig.update_layout(
         height=260,
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={"range": [min(0.0, *[p.value for p in parts]), 1]},  # the rollback part can go below 0
+        margin={"l": 10, "r": 40, "t": 10, "b": 10},
+        xaxis={"range": [min(0.0, *[p.value for p in parts]), 1.12]},  # the rollback part can go below 0
     )
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -158,6 +162,74 @@ def per_bucket_figure(
         fig.update_yaxes(tickformat=".1%", range=[0, max(top * 1.2, 0.01)])
     else:
         fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def glance_figure(rows: list[dict]) -> go.Figure:
+    """Each criterion's interval against its threshold, in percent, coloured pass / unsure / fail.
+
+    One thin strip per criterion (engine.judge.present.glance_rows), each on its
+    own axis: a ±20 % latency change and a 100 % validation rate would crush
+    each other on one. The bar is the interval, the dot the estimate, the dashed
+    line the threshold; whatever criteria the verdict carries get a strip.
+    """
+    n = max(len(rows), 1)
+    fig = make_subplots(rows=n, cols=1, vertical_spacing=min(0.9 / n, 0.25) if n > 1 else 0.0)
+    for i, row in enumerate(rows, start=1):
+        colour = STATUS_COLOURS[row["status"]]
+        suffix = percent_suffix(row["unit"])
+        if row["observed"] is not None:
+            fig.add_scatter(
+                x=[row["low"], row["high"]],
+                y=[0, 0],
+                mode="lines",
+                line={"color": colour, "width": 12},
+                hoverinfo="skip",
+                row=i,
+                col=1,
+            )
+            fig.add_scatter(
+                x=[row["observed"]],
+                y=[0],
+                mode="markers",
+                marker={"color": "white", "size": 13, "line": {"color": colour, "width": 3}},
+                hovertemplate=f"{row['label']}: {row['text']} (limit {row['limit']})<extra></extra>",
+                row=i,
+                col=1,
+            )
+        if row["threshold"] is not None:
+            fig.add_shape(
+                type="line",
+                x0=row["threshold"],
+                x1=row["threshold"],
+                y0=-1,
+                y1=1,
+                line={"color": "#24292f", "width": 2},
+                row=i,
+                col=1,
+            )
+        fig.update_xaxes(range=list(axis_range(row)), ticksuffix=suffix, row=i, col=1)
+        fig.update_yaxes(visible=False, range=[-1, 1], row=i, col=1)
+        mark = row["mark"]
+        fig.add_annotation(
+            text=f"<b>{row['label']}</b>  {row['text']}  (limit {row['limit']})  "
+            f"<span style='color:{colour}'><b>{mark}</b></span>",
+            xref="x domain" if i == 1 else f"x{i} domain",
+            yref="y domain" if i == 1 else f"y{i} domain",
+            x=0,
+            y=1.08,
+            xanchor="left",
+            yanchor="bottom",
+            showarrow=False,
+            align="left",
+            font={"size": 13},
+        )
+    fig.update_layout(
+        height=30 + 105 * n,
+        margin={"l": 10, "r": 10, "t": 34, "b": 10},
+        showlegend=False,
+        plot_bgcolor="#f6f8fa",
+    )
     return fig
 
 

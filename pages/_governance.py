@@ -14,7 +14,7 @@ import streamlit as st
 
 from engine import services
 from engine.workspace import Workspace
-from pages._shared import cached, run_action
+from pages._shared import act, cached, clear_next, outcome
 
 VERDICT_COLOURS = {"GO": "green", "NO_GO": "red", "INCONCLUSIVE": "orange"}
 
@@ -62,8 +62,14 @@ def governance_section(
             if st.form_submit_button("Release hold", **buttons):
                 if not (sure and reason.strip()):
                     st.error("Give a reason and tick the confirmation to release.")
-                elif run_action(lambda: services.release(ws, name, actor=who, reason=reason)):
-                    st.rerun()
+                else:
+                    act(
+                        f"hold:{name}",
+                        lambda: services.release(ws, name, actor=who, reason=reason),
+                        "Hold released: the system moves again.",
+                        rerun=True,
+                        then=lambda _: clear_next("release-reason", "release-sure"),
+                    )
         else:
             st.markdown(
                 "**Hold**: freeze this system as it is (traffic stays, nothing promotes or rolls back)"
@@ -74,8 +80,15 @@ def governance_section(
             if st.form_submit_button("Hold", **buttons):
                 if not (sure and reason.strip()):
                     st.error("Give a reason and tick the confirmation to hold.")
-                elif run_action(lambda: services.hold(ws, name, actor=who, reason=reason, owner=owner)):
-                    st.rerun()
+                else:
+                    act(
+                        f"hold:{name}",
+                        lambda: services.hold(ws, name, actor=who, reason=reason, owner=owner),
+                        "On hold: nothing promotes, rolls back or runs until it is released.",
+                        rerun=True,
+                        then=lambda _: clear_next("hold-reason", "hold-owner", "hold-sure"),
+                    )
+        outcome(f"hold:{name}")
     with right, st.form("approve"):
         need = (
             "required by the policy" if policy.governance.approval_required else "not required by the policy"
@@ -93,8 +106,15 @@ def governance_section(
         ):
             if not reason.strip():
                 st.error("Give a reason to approve.")
-            elif run_action(lambda: services.approve(ws, name, actor=who, reason=reason)) is not None:
-                st.rerun()
+            else:
+                act(
+                    f"approve:{name}",
+                    lambda: services.approve(ws, name, actor=who, reason=reason),
+                    "Approved: a second operator may now promote.",
+                    rerun=True,
+                    then=lambda _: clear_next("approve-reason"),
+                )
+        outcome(f"approve:{name}")
     if verdict is not None:
         _rejudge(ws, name, who, buttons, verdict, version)
 
@@ -103,7 +123,10 @@ def _rejudge(
     ws: Workspace, name: str, who: str, buttons: dict[str, Any], verdict: dict, version: tuple
 ) -> None:
     original = verdict["result"]["policy"]
-    with st.expander("Re-judge this run under another policy (no traffic is sent)"):
+    # keyed: its open state is kept across reruns, so a rerun (a hold released above) never closes it
+    with st.expander(
+        "Re-judge this run under another policy (no traffic is sent)", key="rejudge-open", on_change="rerun"
+    ):
         with st.form("rejudge"):
             cols = st.columns(4)  # in percent, as the verdict reads; the policy keeps fractions
             latency = cols[0].number_input(
@@ -142,39 +165,44 @@ def _rejudge(
                     "statistics.confidence_level": confidence / 100,
                     "statistics.min_samples_per_version": minimum,
                 }
-                result = run_action(
+                result = act(
+                    f"rejudge:{name}",
                     lambda: services.rejudge(
                         ws, name, actor=who, run_id=verdict["run_id"], overrides=overrides
-                    )
+                    ),
+                    lambda r: (
+                        f"Re-judgement recorded: {r.original.verdict} -> {r.rejudged.verdict} (a what-if)."
+                    ),
                 )
                 if result is not None:
                     st.session_state[f"rejudge-{name}"] = result
                     version = services.data_version(ws)  # the re-judgement just recorded is counted below
-        result = st.session_state.get(f"rejudge-{name}")
-        if result is not None and result.run_id == verdict["run_id"]:
-            before, after = st.columns(2)
-            for column, title, v in (
-                (before, "Original", result.original),
-                (after, "Re-judged", result.rejudged),
-            ):
-                colour = VERDICT_COLOURS.get(v.verdict, "gray")
-                column.markdown(f"**{title}: :{colour}[{v.verdict}]**")
-                column.markdown("\n".join(f"- {r}" for r in v.reasons) or "- every criterion passed")
-            changes = [{"kind": "policy", **c.model_dump()} for c in result.policy_changes]
-            changes += [{"kind": "outcome", **c.model_dump()} for c in result.outcome_changes]
-            if changes:
-                st.dataframe(
-                    pl.DataFrame(
-                        [
-                            {k: json.dumps(v) if k in ("before", "after") else v for k, v in c.items()}
-                            for c in changes
-                        ]
-                    ),
-                    hide_index=True,
-                    width="stretch",
-                )
-            else:
-                st.caption("Nothing changed.")
+    # outside the expander: a rerun may draw it closed again, and the answer must stay in view
+    result = st.session_state.get(f"rejudge-{name}")
+    if result is not None and result.run_id == verdict["run_id"]:
+        before, after = st.columns(2)
+        for column, title, v in (
+            (before, "Original", result.original),
+            (after, "Re-judged", result.rejudged),
+        ):
+            colour = VERDICT_COLOURS.get(v.verdict, "gray")
+            column.markdown(f"**{title}: :{colour}[{v.verdict}]**")
+            column.markdown("\n".join(f"- {r}" for r in v.reasons) or "- every criterion passed")
+        changes = [{"kind": "policy", **c.model_dump()} for c in result.policy_changes]
+        changes += [{"kind": "outcome", **c.model_dump()} for c in result.outcome_changes]
+        if changes:
+            st.dataframe(
+                pl.DataFrame(
+                    [
+                        {k: json.dumps(v) if k in ("before", "after") else v for k, v in c.items()}
+                        for c in changes
+                    ]
+                ),
+                hide_index=True,
+                width="stretch",
+            )
+        else:
+            st.caption("Nothing changed.")
     earlier = cached(version, services.rejudgement_history, ws, name, verdict["run_id"])
     if earlier.height:  # outside the expander: a re-judgement from the CLI or another session shows too
         st.markdown(

@@ -189,7 +189,91 @@ def run_action(action: Callable[[], T]) -> T | None:
         return None
 
 
+# --------------------------------------------------------------------------- feedback where the click was
+
+OK_ICON, ERROR_ICON = ":material/check_circle:", ":material/error:"
+
+
+def say(area: str, ok: bool, text: str, *, toast: bool = True, later: bool = False) -> None:
+    """Keep an action's outcome for :func:`outcome` to draw beside its button, and toast it.
+
+    ``later``: the page reruns next (to redraw the state the action changed), and
+    a toast drawn just before a rerun is lost: it is queued for :func:`page_start`.
+    """
+    st.session_state[f"outcome-{area}"] = (ok, text)
+    if toast and later:
+        st.session_state.setdefault("toasts", []).append((ok, text))
+    elif toast:
+        st.toast(text, icon=OK_ICON if ok else ERROR_ICON)
+
+
+def outcome(area: str) -> None:
+    """The last outcome said in ``area`` (green or red), drawn where the area's buttons are."""
+    said = st.session_state.get(f"outcome-{area}")
+    if said is not None:
+        ok, text = said
+        (st.success if ok else st.error)(text, icon=OK_ICON if ok else ERROR_ICON)
+
+
+def act(
+    area: str,
+    action: Callable[[], T],
+    done: str | Callable[[T], str],
+    *,
+    rerun: bool = False,
+    then: Callable[[T], Any] | None = None,
+) -> T | None:
+    """Call one service function; its outcome (``done``, or the refusal) is said in ``area``.
+
+    On success ``then(result)`` runs (keep the result, reset the form), and with
+    ``rerun`` the page is drawn again to show the state the action changed.
+    """
+    try:
+        result = action()
+    except SwitchyardError as exc:
+        say(area, False, str(exc))
+        return None
+    say(area, True, done(result) if callable(done) else done, later=rerun)
+    if then is not None:
+        then(result)
+    if rerun:
+        st.rerun()
+    return result
+
+
+def clear_next(*keys: str) -> None:
+    """Reset these widgets to their defaults on the next run (a form after its action succeeded)."""
+    st.session_state.setdefault("clear-next", []).extend(keys)
+
+
+def page_start() -> None:
+    """At the top of a page: reset the widgets :func:`clear_next` named and show the queued toasts."""
+    for key in st.session_state.pop("clear-next", []):
+        st.session_state.pop(key, None)
+    for ok, text in st.session_state.pop("toasts", []):
+        st.toast(text, icon=OK_ICON if ok else ERROR_ICON)
+
+
 def show_error_list(title: str, items: list[Any]) -> None:
     """A red box listing problems, one per line."""
     if items:
         st.error(title + "\n\n" + "\n".join(f"- {item}" for item in items))
+
+
+# --------------------------------------------------------------------------- the system a lead works on
+
+FOCUS = "focus-system"
+"""Not a widget key: widget state is dropped when its page is left, this stays for the session."""
+
+
+def focus(name: str) -> None:
+    """Remember the system this session works on: the next page opens on it (convert, then validate)."""
+    st.session_state[FOCUS] = name
+
+
+def focus_index(names: list[str], fallback: list[str] | None = None) -> int:
+    """Index in ``names`` of the system in focus, else of the first of ``fallback`` present, else 0."""
+    for candidate in [st.session_state.get(FOCUS), *(fallback or [])]:
+        if candidate in names:
+            return names.index(candidate)
+    return 0

@@ -25,10 +25,17 @@ kind = cols[2].selectbox(
 today = dt.date.today()
 days = cols[3].date_input("Between", value=(today - dt.timedelta(days=7), today))
 
+show_load = st.toggle(
+    "Show fleet loads",
+    value=False,
+    help="Importing a fleet records an import and a v1 validation for every system (over a hundred events "
+    "for the sample fleet): kept on the record, hidden here until asked for.",
+)
 filters = {
     "system": None if system == ANY else system,
     "actor": None if who == ANY else who,
     "action_prefix": None if kind == ANY else kind,
+    "exclude_actions": None if show_load else services.FLEET_LOAD_ACTIONS,
 }
 if isinstance(days, tuple) and len(days) == 2:
     since, until = days
@@ -36,13 +43,22 @@ if isinstance(days, tuple) and len(days) == 2:
     filters["until"] = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
 events = cached(version, services.list_events, ws, **filters)
-st.caption(f"{events.height} events")
+hidden = 0
+if not show_load:
+    everything = cached(version, services.list_events, ws, **(filters | {"exclude_actions": None}))
+    hidden = everything.height - events.height
+st.caption(f"{events.height} events" + (f" ({hidden} of fleet loads hidden)" if hidden else ""))
+ROW_PX, MOST_ROWS = 35, 30  # the table grows with its rows (up to 30 at a time), not a 13-row box
 st.dataframe(
     events.with_columns(pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S")).drop("id"),
     hide_index=True,
     width="stretch",
-    height=520,
-    column_config={c: st.column_config.TextColumn(width="small") for c in ("before", "after")},
+    height=ROW_PX * (min(max(events.height, 1), MOST_ROWS) + 1) + 3,
+    column_config={
+        "ts": st.column_config.TextColumn("when (UTC)", width="medium"),
+        "reason": st.column_config.TextColumn(width="large"),
+        **{c: st.column_config.TextColumn(width="small") for c in ("before", "after")},
+    },
 )
 st.download_button(
     "Download CSV",

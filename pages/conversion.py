@@ -4,7 +4,7 @@ import polars as pl
 import streamlit as st
 
 from engine import services
-from pages._shared import actor, cached, run_action, viewer_note, workspace
+from pages._shared import actor, cached, focus, focus_index, run_action, viewer_note, workspace
 
 ws = workspace()
 version = services.data_version(ws)  # read first: the cached views below are keyed on it
@@ -17,7 +17,9 @@ left, right = st.columns([2, 1])
 scope = left.radio(
     "Convert", ["one system", "a phase", "the whole fleet"], horizontal=True, key="convert_scope"
 )
-name = left.selectbox("System", inventory["name"].to_list(), key="convert_system")
+names = inventory["name"].to_list()
+name = left.selectbox("System", names, index=focus_index(names), key="convert_system")
+focus(name)
 phase = right.selectbox("Phase", sorted(inventory["phase"].unique().to_list()), key="convert_phase")
 
 if st.button("Convert", type="primary", key="convert", disabled=not allowed, help=why or None):
@@ -47,7 +49,8 @@ if st.button("Convert", type="primary", key="convert", disabled=not allowed, hel
                 state="complete" if converted else "error",
             )
         if converted:
-            st.success(f"Converted {len(converted)} system(s) into {ws.v2_dir}.")
+            focus(converted[-1].system if scope != "one system" else name)  # Validation opens on it
+            st.success(f"Converted {len(converted)} system(s) into {ws.v2_dir}: validate them next.")
             st.dataframe(pl.DataFrame([c.model_dump() for c in converted]), hide_index=True, width="stretch")
 
 shown = services.show_system(ws, name)

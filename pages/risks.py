@@ -72,6 +72,8 @@ for level in ("high", "medium", "low"):
                     st.caption(f"Playbook: {titles.get(risk.playbook, risk.playbook)} (below)")
             with right:
                 st.markdown("\n".join(f"- {plain(line)}" for line in risk.evidence))
+                if risk.old_system:  # the old code's own defects: on the record, not the migration's risk
+                    st.caption("In the old systems: " + " ".join(plain(line) for line in risk.old_system))
                 if len(risk.systems) > SHOWN:
                     st.caption(f"Systems ({len(risk.systems)}): " + ", ".join(risk.systems[:SHOWN]) + ", …")
                     with st.expander(f"All {len(risk.systems)} systems"):

@@ -86,13 +86,7 @@ with tiles[len(targets)].container(border=True):
     )
     n, c = m.systems_validated_v2, m.systems_with_capacity
     st.caption(f"{n} system{'' if n == 1 else 's'} validated on v2 · {c} with a capacity probe")
-notes = []
-if m.systems_validated_v2 == 0:
-    notes.append("no system validated on v2 yet")
-if m.systems_with_verdict == 0:
-    notes.append("no migrated system has a verdict yet, so latency shows the seed's 0 default")
-if m.systems_with_capacity == 0:
-    notes.append("no migrated system has a capacity probe yet, so throughput shows the seed's 0 default")
+notes = m.caveats()
 if notes:
     st.caption("Note: " + "; ".join(notes) + ".")
 
@@ -135,6 +129,7 @@ with right:
         st.success("Nothing is blocked.", icon=":material/check_circle:")
     icons = {
         "emergency": ":material/emergency:",
+        "rolled back": ":material/undo:",
         "validation": ":material/rule:",
         "checklist": ":material/checklist:",
     }

@@ -5,7 +5,7 @@ import streamlit as st
 
 from engine import services
 from pages._charts import rate_bars
-from pages._shared import actor, cached, run_action, viewer_note, workspace
+from pages._shared import actor, cached, focus, focus_index, run_action, viewer_note, workspace
 
 ws = workspace()
 version = services.data_version(ws)  # read first: the cached views below are keyed on it
@@ -63,10 +63,18 @@ else:
     st.caption("No system is blocked.")
 
 st.subheader("Checks of one system")
-converted = v2_done["name"].to_list()
-if not converted:
-    st.info("No system has been converted and validated yet: use the Conversion page, then validate here.")
-name = st.selectbox("System", table["name"].to_list(), key="validation_system")
+waiting = table.filter(pl.col("state") == "converted")["name"].to_list()
+if waiting:
+    st.info(
+        f"Converted, not validated yet: {', '.join(waiting[:8])}{' …' if len(waiting) > 8 else ''}. "
+        "Pick one and run the gate.",
+        icon=":material/pending_actions:",
+    )
+elif not v2_done.height:
+    st.info("No system has been converted yet: use the Conversion page, then validate here.")
+names = table["name"].to_list()
+name = st.selectbox("System", names, index=focus_index(names, waiting), key="validation_system")
+focus(name)
 if st.button("Validate (v2 gate)", key="validate_v2", disabled=not allowed, help=why or None):
     with st.spinner(f"Running the gate on {name}…"):
         if run_action(lambda: services.validate_systems_v2(ws, [name], actor=actor())) is not None:

@@ -26,6 +26,7 @@ def test_rates_and_changes_read_in_percent() -> None:
     assert units.points(0.005) == "+0.50 pp"
     assert units.ratio(2.0) == "2.00x"
     assert units.hours(1.5) == "1.50 h"
+    assert [units.duration(s) for s in (28, 270, 7560)] == ["28 s", "4.5 min", "2.1 h"]
 
 
 @pytest.mark.parametrize("missing", [None, math.nan, math.inf])

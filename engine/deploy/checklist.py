@@ -35,12 +35,29 @@ ITEMS = (
     "team_notified",
 )
 ACKNOWLEDGED_ITEMS = frozenset({"team_notified"})
+LABELS = {
+    "backup_exists": "backup made",
+    "tests_passing": "v2 gate passes",
+    "dependencies_mapped": "dependencies mapped",
+    "rollback_plan": "rollback plan written",
+    "monitoring_setup": "monitoring set up",
+    "team_notified": "team notified",
+}
+"""Each item as people say it (the seed's names stay the keys: audit events, --ack, JSON)."""
+
+
+def label(item: str) -> str:
+    return LABELS.get(item, item.replace("_", " "))
 
 
 class ChecklistItem(BaseModel):
     name: str
     ok: bool
     detail: str
+
+    @property
+    def label(self) -> str:
+        return label(self.name)
 
 
 class Checklist(BaseModel):

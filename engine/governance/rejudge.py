@@ -21,7 +21,9 @@ from pydantic import BaseModel, ValidationError
 
 from engine.errors import InputError, NotFoundError
 from engine.judge.policy import Policy
+from engine.judge.runs import run_chain
 from engine.judge.verdict import Verdict, judge_samples
+from engine.store import deployments as runs_store
 from engine.store.db import query_frame
 from engine.store.events import append_events
 from engine.store.samples import read_run_samples
@@ -95,9 +97,10 @@ def rejudge(
     """Weigh the stored samples of the run under ``policy`` and compare with the original verdict."""
     row = original_verdict(con, system, run_id)
     original = Verdict.model_validate(row["result"])
-    runs = query_frame(con, "SELECT bucket_s FROM runs WHERE id = ?", [row["run_id"]])
-    bucket_s = float(runs["bucket_s"][0]) if runs.height else None
-    samples = read_run_samples(ws, system, row["run_id"])
+    run = runs_store.get_run(con, row["run_id"])
+    bucket_s = float(run["bucket_s"]) if run else None
+    chain = [r["id"] for r in run_chain(con, run)] if run else [row["run_id"]]  # as the verdict weighed it
+    samples = read_run_samples(ws, system, chain)
     if samples.height == 0:
         raise NotFoundError(f"{system}: the samples of run {row['run_id']} are gone; nothing to judge again")
     health = _observed(original, "trigger", "failed_health_checks")

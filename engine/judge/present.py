@@ -42,10 +42,24 @@ def label(criterion: Mapping[str, Any]) -> str:
 
 
 def status(criterion: Mapping[str, Any]) -> Status:
-    """pass: passed, whole interval on the good side; fail: the same on the bad side; else unsure."""
-    if not criterion.get("conclusive"):
-        return "unsure"
-    return "pass" if criterion.get("passed") else "fail"
+    """pass: passed, whole interval on the good side; fail: the same on the bad side; else unsure.
+
+    A guard (a tail or an endpoint with few samples, ``role`` guard) need not be proven within its
+    limit to let a GO through, only clear of it at the policy's guard confidence (``guard_clear``):
+    then it passes, and is never drawn as what holds GO up (the same as ``Criterion.holds_up_go``).
+    """
+    if criterion.get("conclusive"):
+        return "pass" if criterion.get("passed") else "fail"
+    guard_lets_go = criterion.get("role") == "guard" and criterion.get("guard_clear") is not False
+    return "pass" if criterion.get("passed") and guard_lets_go else "unsure"  # as Criterion.holds_up_go
+
+
+def mark(criterion: Mapping[str, Any]) -> str:
+    """The status in words: pass, unsure, FAIL; a guard says so ("pass (guard, not proven)")."""
+    said = {"pass": "pass", "unsure": "unsure", "fail": "FAIL"}[status(criterion)]
+    if criterion.get("role") == "guard":
+        said += ", guard" if criterion.get("conclusive") else " (guard, not proven)"
+    return said
 
 
 def _limit(criterion: Mapping[str, Any]) -> str:
@@ -69,7 +83,7 @@ def criteria_table(result: Mapping[str, Any]) -> pl.DataFrame:
             "observed": units.fmt(c.get("observed"), units.criterion_unit(c)),
             "interval": _interval(c),
             "limit": _limit(c),
-            "result": status(c),
+            "result": mark(c),
             "samples old / new": f"{units.count(c.get('n_old'))} / {units.count(c.get('n_new'))}",
         }
         for c in result.get("criteria") or []
@@ -119,6 +133,7 @@ def glance_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "threshold": units.as_percent(c.get("threshold"), unit),
                 "direction": str(c.get("direction", "")),
                 "status": status(c),
+                "mark": mark(c),
                 "text": units.fmt(c.get("observed"), unit),
                 "limit": _limit(c),
             }
@@ -145,7 +160,7 @@ def seed_rule(new_better: bool | None) -> str:
     """The seed's own rule in words, labelled as the seed's: it reads point estimates only, so it
     may say "better" beside an INCONCLUSIVE verdict without contradicting it."""
     says = "new is better" if new_better else "new is not better"
-    return f"The seed's point-estimate rule says {says}"
+    return f"the seed's point-estimate rule says {says}"
 
 
 def summary_table(summary: pl.DataFrame) -> pl.DataFrame:

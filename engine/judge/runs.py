@@ -8,7 +8,11 @@ and the state change are stored must not drift apart.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from typing import Any
+
+import duckdb
 
 from engine.errors import NotFoundError, StateConflictError
 from engine.judge.verdict import Verdict
@@ -34,6 +38,46 @@ def judgeable_run(ws: Workspace, name: str, run_id: str | None) -> tuple[dict[st
     if run is None or run["system"] != name:
         raise NotFoundError(f"{name}: no completed parallel run to judge")
     return run, int(green["health_failures"]) if green else None
+
+
+MAX_CHAIN = 100
+"""Runs read as one at the most: a guard against a cycle in hand-edited data, far above any real use."""
+
+
+def continued(run: dict[str, Any]) -> str | None:
+    """The id of the run ``run`` continues ("Run N more minutes"), or None."""
+    outcome = run.get("outcome")
+    if isinstance(outcome, str):
+        outcome = json.loads(outcome) if outcome else None
+    return (outcome or {}).get("continues")
+
+
+def run_chain(con: duckdb.DuckDBPyConnection, run: dict[str, Any]) -> list[dict[str, Any]]:
+    """``run`` and the earlier runs of the same system it continues, oldest first.
+
+    An INCONCLUSIVE verdict says how many more samples would decide it; the run
+    that collects them continues the judged one, and the judge weighs both runs'
+    samples together (more samples, not a fresh start).
+    """
+    chain = [run]
+    while (earlier := continued(chain[-1])) and len(chain) < MAX_CHAIN:
+        row = store.get_run(con, earlier)
+        if row is None or row["system"] != run["system"] or row in chain:
+            break
+        chain.append(row)
+    return chain[::-1]
+
+
+def chain_seconds(runs: list[dict[str, Any]]) -> float:
+    """How long the runs ran together (a running one up to now): "inconclusive after N minutes"."""
+    now = dt.datetime.now(dt.UTC)
+    return sum(((r["ended_at"] or now) - r["started_at"]).total_seconds() for r in runs)
+
+
+def chain_ids(ws: Workspace, run: dict[str, Any]) -> list[str]:
+    """The ids of :func:`run_chain`, oldest first (what the samples are read from)."""
+    with connect(ws.db_path) as con:
+        return [r["id"] for r in run_chain(con, run)]
 
 
 def record_verdict(

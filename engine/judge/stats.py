@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -31,6 +32,12 @@ def _sps() -> ModuleType:
     from scipy import stats
 
     return stats
+
+
+def import_ahead() -> None:
+    """Import ``scipy.stats`` in a background thread now: a parallel run's traffic takes seconds to
+    minutes, and its verdict (the page's interim one too) should not wait for the import after it."""
+    threading.Thread(target=_sps, name="import-scipy-stats", daemon=True).start()
 
 
 @dataclass(frozen=True)

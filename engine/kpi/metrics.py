@@ -114,6 +114,20 @@ class MigrationMetrics(BaseModel):
             ),
         ]
 
+    def caveats(self) -> list[str]:
+        """What a reader must know to read the figures right (the standup page and digest say it)."""
+        notes = []
+        if self.systems_validated_v2 == 0:
+            notes.append("no system validated on v2 yet")
+        unmeasured = "is not measured yet, reads 0"
+        if self.systems_with_verdict == 0:
+            notes.append(f"no migrated system has a verdict yet, so the latency change {unmeasured}")
+        if self.systems_with_capacity == 0:
+            notes.append(
+                f"no migrated system has a capacity probe yet, so the throughput change {unmeasured}"
+            )
+        return notes
+
     @property
     def success_score(self) -> float:
         parts = self.score_parts()

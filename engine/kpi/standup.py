@@ -2,9 +2,10 @@
 
 * changes: promotions, rollbacks (automatic ones name their trigger), emergencies
   and new NO_GO verdicts in the 24 hours before ``as_of``;
-* blockers: systems that cannot move without someone acting: a failed v2
-  validation (with the checks that failed), a validated system whose
-  pre-migration checklist still misses items, a system in emergency;
+* blockers: systems that cannot move without someone acting: a system in
+  emergency, a rolled-back one waiting for a new attempt (with why it was
+  rolled back), a failed v2 validation (with the checks that failed), a
+  validated system whose pre-migration checklist still misses items;
 * next: the systems not yet migrated that the plan wants first, with due dates.
 """
 
@@ -17,6 +18,7 @@ import duckdb
 import polars as pl
 from pydantic import BaseModel
 
+from engine.deploy.checklist import label as checklist_label
 from engine.kpi.facts import Facts
 from engine.state import State
 from engine.store.db import query_frame
@@ -76,6 +78,11 @@ def blockers(con: duckdb.DuckDBPyConnection, facts: Facts) -> list[Blocker]:
             out.append(
                 Blocker(system=name, state=state, kind="emergency", detail=_emergency_detail(facts, name))
             )
+    for name, state in states.items():
+        if state == State.ROLLED_BACK:  # undone safely, but the system is not migrated until a new attempt
+            out.append(
+                Blocker(system=name, state=state, kind="rolled back", detail=_rolled_back_detail(facts, name))
+            )
     failed = [n for n, s in states.items() if s == State.VALIDATION_FAILED]
     for row in _failed_checks(con, failed, facts.as_of).iter_rows(named=True):
         out.append(
@@ -103,6 +110,16 @@ def _emergency_detail(facts: Facts, name: str) -> str:
     ).tail(1)
     reason = last["reason"].item() if last.height else None
     return reason or "rollback could not verify the old version"
+
+
+def _rolled_back_detail(facts: Facts, name: str) -> str:
+    last = facts.transitions.filter(
+        (pl.col("system") == name) & (pl.col("to_state") == State.ROLLED_BACK)
+    ).tail(1)
+    reason = (last["reason"].item() if last.height else None) or "no reason recorded"
+    when = f" on {last['ts'].item():%d %b %H:%M} UTC" if last.height else ""
+    by = f" by {last['actor'].item()}" if last.height else ""
+    return f"{when.strip()}{by}: {reason}. Waiting for a new attempt: fix, convert and validate again."
 
 
 def _failed_checks(con: duckdb.DuckDBPyConnection, names: list[str], as_of: dt.datetime) -> pl.DataFrame:
@@ -151,7 +168,10 @@ def _missing_checklist(
     seen = {row["system"]: json.loads(row["after"]) for row in frame.iter_rows(named=True)}
     return {
         name: (
-            "missing: " + ", ".join(k for k, ok in seen[name].items() if not ok)
+            "missing: "
+            + ", ".join(
+                checklist_label(k) for k, ok in seen[name].items() if not ok and k != "ready_to_migrate"
+            )
             if name in seen
             else "pre-migration checklist not run yet"
         )

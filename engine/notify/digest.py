@@ -108,13 +108,7 @@ def render(view: Overview) -> str:
         f"Evidence: {m.systems_with_verdict} migrated systems with a verdict, "
         f"{m.systems_with_capacity} with a capacity probe; {m.systems_validated_v2} systems validated on v2.",
     ]
-    notes = []
-    if m.systems_validated_v2 == 0:
-        notes.append("no system validated on v2 yet")
-    if m.systems_with_verdict == 0:
-        notes.append("no migrated system has a verdict yet, so latency shows the seed's 0 default")
-    if m.systems_with_capacity == 0:
-        notes.append("no migrated system has a capacity probe yet, so throughput shows the seed's 0 default")
+    notes = m.caveats()
     if notes:
         out.append(f"Note: {'; '.join(notes)}.")
     out += [

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from engine.store.samples import run_queries
+from engine.store.samples import RunIds, run_queries
 from engine.workspace import Workspace
 
 LATENCY_SAMPLE = 20000
@@ -52,12 +52,14 @@ MISMATCHES = """
     SELECT n.ts, n.endpoint, o.status AS old_status, n.status AS new_status,
            o.body AS old_body, n.body AS new_body
     FROM (
-        SELECT request_id, ts, endpoint, status, body FROM s
+        SELECT run_id, request_id, ts, endpoint, status, body FROM s
         WHERE version = 'new' AND NOT match ORDER BY (body IS NULL), ts LIMIT ?
-    ) n JOIN s o ON o.request_id = n.request_id AND o.version = 'old'
+    ) n JOIN s o ON o.request_id = n.request_id AND o.run_id = n.run_id AND o.version = 'old'
     ORDER BY (n.body IS NULL), n.ts
 """
-"""The first mismatched new rows, then only their old rows: the join's build side is ``limit`` rows."""
+"""The first mismatched new rows, then only their old rows: the join's build side is ``limit`` rows.
+A request is named by run and id together: runs read as one (a run that continues another) may come
+from gateways whose counters both started at 1."""
 
 
 def _query(ws: Workspace, system: str, run_id: str, sql: str, params: list | None = None) -> pl.DataFrame:
@@ -75,7 +77,7 @@ class RunFrames:
     mismatches: pl.DataFrame
 
 
-def evidence(ws: Workspace, system: str, run_id: str, bucket_s: float) -> RunFrames:
+def evidence(ws: Workspace, system: str, run_id: RunIds, bucket_s: float) -> RunFrames:
     """:func:`summary`, :func:`bucket_stats`, :func:`latency_sample` and :func:`mismatch_examples` at once."""
     with run_queries(ws, system, run_id) as query:
         if query is None:

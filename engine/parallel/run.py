@@ -114,6 +114,7 @@ def watch(
     route_key: str | None = None,
     roles: tuple[str, str] = ("blue", "green"),
     act_on_triggers: bool = True,
+    continues: str | None = None,
 ) -> WatchOutcome:
     """Route as ``route`` says with this run recording, drive traffic, and watch; see the module doc.
 
@@ -128,7 +129,17 @@ def watch(
     run_id = run_id or new_run_id(kind)
     key = route_key or system
     with connect(ws.db_path) as con, transaction(con):
-        store.create_run(con, run_id, system, kind, actor, duration_s=duration_s, bucket_s=bucket_s, rps=rps)
+        store.create_run(
+            con,
+            run_id,
+            system,
+            kind,
+            actor,
+            duration_s=duration_s,
+            bucket_s=bucket_s,
+            rps=rps,
+            continues=continues,
+        )
         store.put_route(con, key, **route, record_run=run_id)
         blue = store.live_slot(con, system, roles[0])
         green = store.live_slot(con, system, roles[1])

@@ -10,10 +10,12 @@ imported on first use only, so the app's pages do not pay for it.
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass
 
 import polars as pl
 
+from engine.judge import present
 from engine.kpi.metrics import MigrationMetrics
 
 PLAN_COLOUR, ACTUAL_COLOUR, BAD_COLOUR, GOOD_COLOUR = "#9aa5b1", "#1f6feb", "#d1242f", "#1a7f37"
@@ -103,6 +105,58 @@ def verdict_chart(verdicts: pl.DataFrame) -> Chart | None:
     ax.legend(loc="best")
     verdict_text = ", ".join(f"{s}: {v}" for s, v in latest.select("system", "verdict").iter_rows())
     return Chart("Newest verdict per system", verdict_text, _png(fig))
+
+
+GLANCE_LIMIT = 8
+"""Systems whose newest verdict gets its at-a-glance chart in one report (the rest: in the table)."""
+
+
+def criteria_chart(system: str, result: dict) -> Chart | None:
+    """The Go / No-Go page's chart at a glance: each criterion's interval against its threshold, in
+    percent, coloured pass / unsure / fail; one strip per criterion the verdict carries."""
+    rows = present.glance_rows(result)
+    if not rows:
+        return None
+    from matplotlib.ticker import FuncFormatter
+
+    fig, _ = _figure(height=0.72 * len(rows) + 0.4)
+    fig.clear()
+    axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
+    for ax, row in zip(axes, rows, strict=True):
+        colour = present.STATUS_COLOURS[row["status"]]
+        if row["observed"] is not None:
+            ax.hlines(0, row["low"], row["high"], color=colour, linewidth=7)
+            ax.plot(
+                [row["observed"]], [0], "o", markerfacecolor="white", markeredgecolor=colour, markersize=8
+            )
+        if row["threshold"] is not None:
+            ax.axvline(row["threshold"], color="#57606a", linestyle="--", linewidth=1.2)
+        ax.set_xlim(*present.axis_range(row))
+        ax.set_ylim(-1, 1)
+        ax.set_yticks([])
+        suffix = present.percent_suffix(row["unit"])
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _, s=suffix: f"{v:g}{s}"))
+        ax.tick_params(labelsize=7)
+        mark = row["mark"]
+        ax.set_title(
+            f"{row['label']}: {row['text']} (limit {row['limit']}), {mark}",
+            loc="left",
+            fontsize=8,
+            color=colour,
+        )
+    verdict = str(result.get("verdict", ""))
+    reasons = [str(r) for r in result.get("reasons") or []][:3]
+    caption = f"{verdict}. " + " ".join(f"{r[0].upper()}{r[1:]}." for r in reasons if r)
+    return Chart(f"{system}: criteria at a glance ({verdict})", caption.strip(), _png(fig))
+
+
+def glance_charts(verdicts: pl.DataFrame) -> list[Chart]:
+    """:func:`criteria_chart` of each system's newest verdict (at most :data:`GLANCE_LIMIT`)."""
+    if "result" not in verdicts.columns or not verdicts.height:
+        return []
+    newest = verdicts.sort("ts").group_by("system", maintain_order=True).last().sort("system")
+    charts = [criteria_chart(r["system"], json.loads(r["result"])) for r in newest.iter_rows(named=True)]
+    return [c for c in charts if c is not None][:GLANCE_LIMIT]
 
 
 def report_charts(burn_up: pl.DataFrame, metrics: MigrationMetrics, verdicts: pl.DataFrame) -> list[Chart]:

@@ -59,10 +59,12 @@ class PostMortem:
     decisions: pl.DataFrame
     """ts, system, actor, from_state, to_state, reason, evidence: the decisive state changes."""
     verdicts: pl.DataFrame
-    """ts, system, run_id, verdict, actor, throughput_change, latency_increase, reasons."""
+    """ts, system, run_id, verdict, actor, throughput_change, latency_increase, reasons, result (JSON)."""
     failures: list[FailureDocument]
     risks: list[RiskView] = field(default_factory=list)
     """Risks of the register that materialised within the scope."""
+    old_defects: list[str] = field(default_factory=list)
+    """What the register found in the old systems themselves (their own bugs): not the migration's."""
 
     @property
     def title(self) -> str:
@@ -95,6 +97,8 @@ class PostMortem:
             lines.append(f"Forecast: {self.forecast.explanation}" + _slip(self.forecast))
         if self.risks:
             lines.append("Materialised risks: " + ", ".join(r.description for r in self.risks) + ".")
+        if self.old_defects:
+            lines.append("Found in the old systems, not caused by the migration: " + self.old_defects[0])
         return lines
 
 
@@ -125,7 +129,7 @@ def collect(
     phases = [p for p in timeline.phases if scope.kind != "phase" or p.number == scope.phase]
     verdicts = _verdicts(con, names, facts.as_of)
     restrict = None if scope.kind == "migration" else names
-    risks = [r for r in risk_register(con, ws, facts.as_of, systems=restrict) if r.materialised]
+    register = risk_register(con, ws, facts.as_of, systems=restrict)
     return PostMortem(
         scope=scope,
         as_of=facts.as_of,
@@ -140,7 +144,8 @@ def collect(
         decisions=_decisions(facts.transitions, verdicts),
         verdicts=verdicts,
         failures=[f for f in read_failure_documents(ws.failures_dir) if f.system in set(names)],
-        risks=risks,
+        risks=[r for r in register if r.materialised],
+        old_defects=[line for r in register for line in r.old_system],
     )
 
 
@@ -164,7 +169,8 @@ def _verdicts(con: duckdb.DuckDBPyConnection, names: list[str], as_of: dt.dateti
         SELECT ts, system, run_id, verdict, actor,
                {criterion_sql("throughput_change")} AS throughput_change,
                {criterion_sql("latency_increase")} AS latency_increase,
-               CAST(result->'$.reasons' AS VARCHAR[]) AS reasons
+               CAST(result->'$.reasons' AS VARCHAR[]) AS reasons,
+               CAST(result AS VARCHAR) AS result
         FROM verdicts WHERE system IN (SELECT unnest(?::VARCHAR[])) AND ts <= ?
         ORDER BY ts, id
         """,  # noqa: S608 - the interpolated parts are constant criterion names, not values

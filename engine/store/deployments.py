@@ -208,11 +208,24 @@ def create_run(
     duration_s: float,
     bucket_s: float,
     rps: float,
+    continues: str | None = None,
 ) -> None:
+    """A new run in status ``running``; ``continues`` names the earlier run whose samples it adds to
+    (kept in ``outcome`` from the start, so a running run's evidence already reads both)."""
     con.execute(
-        "INSERT INTO runs (id, system, kind, status, actor, started_at, duration_s, bucket_s, rps) "
-        "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
-        [run_id, system, kind, actor, _now(), duration_s, bucket_s, rps],
+        "INSERT INTO runs (id, system, kind, status, actor, started_at, duration_s, bucket_s, rps, outcome) "
+        "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            system,
+            kind,
+            actor,
+            _now(),
+            duration_s,
+            bucket_s,
+            rps,
+            json.dumps({"continues": continues}) if continues else None,
+        ],
     )
 
 
@@ -226,9 +239,11 @@ def finish_run(
     samples: int | None = None,
     outcome: dict[str, Any] | None = None,
 ) -> None:
+    started = first_row(con, "SELECT outcome FROM runs WHERE id = ?", [run_id])
+    kept = json.loads(started[0]) if started and started[0] else {}  # what the run recorded at its start
     con.execute(
         "UPDATE runs SET status = ?, ended_at = ?, sent = ?, lost = ?, samples = ?, outcome = ? WHERE id = ?",
-        [status, _now(), sent, lost, samples, json.dumps(outcome or {}), run_id],
+        [status, _now(), sent, lost, samples, json.dumps(kept | (outcome or {})), run_id],
     )
 
 

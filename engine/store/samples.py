@@ -19,7 +19,7 @@ import datetime as dt
 import json
 import os
 import secrets
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +40,17 @@ def run_folder(ws: Workspace, system: str, run_id: str) -> Path:
     return ws.samples_dir / f"system={system}" / f"run={run_id}"
 
 
-def segments(ws: Workspace, system: str, run_id: str) -> list[Path]:
+RunIds = str | Sequence[str]
+"""One run, or the runs read as one: a run and the earlier runs it continues (oldest first)."""
+
+
+def _ids(run_id: RunIds) -> list[str]:
+    return [run_id] if isinstance(run_id, str) else list(run_id)
+
+
+def segments(ws: Workspace, system: str, run_id: RunIds) -> list[Path]:
     """The run's readable segment files, covered ones left out (see the module docstring)."""
-    return visible(run_folder(ws, system, run_id).glob("part-*.parquet"))
+    return [f for one in _ids(run_id) for f in visible(run_folder(ws, system, one).glob("part-*.parquet"))]
 
 
 COMPACTED_PREFIX = "part-compacted-"
@@ -122,7 +130,7 @@ RunQuery = Callable[[str, list | None], pl.DataFrame]
 
 
 @contextmanager
-def run_queries(ws: Workspace, system: str, run_id: str) -> Iterator[RunQuery | None]:
+def run_queries(ws: Workspace, system: str, run_id: RunIds) -> Iterator[RunQuery | None]:
     """Queries over the run's segments on one in-memory connection; None when there are none yet.
 
     Several queries over the same run (the Go/No-Go page asks four) share the
@@ -156,7 +164,7 @@ def run_queries(ws: Workspace, system: str, run_id: str) -> Iterator[RunQuery | 
 
 
 def query_run(
-    ws: Workspace, system: str, run_id: str, sql: str, params: list | None = None
+    ws: Workspace, system: str, run_id: RunIds, sql: str, params: list | None = None
 ) -> pl.DataFrame | None:
     """Run ``sql`` over the run's segments, visible to it as table ``s``; None when there are none yet."""
     with run_queries(ws, system, run_id) as query:
@@ -169,8 +177,11 @@ def _select_samples(source: str, *, all_columns: bool = False) -> str:
     return f"SELECT CAST(ts AT TIME ZONE 'UTC' AS TIMESTAMP) AS ts, {columns} FROM {source} ORDER BY ts"  # noqa: S608
 
 
-def read_run_samples(ws: Workspace, system: str, run_id: str, *, all_columns: bool = False) -> pl.DataFrame:
-    """Every sample of one run (empty frame when none yet); ``ts`` as naive UTC for the judge."""
+def read_run_samples(
+    ws: Workspace, system: str, run_id: RunIds, *, all_columns: bool = False
+) -> pl.DataFrame:
+    """Every sample of one run, or of a run and those it continues (empty frame when none yet);
+    ``ts`` as naive UTC for the judge."""
     frame = query_run(ws, system, run_id, _select_samples("s", all_columns=all_columns))
     return frame if frame is not None else pl.DataFrame(schema=CANONICAL)
 

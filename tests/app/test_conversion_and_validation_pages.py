@@ -91,3 +91,22 @@ def test_validation_page_shows_the_request_and_both_answers_side_by_side(
     assert any("equivalence" in c.value for c in at.caption)  # the gate's blocking checks, from the policy
     blocked = at.dataframe[0].value
     assert blocked["v2_blocked_by"].to_list() == ["equivalence gateway.hello"]  # why, in the blocked list
+
+
+def test_after_converting_validation_opens_on_the_converted_system(env: Workspace) -> None:
+    """Converting hello_world_api, then opening Validation, showed another system and said nothing was
+    converted: the session's system in focus now carries over, and what waits for the gate is named."""
+    conversion = open_page("conversion.py")
+    conversion.selectbox(key="convert_system").set_value("simple_rest_api").run()
+    conversion.button(key="convert").click().run()
+    assert not conversion.exception, conversion.exception
+    assert conversion.session_state["focus-system"] == "simple_rest_api"
+
+    validation = AppTest.from_file(str(PAGES / "validation.py"), default_timeout=60)
+    validation.session_state["focus-system"] = "simple_rest_api"  # the same session, another page
+    validation.run()
+    assert not validation.exception, validation.exception
+    assert validation.selectbox(key="validation_system").value == "simple_rest_api"
+    waiting = " ".join(i.value for i in validation.info)
+    assert "Converted, not validated yet: simple_rest_api" in waiting
+    assert "No system has been converted" not in waiting

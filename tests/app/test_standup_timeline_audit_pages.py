@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,13 @@ def test_standup_shows_kpis_with_targets_and_blockers(history: Workspace) -> Non
     assert "target >= 80.0%" in captions and "not met" in captions
     warnings = " ".join(w.value for w in page.warning)
     assert "file_upload_api" in warnings and "smoke" in warnings
+    # rolled back and waiting for a new attempt: a blocker with its reason, never "Nothing is blocked"
+    assert "**hello_world_api** (rolled back): on " in warnings and "Waiting for a new attempt" in warnings
+    assert not any("Nothing is blocked" in s.value for s in page.success)
     assert len(page.get("plotly_chart")) == 2
+    parts = json.loads(page.get("plotly_chart")[1].proto.spec)["data"][0]
+    assert parts["textposition"] == "outside"  # a part at 0 has no bar: its "0.00" is written beside it
+    assert "0.00" in parts["text"] or "0.50" in parts["text"]
 
 
 def test_standup_on_a_fresh_workspace_says_what_is_missing(sample_ws: Workspace, monkeypatch) -> None:
@@ -56,6 +63,7 @@ def test_standup_on_a_fresh_workspace_says_what_is_missing(sample_ws: Workspace,
     assert metric(page, "Systems migrated").value == "0 / 52"
     assert metric(page, "Forecast finish").value == "–"
     assert any("no system validated on v2 yet" in c.value for c in page.caption)
+    assert not any("seed's 0 default" in c.value for c in page.caption)  # said in words, not our jargon
     assert any("Nothing is blocked" in s.value for s in page.success)
 
 
@@ -72,6 +80,16 @@ def test_timeline_shows_phases_forecast_and_sets_the_start(history: Workspace) -
     assert services.overview(history).plan.start_date == dt.date(2027, 1, 4)
     event = services.list_events(history, action="plan:start_date").row(0, named=True)
     assert (event["actor"], event["reason"]) == ("fixture", "after the freeze")
+
+
+def test_audit_log_hides_the_fleet_load_until_asked_and_grows_with_its_rows(sample_ws, monkeypatch) -> None:
+    monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(sample_ws.root))
+    loads = services.list_events(sample_ws).height  # a new workspace: the sample fleet's import
+    page = open_page("audit.py")
+    assert page.dataframe[0].value.empty  # nothing but the fleet load happened yet
+    assert any(f"({loads} of fleet loads hidden)" in c.value for c in page.caption)
+    page.toggle[0].set_value(True).run()
+    assert len(page.dataframe[0].value) == loads
 
 
 def test_audit_log_filters_and_exports(history: Workspace) -> None:

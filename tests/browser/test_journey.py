@@ -3,9 +3,10 @@
 AppTest cannot drive an ``st.navigation`` app across pages, so this is where
 the whole app is exercised as a user meets it: first start on the sample
 fleet, then Conversion, Validation and Go / No-Go (checklist, deploy, a short
-parallel run, the verdict, a hold and its release, the approval of a GO, a
-re-judgement, and Promote on GO with the old version kept warm, else Roll
-back, through the confirmation form) down to the final state, the Audit log after it, and the
+parallel run watched live, the verdict recorded at its end without a click, a
+hold and its release, the approval of a GO, a re-judgement, and the verdict's
+next step: Promote on GO with the old version kept warm, else Roll back, each
+confirmed in its dialog) down to the final state, the Audit log after it, and the
 system's post-mortem downloaded as PDF.
 Pages are reached through the sidebar by their titles, never by being the
 default page. Screenshots of each step land in the test's tmp dir.
@@ -41,6 +42,12 @@ def choose(page: Any, label: str, option: str) -> None:
     box.locator("input").click()
     page.keyboard.type(option)
     page.get_by_role("option", name=option, exact=True).click()
+
+
+def settle(page: Any) -> None:
+    """Wait until no script run is going on (Streamlit's status widget is gone): a rerun still under way
+    can redraw an expander closed under the next click."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
 
 
 def snap(page: Any, shots: Path, name: str) -> None:
@@ -87,6 +94,7 @@ def _governance(page: Any, expect: Any, shots: Path, is_go: bool) -> None:
     release.get_by_text("Release the hold").click()
     release.get_by_role("button", name="Release hold").click()
     expect(banner).to_have_count(0)
+    expect(page.get_by_text("Hold released: the system moves again.")).to_be_visible()  # beside its button
 
     if is_go:
         approve = form_with(page, "Approve promotion")
@@ -94,6 +102,7 @@ def _governance(page: Any, expect: Any, shots: Path, is_go: bool) -> None:
         approve.get_by_role("button", name="Approve promotion").click()
         expect(page.get_by_text(re.compile(r"^Approved by "))).to_be_visible()
 
+    settle(page)
     rejudge = form_with(page, "Re-judge")
     box = rejudge.get_by_role("spinbutton", name="Max latency increase")
     for _ in range(5):  # a rerun still finishing (the release's) can redraw the expander closed
@@ -105,7 +114,7 @@ def _governance(page: Any, expect: Any, shots: Path, is_go: bool) -> None:
         except AssertionError:
             continue
     expect(box).to_be_visible()
-    box.fill("0.5")
+    box.fill("50")  # percent
     box.press("Enter")
     rejudge.get_by_role("button", name="Re-judge").click()
     expect(page.get_by_text(re.compile(r"^Re-judged: "))).to_be_visible()
@@ -114,9 +123,8 @@ def _governance(page: Any, expect: Any, shots: Path, is_go: bool) -> None:
 
 
 def _judge_and_decide(page: Any, expect: Any, shots: Path) -> str:
-    """Judge the run, use the governance controls, then promote on GO or else roll back; the final state."""
-    expect(page.get_by_text("This run has not been judged yet.")).to_be_visible()
-    page.get_by_role("button", name="Judge this run").click()
+    """The run's verdict (recorded at its end, nobody clicks "judge"), the governance controls, then
+    promote on GO or else roll back; the final state."""
     verdict = page.get_by_role("heading", name=re.compile(r"Verdict: (GO|NO_GO|INCONCLUSIVE)"))
     expect(verdict).to_be_visible()
     expect(page.get_by_text("State: judged")).to_be_visible()
@@ -125,25 +133,25 @@ def _judge_and_decide(page: Any, expect: Any, shots: Path) -> str:
     is_go = bool(re.search(r"Verdict: GO\b", verdict.inner_text()))
     _governance(page, expect, shots, is_go)
 
+    # the verdict's next step is its primary button; its confirmation is a dialog with a reason
+    decide = "Promote" if is_go else "Roll back"
+    page.get_by_role("button", name=decide, exact=True).first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
     if is_go:
-        form = page.get_by_test_id("stForm").filter(
-            has=page.get_by_role("button", name="Promote", exact=True)
-        )
-        form.get_by_role("textbox", name="Reason").fill(f"GO on the {RUN_S} s run")
-        form.get_by_role("spinbutton", name="Monitor window (s)").fill("3")
-        form.get_by_role("spinbutton", name="Keep old warm (s)").fill(str(WARM_S))
-        form.get_by_text("I have reviewed the evidence and want to promote").click()
-        form.get_by_role("button", name="Promote").click()
-        job, final = "promote", "done"
-    else:  # a short run can be too small to be sure: take the other decision, through its own form
-        form = page.get_by_test_id("stForm").filter(
-            has=page.get_by_role("button", name="Roll back", exact=True)
-        )
-        form.get_by_role("textbox", name="Details").fill(f"the {RUN_S} s run was not conclusive")
-        form.get_by_text("I want to roll back").click()
-        form.get_by_role("button", name="Roll back").click()
-        job, final = "rollback", "rolled_back"
-    expect(page.get_by_text(f"{job} finished")).to_be_visible()
+        dialog.get_by_role("spinbutton", name="Monitor window (s)").fill("3")
+        dialog.get_by_role("spinbutton", name="Keep old warm (s)").fill(str(WARM_S))
+        snap(page, shots, "6a-confirm-promote")
+        dialog.get_by_role("button", name="Promote now").click()
+        final, said = "done", "Promoted: "
+    else:  # a short run can be too small to be sure: roll back, the verdict's reason prefilled
+        reason = dialog.get_by_role("combobox", name="Reason")
+        expect(reason).to_have_value(re.compile(r"^(NO_GO verdict|inconclusive after)"))
+        dialog.get_by_role("textbox", name="Details (optional)").fill(f"the {RUN_S} s run was not conclusive")
+        snap(page, shots, "6a-confirm-rollback")
+        dialog.get_by_role("button", name="Roll back now").click()
+        final, said = "rolled_back", "Rolled back: "
+    expect(page.get_by_text(said).first).to_be_visible()  # said where the click was, and toasted
     expect(page.get_by_text(f"State: {final}")).to_be_visible()
     if final == "done":  # blue stays warm: the page counts the window down
         warm = re.compile(r"The old version is kept warm for [\d.]+ more minutes")
@@ -184,12 +192,12 @@ def _journey(page: Any, expect: Any, url: str, shots: Path) -> None:
     expect(page.get_by_text("State: validated")).to_be_visible()
     page.get_by_role("textbox", name="Note for the acknowledgement").fill("told the team at the standup")
     page.get_by_role("button", name="Team notified: acknowledge").click()
-    expect(page.get_by_text("Checklist complete: ready to migrate.")).to_be_visible()
+    expect(page.get_by_text("Checklist complete: ready to migrate.").first).to_be_visible()
     expect(page.get_by_text("State: ready")).to_be_visible()
 
     page.get_by_text("blue_green", exact=True).click()
     page.get_by_role("button", name="Deploy", exact=True).click()
-    expect(page.get_by_text("deploy finished")).to_be_visible()
+    expect(page.get_by_text("Green deployed beside blue (blue_green)").first).to_be_visible()  # beside Deploy
     expect(page.get_by_text("State: green_deployed")).to_be_visible()
     snap(page, shots, "3-deployed")
 
@@ -200,9 +208,16 @@ def _journey(page: Any, expect: Any, url: str, shots: Path) -> None:
         expect(box).to_have_value(str(value))
     page.get_by_role("button", name="Start parallel run").click()
     expect(page.get_by_text(re.compile(rf"parallel run: \d+/{RUN_S} s"))).to_be_visible()  # live progress
+    # while it runs, the page redraws the evidence so far: samples, the interim verdict, Stop enabled
+    expect(page.get_by_text(re.compile(r"[1-9][\d,]* old and [\d,]+ new samples so far"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^So far: "))).to_be_visible()
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()  # the interim criteria at a glance
+    expect(page.get_by_role("button", name="Stop the run")).to_be_enabled()
+    expect(page.get_by_role("button", name="Start parallel run")).to_be_disabled()
+    snap(page, shots, "4a-live")
     run = page.get_by_role("heading", name=re.compile(r"Run parallel-\S+ · (completed|triggered)"))
     expect(run).to_be_visible()
-    expect(page.get_by_text(f"{RUN_S} s at {RUN_RPS} req/s")).to_be_visible()
+    expect(page.get_by_text(f"{RUN_S} s at {RUN_RPS} req/s").first).to_be_visible()
     snap(page, shots, "4-run-done")
     if run.inner_text().endswith("triggered"):
         # a seed trigger fired mid-run (on 2 busy cores, the p95 ratio can pass 2x): the engine rolled

@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from engine import services
+from engine.cli import main
 from engine.deploy import supervisor
 from engine.errors import StateConflictError
 from engine.parallel import compare
@@ -34,14 +35,16 @@ def test_blue_green_regression_gets_no_go_and_rolls_back(regressed_ws) -> None:
     assert supervisor.healthy(deployed.blue_port) and supervisor.healthy(deployed.green_port)
 
     run = services.parallel_run(ws, "auth_token_api", actor="lead", duration_s=4, bucket_s=1, rps=80)
-    assert run.status == "completed" and run.state == "parallel_run"
+    assert run.status == "completed" and run.state == "judged"  # judged at the end of the run, unasked
     assert run.summary["lost"] == 0
     samples = read_run_samples(ws, "auth_token_api", run.run_id)
     assert samples.height == 2 * run.summary["sent"]  # one row per request per version
     assert set(samples["version"]) == {"old", "new"}
 
-    verdict = services.judge_system(ws, "auth_token_api", actor="lead")
-    assert verdict.verdict == "NO_GO"
+    verdict = run.verdict
+    assert verdict is not None and verdict.verdict == "NO_GO" and run.not_judged is None
+    recorded = services.status(ws, "auth_token_api").verdict
+    assert recorded["run_id"] == run.run_id and recorded["actor"] == "lead"
     mismatch = next(c for c in verdict.criteria if c.name == "mismatch_rate")
     assert not mismatch.passed and mismatch.observed > 0.1  # the endpoints the Authenticator serves
     examples = compare.mismatch_examples(ws, "auth_token_api", run.run_id)
@@ -116,6 +119,29 @@ def test_a_trigger_during_the_parallel_run_rolls_back_on_its_own(ready_ws) -> No
     last = services.list_events(ws, system="hello_world_api", limit=1).row(0, named=True)
     assert last["action"] == "state:rolled_back" and last["actor"].startswith("trigger:")
     assert services.overview(ws).changes["what"][0] == "trigger fired, rolled back"
+
+
+def test_running_longer_adds_to_the_judged_run_and_is_judged_with_it(ready_ws, capsys) -> None:
+    """ "Run N more minutes" after a verdict: a run that continues the judged one, judged at its end on
+    both runs' samples (more evidence, not a fresh start), from the CLI as from the page."""
+    ws = ready_ws("hello_world_api")
+    services.deploy(ws, "hello_world_api", "blue_green", actor="lead", reason="pilot")
+    first = services.parallel_run(ws, "hello_world_api", actor="lead", duration_s=2, bucket_s=1, rps=60)
+    assert first.verdict is not None and first.state == "judged"
+
+    code = main(["--workspace", str(ws.root), "parallel-run", "hello_world_api", "--extend", "--duration=2"])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert f"(continues {first.run_id})" in text and "verdict: " in text
+    assert "The seed's point-estimate rule says new is" in text
+    second = services.status(ws, "hello_world_api")
+    assert second.state == "judged" and second.latest_run["outcome"]["continues"] == first.run_id
+    recorded = services.run_evidence(ws, "hello_world_api").verdict
+    both = first.summary["samples"] + second.latest_run["samples"]
+    assert recorded is not None and recorded["run_id"] == second.latest_run["id"]
+    assert recorded["result"]["n_old"] + recorded["result"]["n_new"] == both  # every sample of both runs
+    again = services.rejudge(ws, "hello_world_api", actor="lead")
+    assert again.rejudged.n_old == recorded["result"]["n_old"]  # a re-judgement weighs the same samples
 
 
 def supervisor_pid(ws, port: int) -> int:

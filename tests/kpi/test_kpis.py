@@ -109,6 +109,11 @@ def test_standup_lists_changes_blockers_and_next_due(history: Workspace) -> None
     assert "smoke" in detail and "no reply" in detail
     assert view.next_due["name"].to_list()[0] == "hello_world_api"
     assert view.yesterday.systems_migrated == 1
+    # a rolled-back system is not migrated and waits for a new attempt: a blocker, with why
+    back = next(b for b in view.blockers if b.system == "hello_world_api")
+    assert back.kind == "rolled back" and back.state == "rolled_back"
+    assert back.detail.startswith("on ") and "by trigger:error_rate" in back.detail
+    assert "Waiting for a new attempt" in back.detail
     assert view.metrics.rollback_count - view.yesterday.rollback_count == 2
 
 

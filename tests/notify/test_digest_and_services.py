@@ -41,7 +41,9 @@ def test_digest_says_what_the_standup_page_says(history: Workspace) -> None:
     for part in m.score_parts():
         assert f"| {part.name} | {part.value:.3f} | `{part.formula}` |" in markdown
     # the blockers, the day's changes, and what is next
-    assert "## Blockers (1)" in markdown
+    assert "## Blockers (3)" in markdown  # two rolled back, waiting for a new attempt; one failed gate
+    back = "- rolled back `hello_world_api` (rolled_back): on 06 Dec 10:20 UTC by trigger:error_rate"
+    assert back in markdown
     assert "- validation `file_upload_api` (validation_failed): store smoke: no reply" in markdown
     assert "`hello_world_api` trigger fired, rolled back (by trigger:error_rate)" in markdown
     assert "`hello_world_api` NO_GO verdict (by ann): run r1" in markdown

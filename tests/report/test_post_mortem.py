@@ -106,12 +106,14 @@ def test_markdown_and_html_escape_what_people_typed(history: Workspace) -> None:
     assert (
         "doubled &lt;script&gt;alert\\('pwned'\\)&lt;/script&gt; \\| see \\#ops" in text
     )  # a pipe cannot split the row
-    assert text.count("data:image/png;base64,") == 3  # burn-up, score parts, verdicts
+    # burn-up, score parts, verdicts, and each judged system's criteria at a glance (as on Go / No-Go)
+    assert text.count("data:image/png;base64,") == 5
+    assert text.count(": criteria at a glance") == 2
     page = services.post_mortem_file(history, "migration", "html", as_of=at(2, 0)).data.decode()
     assert "<script" not in page.lower()
     assert "p95 doubled &lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt; | see #ops" in page
     assert "default-src 'none'" in page  # inert even if something slipped through
-    assert page.count('src="data:image/png;base64,') == 3
+    assert page.count('src="data:image/png;base64,') == 5
     assert "http://" not in page and "https://" not in page  # self-contained
 
 
