@@ -123,9 +123,15 @@ def _rejudge(
     ws: Workspace, name: str, who: str, buttons: dict[str, Any], verdict: dict, version: tuple
 ) -> None:
     original = verdict["result"]["policy"]
-    # keyed: its open state is kept across reruns, so a rerun (a hold released above) never closes it
-    with st.expander(
-        "Re-judge this run under another policy (no traffic is sent)", key="rejudge-open", on_change="rerun"
+    # keyed: its open state is kept across reruns, so a rerun (a hold released above) never closes it;
+    # the keyed container (CSS class st-key-rejudge) is how a browser test finds this one expander
+    with (
+        st.container(key="rejudge"),
+        st.expander(
+            "Re-judge this run under another policy (no traffic is sent)",
+            key="rejudge-open",
+            on_change="rerun",
+        ),
     ):
         with st.form("rejudge"):
             cols = st.columns(4)  # in percent, as the verdict reads; the policy keeps fractions

@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine import migration, services
 from engine.errors import AccessDeniedError, StateConflictError
+from engine.judge import present
 from engine.judge.policy import load_policy
 from engine.state import State
 from engine.store import connect
@@ -292,3 +293,63 @@ def test_the_checklist_says_its_items_in_words_and_the_note_reaches_the_audit_lo
     table = next(d.value for d in at.dataframe if "item" in d.value.columns)
     assert "team notified" in list(table["item"]) and "team_notified" not in list(table["item"])
     assert pl.DataFrame(table)["detail"].str.contains("told them at the standup").any()
+
+
+# --------------------------------------------------------------------------- the verdict at a glance
+
+
+def in_order(block) -> list:  # noqa: ANN001 - an AppTest Block
+    """Every element under ``block`` in the order the page draws them."""
+    out = []
+    for _, child in sorted(block.children.items()):
+        out.extend(in_order(child) if hasattr(child, "children") else [child])
+    return out
+
+
+def test_the_verdict_is_drawn_at_a_glance_between_its_reasons_and_its_table(env: Workspace) -> None:
+    """Issue 16 point 9: one chart, each criterion's interval against its threshold in percent, coloured
+    pass / unsure / fail, under the verdict and its reasons, the raw table below."""
+    inconclusive(env, None)  # p50 +7.5 %: its interval crosses the +10 % margin, the rest pass
+    result = services.run_evidence(env, SYSTEM).verdict["result"]
+    at = open_page(SYSTEM)
+    drawn = in_order(at.main)
+    charts = [
+        (i, json.loads(e.proto.spec)) for i, e in enumerate(drawn) if getattr(e, "type", "") == "plotly_chart"
+    ]
+    i_chart, spec = next(
+        (i, s)
+        for i, s in charts
+        if any("Latency change" in a["text"] for a in s["layout"].get("annotations", []))
+    )
+    i_verdict = next(i for i, e in enumerate(drawn) if str(getattr(e, "value", "")).startswith("### Verdict"))
+    i_reasons = next(i for i, e in enumerate(drawn) if str(getattr(e, "value", "")).startswith("- "))
+    i_table = next(
+        i
+        for i, e in enumerate(drawn)
+        if hasattr(e, "value") and "criterion" in getattr(e.value, "columns", [])
+    )
+    assert i_verdict < i_reasons < i_chart < i_table
+
+    criteria = result["criteria"]
+    notes = [a["text"] for a in spec["layout"]["annotations"]]
+    assert len(notes) == len(criteria)  # one strip per criterion the verdict carries
+    for c, note in zip(criteria, notes, strict=True):
+        assert f"<b>{present.label(c)}</b>" in note
+    axis = {c["name"]: ("x" if i == 0 else f"x{i + 1}") for i, c in enumerate(criteria)}
+    bars = {t["xaxis"]: t for t in spec["data"] if t.get("mode") == "lines"}
+    shapes = {s["xref"]: s for s in spec["layout"]["shapes"]}
+    colours = set()
+    for c in criteria:
+        bar = bars[axis[c["name"]]]
+        assert bar["line"]["color"] == present.STATUS_COLOURS[present.status(c)]
+        colours.add(bar["line"]["color"])
+    latency = next(c for c in criteria if c["name"] == "latency_increase")
+    bar = bars[axis["latency_increase"]]
+    assert bar["x"] == pytest.approx([latency["ci_low"] * 100, latency["ci_high"] * 100])  # percent
+    assert bar["x"][0] < 10 < bar["x"][1] and bar["line"]["color"] == present.STATUS_COLOURS["unsure"]
+    assert shapes[axis["latency_increase"]]["x0"] == pytest.approx(10.0)  # the +10 % margin
+    assert present.STATUS_COLOURS["pass"] in colours
+    layout_axis = spec["layout"][
+        "xaxis" if axis["latency_increase"] == "x" else "xaxis" + axis["latency_increase"][1:]
+    ]
+    assert layout_axis["ticksuffix"] == "%"
