@@ -29,6 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from engine import units
+from engine.judge import present
 
 ActionKind = Literal["checklist", "deploy", "start_run", "stop_run", "judge", "extend", "promote", "rollback"]
 
@@ -79,11 +80,21 @@ def minutes_to_decide(result: dict[str, Any], rps: float | None = None) -> tuple
             seconds.append(float(e["more_samples"]) / rps)
         elif e.get("more_seconds") is not None:
             seconds.append(float(e["more_seconds"]))
-    said = [str(e.get("explanation") or "") for e in estimates if e.get("explanation")]
+    said = [_needs(e) for e in estimates]
     finite = [s for s in seconds if math.isfinite(s) and s > 0]
     if not finite:
         return None, said
     return max(1, math.ceil(max(finite) / 60)), said
+
+
+def _needs(estimate: dict[str, Any]) -> str:
+    """What one unsure criterion needs, by its label and in samples per version only: the judge's own
+    explanation also gives minutes at the judged samples' rate, which need not be the rate the run
+    would continue at, and read beside the sentence's minutes as a contradiction ("3 min (~2 min)")."""
+    name = present.label({"name": estimate.get("criterion", "")})
+    if estimate.get("more_samples") is not None:
+        return f"{name} needs about {int(estimate['more_samples']):,} more samples per version"
+    return f"{name}: {estimate.get('explanation') or 'more samples would not decide it'}"
 
 
 def _first(reasons: list[str], prefix: str) -> str:
@@ -227,7 +238,9 @@ def _after_verdict(verdict: dict[str, Any], run: dict[str, Any] | None, approval
     if minutes is not None:
         at = f" at {units.count(rate)} req/s" if rate else ""
         plural = "s" if minutes != 1 else ""
-        sentence = f"INCONCLUSIVE: about {minutes} more minute{plural}{at} would decide it"
+        sentence = (
+            f"INCONCLUSIVE: about {minutes} more minute{plural}{at} would decide it, if the estimates hold"
+        )
         sentence += f" ({'; '.join(said)})." if said else "."
         extend = Action(
             kind="extend",

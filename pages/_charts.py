@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from engine.judge.present import STATUS_COLOURS, axis_range, percent_suffix
+from engine.judge.present import STATUS_COLOURS, axis_range, failing_side, percent_suffix
 from engine.kpi.metrics import MigrationMetrics
 from engine.kpi.timeline import Forecast
 
@@ -165,19 +165,55 @@ def per_bucket_figure(
     return fig
 
 
+GLANCE_STRIP_PX, GLANCE_GAP_PX, GLANCE_TOP_PX, GLANCE_BOTTOM_PX = 26, 58, 34, 26
+"""Pixels of one criterion's strip, of the room between strips (its ticks and the next one's title)."""
+
+
 def glance_figure(rows: list[dict]) -> go.Figure:
     """Each criterion's interval against its threshold, in percent, coloured pass / unsure / fail.
 
     One thin strip per criterion (engine.judge.present.glance_rows), each on its
     own axis: a ±20 % latency change and a 100 % validation rate would crush
-    each other on one. The bar is the interval, the dot the estimate, the dashed
-    line the threshold; whatever criteria the verdict carries get a strip.
+    each other on one. The bar is the interval, the dot the estimate, the black
+    line the threshold with the side where the criterion fails shaded red, the
+    dotted line no change; whatever criteria the verdict carries get a strip.
+    Shapes are named (threshold, failing side, no change) for tests and hovers.
     """
     n = max(len(rows), 1)
-    fig = make_subplots(rows=n, cols=1, vertical_spacing=min(0.9 / n, 0.25) if n > 1 else 0.0)
+    plot_px = n * GLANCE_STRIP_PX + (n - 1) * GLANCE_GAP_PX
+    fig = make_subplots(rows=n, cols=1, vertical_spacing=GLANCE_GAP_PX / plot_px if n > 1 else 0.0)
     for i, row in enumerate(rows, start=1):
         colour = STATUS_COLOURS[row["status"]]
         suffix = percent_suffix(row["unit"])
+        bad = failing_side(row)
+        if bad is not None:
+            fig.add_shape(
+                type="rect",
+                name="failing side",
+                x0=bad[0],
+                x1=bad[1],
+                y0=-1,
+                y1=1,
+                fillcolor=STATUS_COLOURS["fail"],
+                opacity=0.10,
+                line={"width": 0},
+                layer="below",
+                row=i,
+                col=1,
+            )
+        if row["unit"] in ("change", "points"):
+            fig.add_shape(
+                type="line",
+                name="no change",
+                x0=0,
+                x1=0,
+                y0=-1,
+                y1=1,
+                line={"color": "#8c959f", "width": 1, "dash": "dot"},
+                layer="below",
+                row=i,
+                col=1,
+            )
         if row["observed"] is not None:
             fig.add_scatter(
                 x=[row["low"], row["high"]],
@@ -200,6 +236,7 @@ def glance_figure(rows: list[dict]) -> go.Figure:
         if row["threshold"] is not None:
             fig.add_shape(
                 type="line",
+                name="threshold",
                 x0=row["threshold"],
                 x1=row["threshold"],
                 y0=-1,
@@ -217,7 +254,7 @@ def glance_figure(rows: list[dict]) -> go.Figure:
             xref="x domain" if i == 1 else f"x{i} domain",
             yref="y domain" if i == 1 else f"y{i} domain",
             x=0,
-            y=1.08,
+            y=1.15,
             xanchor="left",
             yanchor="bottom",
             showarrow=False,
@@ -225,8 +262,8 @@ def glance_figure(rows: list[dict]) -> go.Figure:
             font={"size": 13},
         )
     fig.update_layout(
-        height=30 + 105 * n,
-        margin={"l": 10, "r": 10, "t": 34, "b": 10},
+        height=plot_px + GLANCE_TOP_PX + GLANCE_BOTTOM_PX,
+        margin={"l": 10, "r": 10, "t": GLANCE_TOP_PX, "b": GLANCE_BOTTOM_PX},
         showlegend=False,
         plot_bgcolor="#f6f8fa",
     )

@@ -50,8 +50,16 @@ def test_inconclusive_runs_as_many_more_minutes_as_the_judge_estimates() -> None
     step = next_step("judged", verdict=verdict("INCONCLUSIVE", ["unsure: x"], to_decide=estimate), run=RUN)
     assert step.primary is not None and step.primary.kind == "extend"
     assert step.primary.minutes == 3 and step.primary.label == "Run 3 more minutes"  # the longest: 150 s
-    assert minutes_to_decide({"to_decide": estimate}) == (7, ["p50", "tp", "never"])  # no rate: the judge's
-    assert "about 3 more minutes at 50 req/s" in step.sentence
+    minutes, said = minutes_to_decide({"to_decide": estimate})
+    assert minutes == 7  # no rate: the judge's seconds
+    assert said == [
+        "Latency change needs about 7,500 more samples per version",
+        "Throughput change needs about 2,000 more samples per version",
+        "Drift: never",
+    ]
+    assert step.sentence.startswith("INCONCLUSIVE: about 3 more minutes at 50 req/s would decide it")
+    assert "(Latency change needs about 7,500 more samples per version;" in step.sentence
+    assert "min" not in step.sentence.split("(", 1)[1]  # no second duration beside the 3 minutes
     assert step.action("rollback").reason == "inconclusive after 2.0 min"
 
 

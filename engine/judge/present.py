@@ -151,6 +151,17 @@ def axis_range(row: Mapping[str, Any]) -> tuple[float, float]:
     return low - pad, high + pad
 
 
+def failing_side(row: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The part of the row's x range (:func:`axis_range`) beyond its threshold, where the criterion
+    fails: above it for a ``<=`` limit, below it for ``>=``; None without a threshold. The chart shades
+    it, so which side of the line is bad reads without the limit's text."""
+    threshold = row.get("threshold")
+    if threshold is None or row.get("direction") not in ("<=", ">="):
+        return None
+    low, high = axis_range(row)
+    return (threshold, high) if row["direction"] == "<=" else (low, threshold)
+
+
 def percent_suffix(unit: str) -> str:
     """The axis unit of a glance row: percent for shares and changes, pp for points."""
     return " pp" if unit == "points" else "%"

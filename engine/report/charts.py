@@ -124,13 +124,18 @@ def criteria_chart(system: str, result: dict) -> Chart | None:
     axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
     for ax, row in zip(axes, rows, strict=True):
         colour = present.STATUS_COLOURS[row["status"]]
+        bad = present.failing_side(row)
+        if bad is not None:  # as on the page: the side of the threshold where the criterion fails
+            ax.axvspan(*bad, color=present.STATUS_COLOURS["fail"], alpha=0.10, linewidth=0, zorder=0)
+        if row["unit"] in ("change", "points"):
+            ax.axvline(0, color="#8c959f", linestyle=":", linewidth=1, zorder=1)
         if row["observed"] is not None:
             ax.hlines(0, row["low"], row["high"], color=colour, linewidth=7)
             ax.plot(
                 [row["observed"]], [0], "o", markerfacecolor="white", markeredgecolor=colour, markersize=8
             )
         if row["threshold"] is not None:
-            ax.axvline(row["threshold"], color="#57606a", linestyle="--", linewidth=1.2)
+            ax.axvline(row["threshold"], color="#24292f", linewidth=1.5)
         ax.set_xlim(*present.axis_range(row))
         ax.set_ylim(-1, 1)
         ax.set_yticks([])

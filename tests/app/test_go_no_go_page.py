@@ -306,6 +306,10 @@ def in_order(block) -> list:  # noqa: ANN001 - an AppTest Block
     return out
 
 
+def result_threshold(criteria: list[dict], name: str) -> float:
+    return next(c["threshold"] for c in criteria if c["name"] == name)
+
+
 def test_the_verdict_is_drawn_at_a_glance_between_its_reasons_and_its_table(env: Workspace) -> None:
     """Issue 16 point 9: one chart, each criterion's interval against its threshold in percent, coloured
     pass / unsure / fail, under the verdict and its reasons, the raw table below."""
@@ -337,7 +341,7 @@ def test_the_verdict_is_drawn_at_a_glance_between_its_reasons_and_its_table(env:
         assert f"<b>{present.label(c)}</b>" in note
     axis = {c["name"]: ("x" if i == 0 else f"x{i + 1}") for i, c in enumerate(criteria)}
     bars = {t["xaxis"]: t for t in spec["data"] if t.get("mode") == "lines"}
-    shapes = {s["xref"]: s for s in spec["layout"]["shapes"]}
+    shapes = {(s["name"], s["xref"]): s for s in spec["layout"]["shapes"]}
     colours = set()
     for c in criteria:
         bar = bars[axis[c["name"]]]
@@ -347,7 +351,12 @@ def test_the_verdict_is_drawn_at_a_glance_between_its_reasons_and_its_table(env:
     bar = bars[axis["latency_increase"]]
     assert bar["x"] == pytest.approx([latency["ci_low"] * 100, latency["ci_high"] * 100])  # percent
     assert bar["x"][0] < 10 < bar["x"][1] and bar["line"]["color"] == present.STATUS_COLOURS["unsure"]
-    assert shapes[axis["latency_increase"]]["x0"] == pytest.approx(10.0)  # the +10 % margin
+    assert shapes["threshold", axis["latency_increase"]]["x0"] == pytest.approx(10.0)  # the +10 % margin
+    bad = shapes["failing side", axis["latency_increase"]]  # shaded above a "<=" limit
+    assert bad["x0"] == pytest.approx(10.0) and bad["x1"] > bar["x"][1]
+    throughput = shapes["failing side", axis["throughput_change"]]  # below a ">=" limit
+    assert throughput["x1"] == pytest.approx(result_threshold(criteria, "throughput_change") * 100)
+    assert throughput["x0"] < throughput["x1"]
     assert present.STATUS_COLOURS["pass"] in colours
     layout_axis = spec["layout"][
         "xaxis" if axis["latency_increase"] == "x" else "xaxis" + axis["latency_increase"][1:]
