@@ -211,7 +211,7 @@ def mirrored_samples(
     finally:
         gateway.terminate()
         gateway.wait(10)
-    return pl.read_parquet(samples_dir / "system=aa" / f"run={run_id}" / "*.parquet")
+    return pl.read_parquet(samples_dir / "system=aa" / f"run={run_id}" / "part-*.parquet")
 
 
 def aa_run(tree: Path, label: str, ports: tuple[int, int], rps: float, seconds: float, work: Path) -> Figures:

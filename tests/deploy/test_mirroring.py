@@ -67,7 +67,7 @@ def call(number: int) -> Request:
 
 
 def recorded(tmp_path: Path) -> pl.DataFrame:
-    return pl.read_parquet(tmp_path / "samples" / "system=hello" / "run=r-1" / "*.parquet")
+    return pl.read_parquet(tmp_path / "samples" / "system=hello" / "run=r-1" / "part-*.parquet")
 
 
 def test_the_shadow_is_called_after_the_primary_has_answered_and_after_the_caller_is(tmp_path: Path) -> None:
