@@ -14,9 +14,7 @@ import streamlit as st
 
 from engine import services
 from engine.workspace import Workspace
-from pages._shared import act, cached, clear_next, outcome
-
-VERDICT_COLOURS = {"GO": "green", "NO_GO": "red", "INCONCLUSIVE": "orange"}
+from pages._shared import VERDICT_COLOURS, act, cached, clear_next, outcome
 
 
 def hold_banners(ws: Workspace) -> None:

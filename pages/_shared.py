@@ -17,6 +17,9 @@ from engine.workspace import Workspace
 
 T = TypeVar("T")
 
+VERDICT_COLOURS = {"GO": "green", "NO_GO": "red", "INCONCLUSIVE": "orange"}
+"""A verdict's colour in Streamlit markdown (":green[GO]"), the same on every page."""
+
 
 @st.cache_resource(show_spinner="First start: creating the workspace and loading the sample fleet…")
 def _initialised_workspace(root: str) -> Workspace:

@@ -26,6 +26,7 @@ from pages._charts import glance_figure, latency_histogram, per_bucket_figure
 from pages._governance import governance_section
 from pages._kubernetes import argo_export_section
 from pages._shared import (
+    VERDICT_COLOURS,
     act,
     actor,
     cached,
@@ -39,7 +40,6 @@ from pages._shared import (
     workspace,
 )
 
-VERDICT_COLOURS = {"GO": "green", "NO_GO": "red", "INCONCLUSIVE": "orange"}
 SETUP_STATES = {"validated", "ready", "green_deployed", "parallel_run"}  # their step is in the expander
 ROLLBACK_REASONS = ["team decision", "customer impact", "data corruption risk"]
 

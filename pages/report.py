@@ -6,8 +6,11 @@ import polars as pl
 import streamlit as st
 
 from engine import services
+from engine.judge import present
 from engine.report import FORMATS, Scope, file_name
-from pages._shared import actor, run_action, workspace
+from engine.report.charts import newest_results
+from pages._charts import glance_figure
+from pages._shared import VERDICT_COLOURS, actor, run_action, workspace
 
 ws = workspace()
 st.title(":material/description: Post-mortem")
@@ -56,6 +59,13 @@ if post.decisions.height:
     )
 else:
     st.caption("No decisions recorded yet.")
+judged = newest_results(post.verdicts)
+if judged:  # the Go / No-Go page's chart, as the downloads carry it
+    st.markdown("**Newest verdict per system, at a glance** (each criterion's interval against its limit)")
+    for system, result in judged:
+        colour = VERDICT_COLOURS.get(str(result.get("verdict")), "gray")
+        st.markdown(f"{system}: **:{colour}[{result.get('verdict')}]**")
+        st.plotly_chart(glance_figure(present.glance_rows(result)), key=f"glance-{system}", width="stretch")
 if post.failures:
     st.markdown("**Failure documents**")
     st.dataframe(pl.DataFrame([f.__dict__ for f in post.failures]), hide_index=True, width="stretch")

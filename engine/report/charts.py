@@ -155,13 +155,20 @@ def criteria_chart(system: str, result: dict) -> Chart | None:
     return Chart(f"{system}: criteria at a glance ({verdict})", caption.strip(), _png(fig))
 
 
-def glance_charts(verdicts: pl.DataFrame) -> list[Chart]:
-    """:func:`criteria_chart` of each system's newest verdict (at most :data:`GLANCE_LIMIT`)."""
+def newest_results(verdicts: pl.DataFrame) -> list[tuple[str, dict]]:
+    """(system, verdict result) of each system's newest verdict with criteria, by system name, at most
+    :data:`GLANCE_LIMIT`: what the report and the Post-mortem page draw at a glance."""
     if "result" not in verdicts.columns or not verdicts.height:
         return []
     newest = verdicts.sort("ts").group_by("system", maintain_order=True).last().sort("system")
-    charts = [criteria_chart(r["system"], json.loads(r["result"])) for r in newest.iter_rows(named=True)]
-    return [c for c in charts if c is not None][:GLANCE_LIMIT]
+    results = [(r["system"], json.loads(r["result"])) for r in newest.iter_rows(named=True) if r["result"]]
+    return [(system, result) for system, result in results if result.get("criteria")][:GLANCE_LIMIT]
+
+
+def glance_charts(verdicts: pl.DataFrame) -> list[Chart]:
+    """:func:`criteria_chart` of each system's newest verdict (:func:`newest_results`)."""
+    charts = [criteria_chart(system, result) for system, result in newest_results(verdicts)]
+    return [c for c in charts if c is not None]
 
 
 def report_charts(burn_up: pl.DataFrame, metrics: MigrationMetrics, verdicts: pl.DataFrame) -> list[Chart]:

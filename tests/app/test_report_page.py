@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,25 @@ def test_a_phase_before_the_history_has_nothing_decided(page: AppTest) -> None:
     assert page.subheader[0].value == "Post-mortem: phase 2"
     assert next(m for m in page.metric if m.label == "Migrated").value == "0 / 12"
     assert any("No decisions recorded yet." in c.value for c in page.caption)
+
+
+def annotations(spec: dict) -> list[dict]:
+    return spec["layout"].get("annotations", [])
+
+
+def test_each_judged_system_is_drawn_at_a_glance_as_on_go_no_go(page: AppTest) -> None:
+    """Issue 16 point 9: the Go / No-Go chart in the post-mortem, the page's too (not only its files)."""
+    shown = " ".join(m.value for m in page.markdown)
+    assert "hello_world_api: **:red[NO_GO]**" in shown and "todo_api_system: **:green[GO]**" in shown
+    charts = [json.loads(c.proto.spec) for c in page.get("plotly_chart")]
+    glances = [
+        c for c in charts if any("<b>Latency change</b>" in a["text"] for a in c["layout"]["annotations"])
+    ]
+    assert len(glances) == 2  # the newest verdict of each judged system
+    notes = [a["text"] for a in glances[0]["layout"]["annotations"]]  # hello_world_api's: throughput -30 %
+    assert notes[0].startswith("<b>Throughput change</b>  -30.0%")
+
+    page.segmented_control(key="report_kind").set_value("A system").run()
+    page.selectbox(key="report_system").set_value("simple_rest_api").run()  # never judged: no chart
+    assert not page.exception, page.exception
+    assert not page.get("plotly_chart")
