@@ -218,8 +218,14 @@ def _after_verdict(verdict: dict[str, Any], run: dict[str, Any] | None, approval
         return NextStep(sentence=sentence, actions=[promote, Action(kind="rollback", label="Roll back")])
     if name == "NO_GO":
         why = _first(reasons, "fails:") or _first(reasons, "trigger")
+        failing = [present.label(c) for c in result.get("criteria") or [] if present.status(c) == "fail"]
+        if failing:  # by name: the page lists the reasons with their figures right under the sentence
+            fail = "fails its limit" if len(failing) == 1 else "fail their limits"
+            sentence = f"NO_GO: {', '.join(failing)} {fail}. Roll back."
+        else:
+            sentence = f"NO_GO: {why}. Roll back." if why else "NO_GO. Roll back."
         return NextStep(
-            sentence=f"NO_GO: {why}. Roll back." if why else "NO_GO. Roll back.",
+            sentence=sentence,
             actions=[
                 Action(
                     kind="rollback",

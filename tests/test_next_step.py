@@ -34,7 +34,12 @@ def test_go_waiting_for_a_second_operator_has_no_primary_promote() -> None:
 
 def test_no_go_rolls_back_with_its_failing_reason_and_cannot_promote() -> None:
     reasons = ["fails: response mismatch rate 12.0% [9.0%, 15.0%] is outside the limit <= 10.0%"]
-    step = next_step("judged", verdict=verdict("NO_GO", reasons), run=RUN)
+    criteria = [
+        {"name": "mismatch_rate", "conclusive": True, "passed": False},
+        {"name": "latency_increase", "conclusive": True, "passed": True},
+    ]
+    step = next_step("judged", verdict=verdict("NO_GO", reasons, criteria=criteria), run=RUN)
+    assert step.sentence == "NO_GO: Responses that differ fails its limit. Roll back."
     assert step.primary is not None and step.primary.kind == "rollback"
     assert step.primary.reason.startswith("NO_GO verdict: response mismatch rate 12.0%")
     promote = step.action("promote")
