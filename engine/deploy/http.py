@@ -47,6 +47,8 @@ class Response:
     status: int
     body: bytes = b""
     content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    """Further header lines (names in lower case), e.g. a version's ``server-timing``."""
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -83,7 +85,8 @@ def _encode_response(response: Response, keep_alive: bool) -> bytes:
         f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Status')}\r\n"
         f"content-type: {response.content_type}\r\n"
         f"content-length: {len(response.body)}\r\n"
-        f"connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
+        + "".join(f"{name}: {value}\r\n" for name, value in response.headers.items())
+        + f"connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
     )
     return head.encode("latin-1") + response.body
 
@@ -148,7 +151,16 @@ class Upstream:
     async def request(
         self, method: str, path: str, body: bytes = b"", timeout: float = CLIENT_TIMEOUT_S
     ) -> tuple[int, bytes]:
-        """Send one request and return ``(status, body)``; HttpError/OSError/TimeoutError if it fails.
+        """:meth:`exchange` without the headers."""
+        status, _, payload = await self.exchange(method, path, body, timeout)
+        return status, payload
+
+    async def exchange(
+        self, method: str, path: str, body: bytes = b"", timeout: float = CLIENT_TIMEOUT_S
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request: ``(status, headers, body)``; HttpError/OSError/TimeoutError if it fails.
+
+        Header names in lower case (the gateway reads a version's ``server-timing``).
 
         ``timeout`` bounds the whole exchange (connecting, a retry on a fresh
         connection included), so a peer that accepts and never answers costs
@@ -164,7 +176,7 @@ class Upstream:
         finally:
             self.in_flight -= 1
 
-    async def _exchange(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+    async def _exchange(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
         reused = bool(self._idle)
         reader, writer = self._idle.pop() if reused else await asyncio.open_connection(self.host, self.port)
         try:
@@ -199,7 +211,7 @@ class Upstream:
             writer.close()
         else:
             self._idle.append((reader, writer))
-        return status, payload
+        return status, headers, payload
 
     def drop_idle(self) -> None:
         """Close every idle connection (in-flight ones finish and close themselves after ``close``)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from urllib.error import HTTPError
 
 import pytest
 
+from engine.runtime.serve import cpu_wait_ns
 from engine.sandbox import landlock
 from engine.workspace import REPO_ROOT, SAMPLE_FLEET_DIR
 
@@ -72,6 +74,48 @@ def test_health_endpoints_and_calls(served) -> None:
     assert created["data"]["result"]["record"] == {"title": "write tests", "id": 1}
     listed = post(base + "/call/list_todos", {})
     assert listed["data"]["result"]["count"] == 1
+
+
+def test_an_answer_says_how_long_the_version_took_and_how_long_it_waited_for_a_cpu(served) -> None:
+    base, _ = served
+    request = urllib.request.Request(
+        base + "/call/list_todos", data=b"{}", headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        timing = response.headers["server-timing"]
+    durations = dict((part.split(";")[0].strip(), float(part.split("dur=")[1])) for part in timing.split(","))
+    assert set(durations) == {"app", "cpu-wait"}
+    assert durations["app"] > 0 and durations["cpu-wait"] >= 0
+
+
+def _spin_and_report(seconds: float) -> tuple[int, int]:
+    """Fork a child that spins for ``seconds`` and reports its own CPU wait (ns) back through a pipe."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: spin, report, leave without running pytest's exit handlers
+        os.close(read_end)
+        start_wait, deadline = cpu_wait_ns(), time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            pass
+        os.write(write_end, str(cpu_wait_ns() - start_wait).encode())
+        os._exit(0)
+    os.close(write_end)
+    return pid, read_end
+
+
+def test_cpu_wait_grows_only_while_a_thread_waits_for_a_cpu() -> None:
+    """More spinning processes than cores: each spends part of its time runnable and not running,
+    which Linux counts for it; a thread that sleeps is not waiting for a CPU, and its count stays."""
+    children = [_spin_and_report(0.2) for _ in range(2 * (os.cpu_count() or 1) + 1)]
+    waits = []
+    for pid, read_end in children:
+        with os.fdopen(read_end) as answer:
+            waits.append(int(answer.read() or 0))
+        os.waitpid(pid, 0)
+    assert max(waits) > 0
+    before = cpu_wait_ns()
+    time.sleep(0.05)
+    assert 0 <= cpu_wait_ns() - before < 50_000_000
 
 
 def test_bad_message_is_a_502_with_the_reason(served) -> None:
