@@ -257,6 +257,8 @@ class SampleWriter:
                         else pl.repeat(None, n, dtype=pl.Boolean, eager=True),
                         "body": body,
                         "called_first": pl.repeat(version == "old", n, eager=True),
+                        "service_ms": pl.repeat(None, n, dtype=pl.Float64, eager=True),
+                        "cpu_wait_ms": pl.repeat(None, n, dtype=pl.Float64, eager=True),
                     }
                 )
             )

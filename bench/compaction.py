@@ -53,6 +53,8 @@ def one_second(index: int, rps: int, rng: np.random.Generator) -> pl.DataFrame:
             "match": [None, True] * rps,
             "body": [None] * n,
             "called_first": [True, False] * rps,
+            "service_ms": [None] * n,
+            "cpu_wait_ms": [None] * n,
         },
         schema=SAMPLE_COLUMNS,
     )

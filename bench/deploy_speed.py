@@ -50,6 +50,8 @@ def sample_frame(rows: int) -> pl.DataFrame:
             "match": rng.random(rows) > 0.001,
             "body": [None] * rows,
             "called_first": rng.random(rows) < 0.5,
+            "service_ms": [None] * rows,
+            "cpu_wait_ms": [None] * rows,
         },
         schema=SAMPLE_COLUMNS,
     )

@@ -71,6 +71,8 @@ def add_segment(ws: Workspace, seq: int, pairs: int, start: dt.datetime) -> None
                 "match": [True if version == "new" else None] * pairs,
                 "body": [None] * pairs,
                 "called_first": [(i % 2 == 0) == (version == "old") for i in range(pairs)],
+                "service_ms": [None] * pairs,
+                "cpu_wait_ms": [None] * pairs,
             },
             schema=SAMPLE_COLUMNS,
         )

@@ -38,6 +38,8 @@ def judged(ws: Workspace, latency_factor: float = 1.02, expect: str = "GO") -> W
             pl.when(pl.col("ok")).then(200).otherwise(500).alias("status"),
             pl.lit("d").alias("digest"),
             pl.lit(None, pl.String).alias("body"),
+            pl.lit(None, pl.Float64).alias("service_ms"),
+            pl.lit(None, pl.Float64).alias("cpu_wait_ms"),
         )
         .with_columns(((pl.col("request_id") % 2 == 0) == (pl.col("version") == "old")).alias("called_first"))
         .select(list(SAMPLE_COLUMNS))

@@ -36,6 +36,8 @@ def test_partial_edge_buckets_are_marked_incomplete(tmp_path) -> None:
                 "match": [None] * 300 + [True] * 300,
                 "body": None,
                 "called_first": [True] * 300 + [False] * 300,
+                "service_ms": None,
+                "cpu_wait_ms": None,
             }
         )
         .select(list(SAMPLE_COLUMNS))

@@ -227,6 +227,7 @@ frame = pl.DataFrame(
         "primary": [True] * rows, "status": [200] * rows, "ok": [True] * rows,
         "latency_ms": [1.5] * rows, "digest": ["d" * 16] * rows, "match": [True] * rows,
         "body": ["x" * 40] * rows, "called_first": [None] * rows,
+        "service_ms": [None] * rows, "cpu_wait_ms": [None] * rows,
     },
     schema=SAMPLE_COLUMNS,
 )

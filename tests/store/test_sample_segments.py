@@ -35,6 +35,8 @@ def segment(ws: Workspace, index: int, rows: int = 50) -> Path:
             "match": [None, True] * rows,
             "body": [None] * n,
             "called_first": [True, False] * rows,
+            "service_ms": [None] * n,
+            "cpu_wait_ms": [None] * n,
         },
         schema=SAMPLE_COLUMNS,
     )
