@@ -50,6 +50,23 @@ cols[1].metric("Migrated", f"{post.metrics.systems_migrated} / {post.metrics.sys
 cols[2].metric("Rollbacks", post.metrics.rollback_count)
 cols[3].metric("Failure documents", len(post.failures))
 
+# the downloads before the details: drawn early in the run, so a click never meets the previous run's
+# buttons (another scope's file) for long while the charts below are still being drawn
+st.markdown("**Download** (charts included in every format; the HTML is one self-contained file)")
+buttons = st.columns(len(FORMATS))
+for column, (fmt, (mime, _)) in zip(buttons, FORMATS.items(), strict=True):
+    column.download_button(
+        f"{fmt.upper()}",
+        # built when clicked, on its own thread: the page does not wait for the charts and the PDF
+        data=lambda fmt=fmt: services.post_mortem_file(ws, scope, fmt, generated_by=who, as_of=as_of).data,
+        file_name=file_name(scope, fmt, as_of),
+        mime=mime,
+        icon=":material/download:",
+        on_click="ignore",
+        key=f"download_{fmt}",
+    )
+st.divider()
+
 st.markdown("**Decisions and their evidence**")
 if post.decisions.height:
     st.dataframe(
@@ -69,18 +86,3 @@ if judged:  # the Go / No-Go page's chart, as the downloads carry it
 if post.failures:
     st.markdown("**Failure documents**")
     st.dataframe(pl.DataFrame([f.__dict__ for f in post.failures]), hide_index=True, width="stretch")
-
-st.divider()
-st.markdown("**Download** (charts included in every format; the HTML is one self-contained file)")
-buttons = st.columns(len(FORMATS))
-for column, (fmt, (mime, _)) in zip(buttons, FORMATS.items(), strict=True):
-    column.download_button(
-        f"{fmt.upper()}",
-        # built when clicked, on its own thread: the page does not wait for the charts and the PDF
-        data=lambda fmt=fmt: services.post_mortem_file(ws, scope, fmt, generated_by=who, as_of=as_of).data,
-        file_name=file_name(scope, fmt, as_of),
-        mime=mime,
-        icon=":material/download:",
-        on_click="ignore",
-        key=f"download_{fmt}",
-    )

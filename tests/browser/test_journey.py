@@ -256,7 +256,7 @@ def _journey(page: Any, expect: Any, url: str, shots: Path) -> None:
     outcome = "1 of 1 systems migrated" if final == "done" else "1 rollback(s)"
     expect(page.get_by_text(outcome, exact=False).first).to_be_visible()
     expect(page.get_by_test_id("stDataFrame").first).to_be_visible()  # the decisions, drawn after the summary
-    # the run that draws the chosen system is still drawing its charts: until it reaches the downloads, the
+    # the run that draws the chosen system may still be under way: until it reaches the downloads, the
     # buttons on screen are the previous run's (the first system's); a click then got todo_api_system's PDF
     settle(page)
     snap(page, shots, "8-post-mortem")
