@@ -53,6 +53,7 @@ from engine.export.argo_analysis import (
     Timing,
     Traffic,
     analysis_template,
+    confirm_limit,
     duration,
     k8s_labels,
     k8s_name,
@@ -396,8 +397,10 @@ def _header(
         " system>.",
         f"Each analysis measures every {t.window_s} s over {WINDOW_SCRAPES} scrapes of {t.scrape_s} s,"
         f" {t.count} times (the first after {t.delay_s} s).",
-        f"A trigger aborts once more than {TRIGGER_FAILURE_LIMIT} window is over it; more than"
-        f" {INCONCLUSIVE_LIMIT} window without data or between rule and trigger pauses for a person.",
+        f"The error-rate trigger aborts once more than {TRIGGER_FAILURE_LIMIT} window is over it, the"
+        f" latency and throughput triggers once more than {confirm_limit(policy)} are (policy [triggers]"
+        f" breach_checks = {policy.triggers.breach_checks}); more than {INCONCLUSIVE_LIMIT} window without"
+        " data or between rule and trigger pauses for a person.",
     ]
     if strategy == "blue_green":
         lines += [

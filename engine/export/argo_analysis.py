@@ -10,7 +10,8 @@ trigger (what rolls back), ``successCondition`` is the rule and
 measurement is a rate over four scrapes of the cluster's Prometheus
 (``[kubernetes] scrape_interval_s``, default 60 s as Prometheus's own), one
 window after another, at least :data:`MIN_MEASUREMENTS` of them per step, with
-one failed window tolerated before a trigger aborts and one inconclusive window
+one failed window tolerated before the error-rate trigger aborts (``breach_checks - 1``
+before the latency and throughput triggers do, as Switchyard's own watch) and one inconclusive window
 before the rollout pauses for a person (:class:`Timing`).
 
 The blue/green pre-promotion template is a smoke test instead: a Job that
@@ -44,7 +45,8 @@ WINDOW_SCRAPES = 4
 MIN_MEASUREMENTS = 3
 """Windows measured per analysis at least: with one failure tolerated, two of three decide."""
 TRIGGER_FAILURE_LIMIT = 1
-"""Windows over a trigger tolerated: one may be a blip (a pod restarting); a second aborts."""
+"""Windows over the error-rate trigger tolerated: one may be a blip (a pod restarting); a second aborts.
+The latency and throughput triggers tolerate ``breach_checks - 1`` (:func:`confirm_limit`)."""
 INCONCLUSIVE_LIMIT = 1
 """Windows without data or between rule and trigger tolerated; a second pauses for a person."""
 ANSWERED, FAILED = ',code=~"2.."', ',code!~"2.."'
@@ -111,8 +113,17 @@ class Timing:
         return duration(self.window_s)
 
 
+def confirm_limit(policy: Policy) -> int:
+    """Windows over the latency or throughput trigger tolerated: as Switchyard's own watch, which fires
+    them only when their breach holds on ``[triggers] breach_checks`` checks in a row. Argo counts failed
+    windows in all, not in a row, so the export aborts at least as soon as Switchyard would."""
+    return policy.triggers.breach_checks - 1
+
+
 def timing(policy: Policy, strategy: Strategy) -> Timing:
-    """Windows of four scrapes, as many as fit the time the policy holds a step (at least three).
+    """Windows of four scrapes, as many as fit the time the policy holds a step (at least three, and
+    enough that the latency and throughput triggers' failure limit can still be exceeded with one
+    window inconclusive).
 
     Canary: every step is measured as often as the longest of a weight step and
     the monitor window, so the full-weight step's baseline, read from before it
@@ -123,7 +134,8 @@ def timing(policy: Policy, strategy: Strategy) -> Timing:
     hold = policy.deploy.monitor_window_s
     if strategy == "canary":
         hold = max(hold, policy.deploy.canary_step_s)
-    return Timing(scrape_s=scrape, window_s=window, count=max(MIN_MEASUREMENTS, math.ceil(hold / window)))
+    least = max(MIN_MEASUREMENTS, confirm_limit(policy) + INCONCLUSIVE_LIMIT + 1)
+    return Timing(scrape_s=scrape, window_s=window, count=max(least, math.ceil(hold / window)))
 
 
 # --------------------------------------------------------------------------- PromQL
@@ -224,6 +236,7 @@ def metric_specs(
     q = stats.latency_quantile
     latency_limit = 1 + rule.max_latency_increase
     inc = INCONCLUSIVE_LIMIT
+    confirmed = confirm_limit(policy)
     specs = [
         MetricSpec(
             "error-rate",
@@ -251,7 +264,7 @@ def metric_specs(
                 latency_ratio_query(system, w, 0.95),
                 _cond("<=", latency_limit),
                 _cond(">", trig.max_p95_ratio),
-                TRIGGER_FAILURE_LIMIT,
+                confirmed,
                 inc,
                 "both",
             )
@@ -272,7 +285,7 @@ def metric_specs(
                 latency_ratio_query(system, w, 0.95),
                 _cond("<=", trig.max_p95_ratio),
                 _cond(">", trig.max_p95_ratio),
-                TRIGGER_FAILURE_LIMIT,
+                confirmed,
                 inc,
                 "trigger",
             ),
@@ -283,7 +296,7 @@ def metric_specs(
             throughput_ratio_query(system, w, "replicas" if strategy == "blue_green" else traffic),
             _cond(">=", 1 + rule.min_throughput_change),
             _cond("<", trig.min_throughput_ratio),
-            TRIGGER_FAILURE_LIMIT,
+            confirmed,
             inc,
             "both",
         ),

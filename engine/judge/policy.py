@@ -54,6 +54,14 @@ class TriggerPolicy(BaseModel):
     max_p95_ratio: float = Field(2.0, gt=0)
     min_throughput_ratio: float = Field(0.5, ge=0)
     max_failed_health_checks: int = Field(3, ge=0)
+    breach_checks: int = Field(3, ge=1)
+    """Checks in a row (one a tick) a latency or throughput breach must hold before it fires mid-run,
+    as Flagger's ``threshold`` and Argo's ``failureLimit`` + 1 (the Argo export's failureLimit follows
+    it): a p95 jolted past 2x by one burst of load on a busy machine is noise, a slower version stays
+    slower. Errors, validation and failed health checks fire on the first check: they are not noise."""
+    min_p95_samples: int = Field(100, ge=1)
+    """Ok requests per version before the p95 ratio is trusted (100: five lie beyond each p95); with
+    fewer, one slow request is the whole tail and the ratio is 'not measured'."""
 
 
 class ParallelRunPolicy(BaseModel):

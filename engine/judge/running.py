@@ -12,6 +12,16 @@ al., VLDB 2019), filled a whole frame at a time with numpy.
 
 The final verdict is not taken from here: the judge reads the stored samples
 and tests them exactly. This only decides, mid-run, whether to stop early.
+
+A rollback on noise is a product failure, not a blip: on a busy machine one
+burst of load can push the new version's p95 past twice the old one's for a
+second (seen here at load 6: "new p95 is 2.10x the baseline" in the monitor
+window of an unchanged system). So, as Flagger's ``threshold`` and Argo's
+``failureLimit`` do, the latency and throughput triggers fire only when their
+breach holds on ``policy.triggers.breach_checks`` checks in a row, and the p95
+ratio is only measured once each version has ``min_p95_samples`` ok requests.
+The seed's thresholds are unchanged. Errors, validation and health checks
+fire on the first check.
 """
 
 from __future__ import annotations
@@ -21,8 +31,11 @@ import math
 import numpy as np
 import polars as pl
 
-from engine.judge.policy import Policy
+from engine.judge.policy import Policy, TriggerPolicy
 from engine.judge.verdict import Trigger, seed_triggers, throughput_ratio
+
+CONFIRMED = ("latency_p95_ratio", "throughput_ratio")
+"""Triggers that fire only once their breach has held on ``breach_checks`` checks in a row."""
 
 RELATIVE_ACCURACY = 0.005
 """Every quantile is within 0.5 % of the exact one: a p95 ratio of 2.00 reads as 1.98 to 2.02 at worst."""
@@ -89,6 +102,8 @@ class RunningTriggers:
 
     def __init__(self) -> None:
         self.old, self.new = _Side(), _Side()
+        self.streaks = dict.fromkeys(CONFIRMED, 0)
+        """Per confirmed trigger, the checks in a row (up to the last) its breach has held on."""
 
     @property
     def rows(self) -> int:
@@ -107,13 +122,18 @@ class RunningTriggers:
         failed_health_checks: int | None,
         new_share: float | None = None,
     ) -> list[Trigger]:
-        """The seed's five triggers on everything added so far (as :func:`evaluate_triggers` on a frame)."""
-        old, new = self.old, self.new
+        """One check: the seed's five triggers on everything added so far (see the module docstring).
+
+        Each call counts as a check for the breach streaks, so call it once a tick.
+        """
+        old, new, limits = self.old, self.new, policy.triggers
         err = new.errors / new.requests if new.requests else None
+        sampled = min(old.ok_latency.count, new.ok_latency.count)
         base, now = old.ok_latency.quantile(0.95), new.ok_latency.quantile(0.95)
-        ratio = now / base if base and now is not None else None
+        trusted = sampled >= limits.min_p95_samples
+        ratio = now / base if trusted and base and now is not None else None
         ok_old, ok_new = old.requests - old.errors, new.requests - new.errors
-        return seed_triggers(
+        triggers = seed_triggers(
             policy,
             validation=validation_success_rate,
             error_rate=err,
@@ -121,3 +141,23 @@ class RunningTriggers:
             throughput_ratio=throughput_ratio(ok_old, ok_new, new.requests, new_share),
             failed_health_checks=failed_health_checks,
         )
+        out = [self._confirm(t, limits) if t.name in CONFIRMED else t for t in triggers]
+        if not trusted and base is not None and now is not None:
+            p95 = next(i for i, t in enumerate(out) if t.name == "latency_p95_ratio")
+            out[p95] = out[p95].model_copy(
+                update={
+                    "explanation": f"not measured yet: {sampled} of the {limits.min_p95_samples} ok "
+                    "requests per version a p95 ratio needs"
+                }
+            )
+        return out
+
+    def _confirm(self, trigger: Trigger, limits: TriggerPolicy) -> Trigger:
+        """``trigger`` as fired only when its breach has held on ``limits.breach_checks`` checks in a row."""
+        streak = self.streaks[trigger.name] + 1 if trigger.fired else 0
+        self.streaks[trigger.name] = streak
+        needed = limits.breach_checks
+        if not trigger.fired or needed == 1:
+            return trigger
+        held = f"{trigger.explanation}, over on {streak} of the {needed} checks in a row it must hold for"
+        return trigger.model_copy(update={"fired": streak >= needed, "explanation": held})

@@ -174,7 +174,11 @@ def watch(
     split = None if route.get("mirror") else float(route.get("canary_weight") or 0) or None
 
     def check_triggers(min_new: int) -> bool:
-        """The seed's triggers, once enough new samples (or health failures) exist; True if one fired."""
+        """The seed's triggers, once enough new samples (or health failures) exist; True if one fired.
+
+        Each call is one check of the latency and throughput triggers' breach streaks (policy
+        ``[triggers] breach_checks``: :class:`RunningTriggers`), the last partial tick's too.
+        """
         if totals.new.requests < min_new and state["health"] <= policy.triggers.max_failed_health_checks:
             return False
         triggers = totals.evaluate(policy, validation_rate, state["health"], new_share=split)

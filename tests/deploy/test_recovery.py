@@ -8,10 +8,17 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from engine import services
 from engine.deploy import supervisor
 from engine.store import connect
 from engine.store import deployments as store
+
+# These test kill points, not triggers: the CLI processes they start run under a policy with the
+# p95 and throughput triggers out of reach (tests/conftest.py kill_point_policy), so a busy machine
+# cannot roll back before the kill point and send the test down another branch.
+pytestmark = pytest.mark.usefixtures("kill_point_policy")
 
 
 def cli(ws, *args: str) -> subprocess.Popen[bytes]:

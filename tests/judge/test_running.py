@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine.judge.policy import Policy
+from engine.judge.policy import Policy, TriggerPolicy
 from engine.judge.running import RELATIVE_ACCURACY, LatencySketch, RunningTriggers
 from engine.judge.verdict import evaluate_triggers
 
@@ -68,7 +68,7 @@ def test_an_empty_sketch_has_no_quantile_and_nan_is_not_counted() -> None:
 )
 def test_running_totals_fire_what_the_whole_frame_fires(scale, error, new_n, share) -> None:
     frame = samples(7, 1000, new_scale=scale, new_error=error, new_n=new_n)
-    policy = Policy()
+    policy = Policy(triggers=TriggerPolicy(breach_checks=1, min_p95_samples=1))  # as the frame: one check
     exact = evaluate_triggers(frame, policy, 0.9, 0, new_share=share)
     totals = RunningTriggers()
     for offset in range(0, frame.height, 137):  # uneven batches, each row once
@@ -94,3 +94,47 @@ def test_running_totals_hold_the_same_memory_however_long_the_run() -> None:
         totals.add(samples(seed, 5000))
     assert totals.rows == 2 * (100 + 10 * 5000)
     assert totals.old.ok_latency.counts.nbytes + totals.new.ok_latency.counts.nbytes == size
+
+
+def fired(totals: RunningTriggers, policy: Policy) -> dict[str, bool]:
+    return {t.name: t.fired for t in totals.evaluate(policy, 0.9, 0)}
+
+
+def test_a_latency_breach_fires_only_once_it_held_on_breach_checks_checks_in_a_row() -> None:
+    """As Flagger's threshold: one check over 2x (a burst of load) is not a rollback; a slower version
+    stays over on every check and fires on the third."""
+    policy = Policy(triggers=TriggerPolicy(breach_checks=3))
+    totals = RunningTriggers()
+    totals.add(samples(1, 400, new_scale=3.0))
+    first = totals.evaluate(policy, 0.9, 0)
+    p95 = next(t for t in first if t.name == "latency_p95_ratio")
+    assert not p95.fired and p95.observed is not None and p95.observed > 2
+    assert p95.explanation.endswith("over on 1 of the 3 checks in a row it must hold for")
+    assert not fired(totals, policy)["latency_p95_ratio"]
+    totals.add(samples(2, 4000))  # the burst is diluted: back under 2x, the streak starts again
+    assert not fired(totals, policy)["latency_p95_ratio"] and totals.streaks["latency_p95_ratio"] == 0
+    slow = RunningTriggers()
+    slow.add(samples(3, 400, new_scale=3.0))
+    assert [fired(slow, policy)["latency_p95_ratio"] for _ in range(3)] == [False, False, True]
+
+
+def test_errors_fire_on_the_first_check_and_a_throughput_collapse_on_the_breach_checks_th() -> None:
+    policy = Policy(triggers=TriggerPolicy(breach_checks=2))
+    totals = RunningTriggers()
+    totals.add(samples(4, 400, new_error=0.3))
+    assert fired(totals, policy)["error_rate"]
+    collapsed = RunningTriggers()
+    collapsed.add(samples(5, 400, new_n=100))
+    assert [fired(collapsed, policy)["throughput_ratio"] for _ in range(2)] == [False, True]
+
+
+def test_a_p95_from_too_few_requests_is_not_measured() -> None:
+    """50 requests leave two or three beyond the p95: one slow request is then the whole tail."""
+    policy = Policy(triggers=TriggerPolicy(breach_checks=1, min_p95_samples=100))
+    totals = RunningTriggers()
+    totals.add(samples(6, 60, new_scale=3.0))
+    p95 = next(t for t in totals.evaluate(policy, 0.9, 0) if t.name == "latency_p95_ratio")
+    assert not p95.fired and p95.observed is None
+    assert p95.explanation.startswith("not measured yet: ") and "of the 100 ok requests" in p95.explanation
+    totals.add(samples(7, 60, new_scale=3.0))
+    assert fired(totals, policy)["latency_p95_ratio"]
