@@ -25,6 +25,7 @@ from pages import _jobs as jobs
 from pages._charts import glance_figure, latency_histogram, per_bucket_figure
 from pages._governance import governance_section
 from pages._kubernetes import argo_export_section
+from pages._measure import aa_caption, measure_controls
 from pages._shared import (
     VERDICT_COLOURS,
     act,
@@ -72,6 +73,11 @@ def at(area: str) -> str:
 def start(kind: str, area: str, work) -> bool:  # noqa: ANN001 - work(progress) -> result
     """Start a job of this system; its outcome is said in ``area`` when it ends."""
     return jobs.start(kind, name, who, area, work) is not None
+
+
+def measure_job(kind: str, work) -> bool:  # noqa: ANN001 - work(progress) -> result
+    """A calibration or capacity job, its outcome said beside the measurement buttons."""
+    return start(kind, at("measure"), work)
 
 
 def primary(kind: str) -> str:
@@ -284,6 +290,7 @@ with st.container(border=True):
             f"recorded by {verdict['actor']} at {verdict['ts']:%Y-%m-%d %H:%M:%S} UTC. Beside it, and not "
             f"part of it: {present.seed_rule(result['new_better'])}."
         )
+        aa_caption(ws, name, version, result)
     st.markdown(f"**Next:** {step.sentence}")
     decision_buttons()
     if step.primary is not None and step.primary.kind == "judge":
@@ -380,6 +387,8 @@ with st.expander("Checklist, deployment and parallel run", expanded=evidence.sta
             )
             st.rerun()
         outcome(at("run"))
+        measure_controls(ws, name, evidence.state, version, enabled, measure_job, who)
+        outcome(at("measure"))
     last = st.session_state.get(f"checklist-{name}")
     if last is not None:  # the whole width: each item's detail is a sentence
         st.dataframe(

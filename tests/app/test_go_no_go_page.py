@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from engine import migration, services
@@ -364,3 +365,63 @@ def test_the_verdict_is_drawn_at_a_glance_between_its_reasons_and_its_table(env:
         "xaxis" if axis["latency_increase"] == "x" else "xaxis" + axis["latency_increase"][1:]
     ]
     assert layout_axis["ticksuffix"] == "%"
+
+
+def test_the_a_a_reading_and_capacity_show_beside_the_verdict_and_the_run(
+    env: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16 points 2 and 8 on the page: the A/A figure under the verdict, the newest readings and a
+    button for each in the run's column. The readings are the services' (a real A/A run and probe are
+    tested in tests/parallel); here the page only draws them."""
+    from engine.judge.calibration import Calibration
+    from engine.parallel.capacity import Capacity
+
+    judged(env)
+    at = open_page(SYSTEM)
+    captions = [c.value for c in at.caption]
+    assert "Latency not corrected for the measurement: no A/A calibration yet (Calibrate, below)." in captions
+    when = dt.datetime(2026, 12, 4, 20, 0, tzinfo=dt.UTC)
+    aa = Calibration(
+        system=SYSTEM,
+        run_id="calibration-1",
+        measured_at=when,
+        actor="lead",
+        pairs=800,
+        rps=40,
+        duration_s=20,
+        verdict="GO",
+        latency_change=0.004,
+        low=-0.012,
+        high=0.021,
+    )
+    probe = Capacity(
+        system=SYSTEM,
+        measured_at=when,
+        actor="lead",
+        old_rps=900,
+        new_rps=1000,
+        change=1000 / 900 - 1,
+        low=0.08,
+        high=0.14,
+        connections=4,
+        round_s=2,
+        phases=[],
+        client_cpu_share=0.4,
+    )
+
+    def calibration(ws: Workspace, name: str) -> Calibration:
+        return aa
+
+    def capacity(ws: Workspace, name: str) -> Capacity:
+        return probe
+
+    monkeypatch.setattr(services, "calibration", calibration)
+    monkeypatch.setattr(services, "capacity", capacity)
+    st.cache_data.clear()  # the page caches views by the store's version, which the stand-ins did not move
+    at = open_page(SYSTEM)
+    captions = [c.value for c in at.caption]
+    assert f"Latency not corrected for the measurement · newest {aa.describe()}" in captions
+    assert aa.describe() in captions
+    assert any(c.startswith("capacity: old 900 req/s, new 1,000 req/s") and "by lead" in c for c in captions)
+    assert not button(at, "calibrate").disabled
+    assert not button(at, "capacity").disabled  # judged: old and new both serve
