@@ -84,11 +84,16 @@ def kill_point_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     seconds can breach the p95 trigger by load alone and roll back before the kill point, so the test
     takes another branch. The trigger tests (tests/deploy/test_faults.py, tests/judge) keep the policy's.
     """
+    path = edited_policy(tmp_path / "kill_point_policy.toml", KILL_POINT_TRIGGERS)
+    monkeypatch.setenv(POLICY_ENV, str(path))
+    return path
+
+
+def edited_policy(path: Path, edits: dict[str, str]) -> Path:
+    """``data/policy.toml`` written to ``path`` with each line ``old`` (which must be there) made ``new``."""
     text = DEFAULT_POLICY.read_text(encoding="utf-8")
-    for old, new in KILL_POINT_TRIGGERS.items():
+    for old, new in edits.items():
         assert old in text, old
         text = text.replace(old, new, 1)
-    path = tmp_path / "kill_point_policy.toml"
     path.write_text(text, encoding="utf-8")
-    monkeypatch.setenv(POLICY_ENV, str(path))
     return path

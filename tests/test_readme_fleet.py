@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from engine.cli import build_parser
-from engine.workspace import DEFAULT_POLICY, POLICY_ENV
+from engine.workspace import POLICY_ENV
+from tests.conftest import edited_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "fleet"
@@ -55,16 +56,6 @@ LOOSE = {
 }
 
 
-def loose_policy(folder: Path) -> Path:
-    text = DEFAULT_POLICY.read_text(encoding="utf-8")
-    for old, new in LOOSE.items():
-        assert old in text, old
-        text = text.replace(old, new, 1)
-    path = folder / "policy.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def test_the_readme_commands_take_the_example_from_its_folder_to_promoted(tmp_path: Path) -> None:
     """Every command of the section, as written, on real processes: the system ends ``done``."""
     workspace = tmp_path / "W"
@@ -82,7 +73,7 @@ def test_the_readme_commands_take_the_example_from_its_folder_to_promoted(tmp_pa
         "down",
     ]
     parser = build_parser()
-    env = os.environ | {POLICY_ENV: str(loose_policy(tmp_path))}
+    env = os.environ | {POLICY_ENV: str(edited_policy(tmp_path / "policy.toml", LOOSE))}
     results = {}
     try:
         for step in steps:
