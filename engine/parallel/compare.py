@@ -1,70 +1,36 @@
 """Old vs new from a run's samples, shaped for the Go/No-Go page: per bucket, distributions, mismatches.
 
-Computed by DuckDB straight from the run's Parquet segments (an in-memory
-connection, so reading never competes for the control store's lock). Each
-function reads one view; :func:`evidence` reads all four on one connection
-(the page's path), opening the run's segments once instead of four times.
+Read from the run's aggregates (:mod:`engine.store.aggregates`): each sample
+file's share of the figures, stored when the file was written for good, merged
+here; files with no stored share yet (a running run's newest segments) are
+aggregated from their raw rows on the fly. So a page reads a few thousand rows
+of shares, never the run's millions of samples. The figures are the same as
+the SQL over the raw rows (tests/store/test_sample_aggregates.py checks it): counts
+and rates exactly, quantiles exactly for a finished run (one file), within
+0.5 % (a version's) or as an ok-weighted mean of parts (a bucket a chunk
+boundary cuts) while a run is still going or when several runs are read as one.
+
+A run that continues earlier ones is read with them: functions take one run id
+or several.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
-from engine.store.samples import RunIds, run_queries
+from engine.store.aggregates import LATENCY_SAMPLE, MISMATCH_LIMIT, SKETCH_FLOOR_MS, SKETCH_GAMMA, run_parts
+from engine.store.samples import RunIds
 from engine.workspace import Workspace
 
-LATENCY_SAMPLE = 20000
-MISMATCH_LIMIT = 20
-
-SUMMARY = """
-    SELECT version, requests, error_rate, q[1] AS p50, q[2] AS p95, q[3] AS p99, mismatch_rate FROM (
-        SELECT version, count(*) AS requests, avg(CASE WHEN ok THEN 0 ELSE 1 END) AS error_rate,
-               quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE ok) AS q,
-               avg(CASE WHEN match THEN 0 ELSE 1 END) FILTER (WHERE match IS NOT NULL) AS mismatch_rate
-        FROM s GROUP BY version
-    ) ORDER BY version DESC
-"""
-"""Three quantiles from one sort per version (a list of quantiles), not three."""
-BUCKETS = """
-    SELECT bucket, version, requests, errors, error_rate, throughput_rps,
-           q[1] AS p50, q[2] AS p95, q[3] AS p99,
-           bucket >= min(first_ts) OVER ()
-               AND bucket + to_microseconds(CAST(? * 1e6 AS BIGINT)) <= max(last_ts) OVER () AS complete
-    FROM (
-        SELECT time_bucket(to_microseconds(CAST(? * 1e6 AS BIGINT)), ts) AS bucket, version,
-               count(*) AS requests, count(*) FILTER (WHERE NOT ok) AS errors,
-               avg(CASE WHEN ok THEN 0 ELSE 1 END) AS error_rate,
-               count(*) FILTER (WHERE ok) / ? AS throughput_rps,
-               quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE ok) AS q,
-               min(ts) AS first_ts, max(ts) AS last_ts
-        FROM s GROUP BY ALL
-    ) ORDER BY bucket, version
-"""
-"""Aggregated per bucket first; the run's first and last sample (``complete``) over buckets, not rows."""
-LATENCIES = """
-    SELECT version, unnest(min_by(latency_ms, hash(request_id), ?)) AS latency_ms
-    FROM s WHERE ok GROUP BY version ORDER BY version
-"""
-"""The ``limit`` ok latencies of smallest request hash per version: a top-N aggregate, one pass, no sort."""
-MISMATCHES = """
-    SELECT n.ts, n.endpoint, o.status AS old_status, n.status AS new_status,
-           o.body AS old_body, n.body AS new_body
-    FROM (
-        SELECT run_id, request_id, ts, endpoint, status, body FROM s
-        WHERE version = 'new' AND NOT match ORDER BY (body IS NULL), ts LIMIT ?
-    ) n JOIN s o ON o.request_id = n.request_id AND o.run_id = n.run_id AND o.version = 'old'
-    ORDER BY (n.body IS NULL), n.ts
-"""
-"""The first mismatched new rows, then only their old rows: the join's build side is ``limit`` rows.
-A request is named by run and id together: runs read as one (a run that continues another) may come
-from gateways whose counters both started at 1."""
+QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 
 
-def _query(ws: Workspace, system: str, run_id: str, sql: str, params: list | None = None) -> pl.DataFrame:
-    with run_queries(ws, system, run_id) as query:
-        return query(sql, params) if query is not None else pl.DataFrame()
+def _ids(run_ids: RunIds) -> list[str]:
+    return [run_ids] if isinstance(run_ids, str) else list(run_ids)
 
 
 @dataclass(frozen=True)
@@ -77,20 +43,20 @@ class RunFrames:
     mismatches: pl.DataFrame
 
 
-def evidence(ws: Workspace, system: str, run_id: RunIds, bucket_s: float) -> RunFrames:
+def evidence(ws: Workspace, system: str, run_ids: RunIds, bucket_s: float) -> RunFrames:
     """:func:`summary`, :func:`bucket_stats`, :func:`latency_sample` and :func:`mismatch_examples` at once."""
-    with run_queries(ws, system, run_id) as query:
-        if query is None:
-            return RunFrames(pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), pl.DataFrame())
-        return RunFrames(
-            summary=query(SUMMARY, None),
-            buckets=query(BUCKETS, [bucket_s] * 3),
-            latencies=query(LATENCIES, [LATENCY_SAMPLE]),
-            mismatches=query(MISMATCHES, [MISMATCH_LIMIT]),
-        )
+    parts = run_parts(ws, system, _ids(run_ids), bucket_s)
+    if parts is None:
+        return RunFrames(pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), pl.DataFrame())
+    return RunFrames(
+        summary=merge_summary(parts["versions"]),
+        buckets=merge_buckets(parts["buckets"], bucket_s),
+        latencies=merge_latencies(parts["latencies"]),
+        mismatches=merge_mismatches(parts["mismatches"]),
+    )
 
 
-def bucket_stats(ws: Workspace, system: str, run_id: str, bucket_s: float) -> pl.DataFrame:
+def bucket_stats(ws: Workspace, system: str, run_ids: RunIds, bucket_s: float) -> pl.DataFrame:
     """Per bucket and version: requests, errors, error rate, throughput (ok/s), p50/p95/p99 latency.
 
     Buckets sit on the clock, so a run's first and last bucket are usually cut
@@ -98,19 +64,141 @@ def bucket_stats(ws: Workspace, system: str, run_id: str, bucket_s: float) -> pl
     the run covered the whole bucket (the page draws throughput from complete
     buckets only).
     """
-    return _query(ws, system, run_id, BUCKETS, [bucket_s] * 3)
+    parts = run_parts(ws, system, _ids(run_ids), bucket_s, ("buckets",))
+    return pl.DataFrame() if parts is None else merge_buckets(parts["buckets"], bucket_s)
 
 
-def latency_sample(ws: Workspace, system: str, run_id: str, limit: int = LATENCY_SAMPLE) -> pl.DataFrame:
+def latency_sample(ws: Workspace, system: str, run_ids: RunIds, limit: int = LATENCY_SAMPLE) -> pl.DataFrame:
     """Latencies of ok requests, up to ``limit`` per version (a fixed pseudo-random pick by request)."""
-    return _query(ws, system, run_id, LATENCIES, [limit])
+    parts = run_parts(ws, system, _ids(run_ids), None, ("latencies",))
+    return pl.DataFrame() if parts is None else merge_latencies(parts["latencies"], limit)
 
 
-def mismatch_examples(ws: Workspace, system: str, run_id: str, limit: int = MISMATCH_LIMIT) -> pl.DataFrame:
+def mismatch_examples(
+    ws: Workspace, system: str, run_ids: RunIds, limit: int = MISMATCH_LIMIT
+) -> pl.DataFrame:
     """Requests whose new answer differed from old, with both bodies where the gateway kept them."""
-    return _query(ws, system, run_id, MISMATCHES, [limit])
+    parts = run_parts(ws, system, _ids(run_ids), None, ("mismatches",))
+    return pl.DataFrame() if parts is None else merge_mismatches(parts["mismatches"], limit)
 
 
-def summary(ws: Workspace, system: str, run_id: str) -> pl.DataFrame:
+def summary(ws: Workspace, system: str, run_ids: RunIds) -> pl.DataFrame:
     """Per version: requests, error rate, p50/p95/p99 over the whole run, mismatch rate (new)."""
-    return _query(ws, system, run_id, SUMMARY)
+    parts = run_parts(ws, system, _ids(run_ids), None, ("versions",))
+    return pl.DataFrame() if parts is None else merge_summary(parts["versions"])
+
+
+# --------------------------------------------------------------------------- merging shares
+
+
+def _quantile(name: str) -> pl.Expr:
+    """A bucket's quantile: its one part's, or the ok-weighted mean of its parts' (split by a chunk)."""
+    value, weight = pl.col(name), pl.col("ok").filter(pl.col(name).is_not_null())
+    mean = (value * pl.col("ok")).sum() / weight.sum()
+    return pl.when(pl.len() == 1).then(value.first()).when(weight.sum() > 0).then(mean).alias(name)
+
+
+def merge_buckets(parts: pl.DataFrame, bucket_s: float) -> pl.DataFrame:
+    """Per bucket and version, from the files' shares (see :func:`bucket_stats`)."""
+    width = dt.timedelta(microseconds=round(bucket_s * 1e6))
+    counts = ("requests", "errors", "not_ok", "ok")
+    merged = parts.group_by("bucket", "version").agg(
+        *(pl.col(c).sum() for c in counts),
+        *(_quantile(q) for q in QUANTILES),
+        pl.col("first_ts").min(),
+        pl.col("last_ts").max(),
+    )
+    return merged.select(
+        "bucket",
+        "version",
+        "requests",
+        "errors",
+        (pl.col("not_ok") / pl.col("requests")).alias("error_rate"),
+        (pl.col("ok") / bucket_s).alias("throughput_rps"),
+        *QUANTILES,
+        (
+            (pl.col("bucket") >= pl.col("first_ts").min())
+            & (pl.col("bucket") + width <= pl.col("last_ts").max())
+        ).alias("complete"),
+    ).sort("bucket", "version")
+
+
+def merge_summary(parts: pl.DataFrame) -> pl.DataFrame:
+    """Per version over the whole run: requests, error rate, p50/p95/p99 of ok latency, mismatch rate."""
+    rows = []
+    for (version,), group in parts.group_by("version"):
+        if group.height == 1:  # one file: its exact quantiles
+            quantiles = {q: group[q][0] for q in QUANTILES}
+        else:
+            quantiles = sketch_quantiles(group["sketch_bins"], group["sketch_counts"], QUANTILES)
+        compared = int(group["compared"].sum())
+        requests = int(group["requests"].sum())
+        rows.append(
+            {
+                "version": version,
+                "requests": requests,
+                "error_rate": int(group["not_ok"].sum()) / requests if requests else None,
+                **quantiles,
+                "mismatch_rate": int(group["mismatches"].sum()) / compared if compared else None,
+            }
+        )
+    schema = {"version": pl.String, "requests": pl.Int64, "error_rate": pl.Float64}
+    schema |= {q: pl.Float64 for q in QUANTILES} | {"mismatch_rate": pl.Float64}
+    return pl.DataFrame(rows, schema=schema).sort("version", descending=True)
+
+
+def sketch_quantiles(
+    bins: pl.Series, counts: pl.Series, quantiles: dict[str, float]
+) -> dict[str, float | None]:
+    """Quantiles of merged log-bucketed histograms, interpolated as ``quantile_cont`` interpolates.
+
+    A bin ``i`` holds latencies in floor * (gamma^(i-1), gamma^i] and stands for
+    floor * 2 gamma^i / (gamma + 1): every latency in it is within
+    (gamma-1)/(gamma+1) = 0.5 % of that value (DDSketch's bound, as the run
+    watcher's :class:`engine.judge.running.LatencySketch`), so each order
+    statistic is too.
+    """
+    frame = (
+        pl.DataFrame({"bin": bins, "n": counts})
+        .explode("bin", "n")
+        .drop_nulls()
+        .group_by("bin")
+        .agg(pl.col("n").sum())
+        .sort("bin")
+    )
+    total = int(frame["n"].sum()) if frame.height else 0
+    if total == 0:
+        return dict.fromkeys(quantiles)
+    ends = np.cumsum(frame["n"].to_numpy())  # rank (0-based) of each bin's last value is ends - 1
+    values = SKETCH_FLOOR_MS * 2 * SKETCH_GAMMA ** frame["bin"].to_numpy().astype(float) / (SKETCH_GAMMA + 1)
+
+    def order_statistic(rank: int) -> float:
+        return float(values[np.searchsorted(ends, rank, side="right")])
+
+    out: dict[str, float | None] = {}
+    for name, q in quantiles.items():
+        position = q * (total - 1)
+        low, high = int(np.floor(position)), int(np.ceil(position))
+        a, b = order_statistic(low), order_statistic(high)
+        out[name] = a + (position - low) * (b - a)
+    return out
+
+
+def merge_latencies(parts: pl.DataFrame, limit: int = LATENCY_SAMPLE) -> pl.DataFrame:
+    """The ``limit`` ok latencies of smallest request hash per version, over all the files."""
+    return (
+        parts.sort("version", "h")
+        .group_by("version", maintain_order=True)
+        .head(min(limit, LATENCY_SAMPLE))
+        .select("version", "latency_ms")
+    )
+
+
+def merge_mismatches(parts: pl.DataFrame, limit: int = MISMATCH_LIMIT) -> pl.DataFrame:
+    """The run's first ``limit`` mismatched requests (those with bodies first), with old's answer beside."""
+    return (
+        parts.sort("no_body", "ts")
+        .head(min(limit, MISMATCH_LIMIT))
+        .filter(pl.col("joined"))
+        .select("ts", "endpoint", "old_status", "new_status", "old_body", "new_body")
+    )

@@ -22,6 +22,7 @@ import duckdb
 
 from engine.deploy import supervisor
 from engine.deploy.gateway import UPSTREAM_TIMEOUT_S
+from engine.errors import StoreLockedError
 from engine.judge.policy import Policy
 from engine.judge.running import RunningTriggers
 from engine.judge.verdict import Trigger
@@ -29,8 +30,9 @@ from engine.parallel.workload import WorkloadStats, drive, request_mix
 from engine.progress import Progress
 from engine.store import connect, transaction
 from engine.store import deployments as store
+from engine.store.aggregates import finish_run, record_file
 from engine.store.events import append_events
-from engine.store.samples import RunTail, compact_run
+from engine.store.samples import RunTail
 from engine.workspace import Workspace
 
 MIN_TRIGGER_SAMPLES = 50
@@ -166,8 +168,10 @@ def watch(
                 state["health"] = store.add_health_failure(con, int(green["id"]))
         supervisor.flush_samples(ws)
         totals.add(tail.read_new())
-        with contextlib.suppress(OSError, duckdb.Error):  # best effort, as at the end: segments stay valid
-            tail.compact_read(COMPACT_EVERY)
+        with contextlib.suppress(OSError, duckdb.Error, StoreLockedError):  # best effort: segments stay valid
+            done = tail.compact_read(COMPACT_EVERY)
+            if done is not None and done.published is not None:  # its aggregates: pages read those
+                record_file(ws, system, run_id, done.published, bucket_s)
         return not check_triggers(MIN_TRIGGER_SAMPLES)
 
     # a canary step splits traffic (mirror off, weight between 0 and 1); a parallel run mirrors it all
@@ -246,7 +250,7 @@ def watch(
                 }
             ],
         )
-    _compact(ws, system, run_id)
+    _compact(ws, system, run_id, bucket_s)
     progress(
         int(duration_s),
         int(duration_s),
@@ -255,11 +259,13 @@ def watch(
     return outcome
 
 
-def _compact(ws: Workspace, system: str, run_id: str) -> None:
-    """Merge the finished run's one-second segments into one file, so its evidence reads fast later.
+def _compact(ws: Workspace, system: str, run_id: str, bucket_s: float) -> None:
+    """Merge the finished run's one-second segments into one file and store its aggregates.
 
-    Best effort: the segments are valid as they are, so a failure (disk full)
-    leaves them and the run is still read whole, only more slowly.
+    The judge reads the one file fast; the pages and KPIs read only its
+    aggregates (engine/store/aggregates.py). Best effort: the segments are
+    valid as they are, so a failure (disk full, the store busy) leaves them,
+    and the run is still read whole, only more slowly.
     """
-    with contextlib.suppress(OSError, duckdb.Error):
-        compact_run(ws, system, run_id)
+    with contextlib.suppress(OSError, duckdb.Error, StoreLockedError):
+        finish_run(ws, system, run_id, bucket_s)

@@ -28,9 +28,10 @@ from pydantic import BaseModel, ValidationError
 from engine.errors import SwitchyardError
 from engine.judge.policy import Policy
 from engine.models.blueprint_v2 import load_v2_blueprint
+from engine.parallel.compare import sketch_quantiles
 from engine.runtime.recipes import RECIPES, RecipeConfig
+from engine.store.aggregates import run_parts
 from engine.store.db import query_frame
-from engine.store.samples import query_run
 from engine.workspace import Workspace, safe_child
 
 NO_MEASUREMENTS = "no measurements yet"
@@ -101,41 +102,56 @@ def _latest_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     )
 
 
-LOAD_SQL = """
-SELECT v.version, v.samples, v.p50_ms, v.p95_ms,
-       max(p.n) AS peak_rps, median(p.n) AS median_rps,
-       max(p.n * coalesce(p.mean_ms, 0) / 1000.0) AS peak_in_flight
-FROM (
-    SELECT version, count(*) AS samples,
-           quantile_cont(latency_ms, 0.5) FILTER (WHERE ok) AS p50_ms,
-           quantile_cont(latency_ms, 0.95) FILTER (WHERE ok) AS p95_ms
-    FROM s GROUP BY version
-) v JOIN (
-    SELECT version, date_trunc('second', ts) AS second, count(*) AS n,
-           avg(latency_ms) FILTER (WHERE ok) AS mean_ms
-    FROM s GROUP BY ALL
-) p USING (version)
-GROUP BY ALL ORDER BY v.version
-"""
-"""Per version: samples, p50/p95 of successful requests, requests per second (peak, median) and the
-peak of requests in flight, rate x mean latency per second (Little's law)."""
+def load_by_version(versions: pl.DataFrame, seconds: pl.DataFrame) -> pl.DataFrame:
+    """Per version: samples, p50/p95 of successful requests, requests per second (peak, median) and the
+    peak of requests in flight, rate x mean latency per second (Little's law), from a run's aggregates.
+
+    ``versions`` and ``seconds`` are the run's files' shares
+    (:func:`engine.store.aggregates.run_parts`); a second split over files is
+    summed first.
+    """
+    per_second = (
+        seconds.group_by("version", "second")
+        .agg(
+            pl.col("requests").sum().alias("n"), pl.col("ok_latency_sum").sum(), pl.col("ok_latency_n").sum()
+        )
+        .with_columns(
+            pl.when(pl.col("ok_latency_n") > 0)
+            .then(pl.col("ok_latency_sum") / pl.col("ok_latency_n"))
+            .alias("mean_ms")
+        )
+        .group_by("version")
+        .agg(
+            pl.col("n").max().alias("peak_rps"),
+            pl.col("n").median().alias("median_rps"),
+            (pl.col("n") * pl.col("mean_ms").fill_null(0) / 1000.0).max().alias("peak_in_flight"),
+        )
+    )
+    rows = []
+    for (version,), group in versions.group_by("version"):
+        if group.height == 1:
+            quantiles = {"p50_ms": group["p50"][0], "p95_ms": group["p95"][0]}
+        else:
+            merged = sketch_quantiles(group["sketch_bins"], group["sketch_counts"], {"p50": 0.5, "p95": 0.95})
+            quantiles = {"p50_ms": merged["p50"], "p95_ms": merged["p95"]}
+        rows.append({"version": version, "samples": int(group["requests"].sum()), **quantiles})
+    schema = {"version": pl.String, "samples": pl.Int64, "p50_ms": pl.Float64, "p95_ms": pl.Float64}
+    return pl.DataFrame(rows, schema=schema).join(per_second, on="version").sort("version")
 
 
 def _load(ws: Workspace, system: str, run_id: str) -> Load | None:
     """Latency quantiles, requests per second and requests in flight of a run's samples, per version.
 
     None when the run has no samples yet, or its segments lack the columns
-    (version, latency_ms, ok) a measurement needs.
+    (version, latency_ms, ok, ts) a measurement needs.
     """
     try:
-        frame = query_run(ws, system, run_id, "SELECT * FROM s LIMIT 0")
-        if frame is None or not {"version", "latency_ms", "ok", "ts"} <= set(frame.columns):
-            return None
-        stats = query_run(ws, system, run_id, LOAD_SQL)
+        parts = run_parts(ws, system, [run_id], None, ("versions", "seconds"))
     except (duckdb.Error, OSError):
         return None
-    if stats is None:
+    if parts is None:
         return None
+    stats = load_by_version(parts["versions"], parts["seconds"])
     by_version = {r["version"]: r for r in stats.iter_rows(named=True)}
     if "new" not in by_version:
         return None

@@ -54,7 +54,7 @@ def connect(db_path: Path, *, migrate: bool = True) -> Iterator[duckdb.DuckDBPyC
         if migrate:
             from engine.store.schema import migrate as run_migrations
 
-            run_migrations(con)
+            run_migrations(con, db_path=Path(db_path))
         yield con
     finally:
         con.close()

@@ -16,6 +16,7 @@ which nothing reads and the next compaction removes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import secrets
@@ -57,17 +58,30 @@ COMPACTED_PREFIX = "part-compacted-"
 COVERS_KEY = b"switchyard.covers"
 
 
-def _covers(path: Path) -> set[str]:
+def _covers(path: Path) -> frozenset[str]:
     """Names of the segments a compacted file replaces (from its footer; nothing else is read)."""
+    stat = path.stat()
+    return _covers_of(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _covers_of(path: str, mtime_ns: int, size: int) -> frozenset[str]:
+    """A compacted file's footer is read once per process: a file never changes under its name (the
+    modification time and size are in the key all the same). The KPIs list every run's files."""
     metadata = pq.read_metadata(path).metadata or {}
-    return set(json.loads(metadata.get(COVERS_KEY, b"[]")))
+    return frozenset(json.loads(metadata.get(COVERS_KEY, b"[]")))
 
 
 def visible(files: Iterable[Path]) -> list[Path]:
     """``files`` (segments of one or more run folders) without those a compacted file covers."""
     files = sorted(files)
-    covered = {(f.parent, name) for f in files if f.name.startswith(COMPACTED_PREFIX) for name in _covers(f)}
-    return [f for f in files if (f.parent, f.name) not in covered]
+    covered: dict[Path, set[str]] = {}
+    for f in files:
+        if f.name.startswith(COMPACTED_PREFIX):
+            covered.setdefault(f.parent, set()).update(_covers(f))
+    if not covered:
+        return files
+    return [f for f in files if f.name not in covered.get(f.parent, ())]
 
 
 def all_segments(samples_dir: Path) -> list[Path]:
@@ -80,6 +94,8 @@ class Compaction:
     files_before: int
     files_after: int
     rows: int
+    published: Path | None = None
+    """The merged file, when one was written (its aggregates are the caller's to record)."""
 
 
 def compact_run(ws: Workspace, system: str, run_id: str, *, only: Iterable[Path] | None = None) -> Compaction:
@@ -102,18 +118,11 @@ def compact_run(ws: Workspace, system: str, run_id: str, *, only: Iterable[Path]
     if len(files) <= 1:
         return Compaction(len(files), len(files), sum(pq.read_metadata(f).num_rows for f in files))
     expected = sum(pq.read_metadata(f).num_rows for f in files)
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
-        table = con.sql(
-            "SELECT * FROM read_parquet(?, union_by_name = true) ORDER BY ts",
-            params=[[str(f) for f in files]],
-        ).to_arrow_table()
     stamp = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     final = folder / f"{COMPACTED_PREFIX}{stamp}.parquet"
     temp = final.with_suffix(".parquet.tmp")
     covers = json.dumps([f.name for f in files]).encode()
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), COVERS_KEY: covers})
-    pq.write_table(table, temp, compression="zstd")
+    _write_sorted(files, temp, {COVERS_KEY: covers})
     if pq.read_metadata(temp).num_rows != expected:
         temp.unlink()
         raise OSError(f"{folder}: compacted file does not hold the segments' {expected} rows; kept them")
@@ -122,7 +131,29 @@ def compact_run(ws: Workspace, system: str, run_id: str, *, only: Iterable[Path]
     os.replace(temp, final)  # the switch: from here on readers skip the covered segments
     for f in files:
         f.unlink(missing_ok=True)
-    return Compaction(len(files), 1, expected)
+    return Compaction(len(files), 1, expected, final)
+
+
+COMPACT_BATCH_ROWS = 1_000_000
+"""Rows per batch (and Parquet row group) while compacting: memory stays near one batch, not the run."""
+
+
+def _write_sorted(files: list[Path], target: Path, metadata: dict[bytes, bytes]) -> None:
+    """``files``' rows in time order as one zstd Parquet file, streamed batch by batch.
+
+    DuckDB sorts (spilling to disk if the run is larger than memory) and
+    hands the rows over in batches that are written as they come: a 24 h run
+    of 33 M samples once took its whole size in memory, twice, to compact.
+    """
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        paths = [str(f) for f in files]
+        query = con.sql("SELECT * FROM read_parquet(?, union_by_name = true) ORDER BY ts", params=[paths])
+        reader = query.to_arrow_reader(COMPACT_BATCH_ROWS)
+        schema = reader.schema.with_metadata({**(reader.schema.metadata or {}), **metadata})
+        with pq.ParquetWriter(target, schema, compression="zstd") as writer:
+            for batch in reader:
+                writer.write_batch(batch.replace_schema_metadata(schema.metadata))
 
 
 RunQuery = Callable[[str, list | None], pl.DataFrame]

@@ -7,7 +7,9 @@ that has shipped, because existing workspaces already ran it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
@@ -19,6 +21,15 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    fill: Callable[[duckdb.DuckDBPyConnection, Path], None] | None = None
+    """Run after the statements, in the same transaction, with the store file's path (skipped for a
+    store that has no file: an in-memory test database has no workspace around it)."""
+
+
+def _fill_sample_aggregates(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+    from engine.store.aggregates import fill_existing  # imported late: it reads samples, the schema does not
+
+    fill_existing(con, db_path)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -220,6 +231,55 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        5,
+        "per-file aggregates of the samples, filled for the runs already on disk",
+        (
+            """
+            CREATE TABLE sample_files (
+                system VARCHAR NOT NULL, run_id VARCHAR NOT NULL, file VARCHAR NOT NULL,
+                bucket_s DOUBLE NOT NULL, rows BIGINT NOT NULL, aggregated_at TIMESTAMPTZ NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE sample_buckets (
+                system VARCHAR NOT NULL, run_id VARCHAR NOT NULL, file VARCHAR NOT NULL,
+                bucket TIMESTAMPTZ, version VARCHAR, requests BIGINT, errors BIGINT, not_ok BIGINT, ok BIGINT,
+                p50 DOUBLE, p95 DOUBLE, p99 DOUBLE, first_ts TIMESTAMPTZ, last_ts TIMESTAMPTZ
+            )
+            """,
+            """
+            CREATE TABLE sample_versions (
+                system VARCHAR NOT NULL, run_id VARCHAR NOT NULL, file VARCHAR NOT NULL,
+                version VARCHAR, requests BIGINT, errors BIGINT, not_ok BIGINT, ok BIGINT,
+                compared BIGINT, mismatches BIGINT, p50 DOUBLE, p95 DOUBLE, p99 DOUBLE,
+                sketch_bins INTEGER[], sketch_counts BIGINT[]
+            )
+            """,
+            """
+            CREATE TABLE sample_seconds (
+                system VARCHAR NOT NULL, run_id VARCHAR NOT NULL, file VARCHAR NOT NULL,
+                second BIGINT, version VARCHAR, "primary" BOOLEAN, requests BIGINT, ok BIGINT,
+                ok_latency_n BIGINT, ok_latency_sum DOUBLE, first_ts TIMESTAMPTZ, first_ok_ts TIMESTAMPTZ,
+                maybe_down BOOLEAN
+            )
+            """,
+            """
+            CREATE TABLE sample_latencies (
+                system VARCHAR NOT NULL, run_id VARCHAR NOT NULL, file VARCHAR NOT NULL,
+                version VARCHAR, h UBIGINT, latency_ms DOUBLE
+            )
+            """,
+            """
+            CREATE TABLE sample_mismatches (
+                system VARCHAR NOT NULL, run_id VARCHAR NOT NULL, file VARCHAR NOT NULL,
+                ts TIMESTAMPTZ, endpoint VARCHAR, old_status INTEGER, new_status INTEGER,
+                old_body VARCHAR, new_body VARCHAR, no_body BOOLEAN, joined BOOLEAN
+            )
+            """,
+        ),
+        fill=_fill_sample_aggregates,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -235,8 +295,12 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def migrate(con: duckdb.DuckDBPyConnection, target: int = LATEST_VERSION) -> int:
-    """Apply every pending migration up to ``target``; returns the resulting version."""
+def migrate(con: duckdb.DuckDBPyConnection, target: int = LATEST_VERSION, db_path: Path | None = None) -> int:
+    """Apply every pending migration up to ``target``; returns the resulting version.
+
+    ``db_path``: the store's file, for migrations that fill what they create
+    from the workspace around it (without it, they create and fill nothing).
+    """
     version = current_version(con)
     if version > LATEST_VERSION:
         raise RuntimeError(
@@ -248,6 +312,8 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int = LATEST_VERSION) -> int
             with transaction(con):
                 for statement in migration.statements:
                     con.execute(statement)
+                if migration.fill is not None and db_path is not None:
+                    migration.fill(con, db_path)
                 con.execute(
                     "INSERT INTO schema_version VALUES (?, ?, now())",
                     [migration.version, migration.description],
