@@ -2,12 +2,19 @@
 
 Run: python -m bench.deploy_speed
 
-* ingest: a 2 M-row sample frame written the way the gateway writes it (a
-  Parquet segment, temp name then rename) vs DuckDB inserting the same frame
-  into a table directly; target >= 5 M rows/s.
-* gateway overhead: the same closed-loop load (32 concurrent clients) straight
-  to a served v1 system and through the gateway; target ratio >= 0.5 and
-  added p50 < 1 ms.
+* ingest, the real path: mirrored requests recorded as the gateway records
+  them, each pair through ``Gateway._record_pair`` (both answers digested, two
+  ``SampleBuffer.add`` calls) and the buffer flushed as a Parquet segment every
+  ~1 s worth of pairs, as ``flush_forever`` does; rows/s over the whole of it,
+  and the recording's share of one request's time in microseconds. Beside it,
+  as a bound nothing in the gateway reaches, a frame built in numpy written as
+  one segment, and DuckDB inserting that frame into a table; target >= 5 M
+  rows/s was set for the bound.
+* gateway overhead: the same closed-loop load (32 concurrent clients, this
+  module's Python client, which is itself the bottleneck here) straight to a
+  served v1 system and through the gateway, mirroring and recording off; target
+  ratio >= 0.5 and added p50 < 1 ms. :mod:`bench.gateway_vs_nginx` measures
+  the gateway with ``wrk`` beside nginx, mirroring and recording on and off.
 * switch: load through the gateway while the route flips blue -> green and
   back 20 times; target 0 requests lost.
 """
@@ -26,7 +33,7 @@ import numpy as np
 import polars as pl
 
 from engine.deploy import supervisor
-from engine.deploy.gateway import SAMPLE_COLUMNS, write_segment
+from engine.deploy.gateway import SAMPLE_COLUMNS, Gateway, write_segment
 from engine.deploy.http import Upstream
 from engine.workspace import Workspace
 
@@ -57,7 +64,8 @@ def sample_frame(rows: int) -> pl.DataFrame:
     )
 
 
-def ingest(rows: int = 2_000_000) -> None:
+def bound(rows: int = 2_000_000) -> tuple[float, float]:
+    """(rows/s, rows/s): a prebuilt frame written as one segment, and DuckDB inserting it into a table."""
     frame = sample_frame(rows)
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "part-0.parquet"
@@ -65,14 +73,63 @@ def ingest(rows: int = 2_000_000) -> None:
         write_segment(frame, target)
         segment_s = time.perf_counter() - t0
         with duckdb.connect(str(Path(tmp) / "direct.duckdb")) as con:
+            con.execute("SET enable_progress_bar = false")
             con.execute("CREATE TABLE samples AS SELECT * FROM frame LIMIT 0")
             t0 = time.perf_counter()
             con.execute("INSERT INTO samples SELECT * FROM frame")
             direct_s = time.perf_counter() - t0
-    rate = rows / segment_s
+    return rows / segment_s, rows / direct_s
+
+
+ANSWER = json.dumps({"message": "Hello, bench!", "greeting_count": 12}).encode()
+"""A v1 hello_world_api answer, as the gateway digests it."""
+
+
+def gateway_path(pairs: int = 300_000, flush_every: int = 50_000) -> tuple[float, float, int]:
+    """(rows/s, microseconds per mirrored request, segments): recording as the gateway records.
+
+    Every pair goes through the gateway's own ``_record_pair`` (digests, the
+    comparison, two buffer rows); every ``flush_every`` pairs the buffer is
+    written, as the gateway's flusher writes what a second brought (a parallel
+    run at 50,000 mirrored req/s, more than the gateway serves).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        gateway = Gateway(Path(tmp) / "routes.json", Path(tmp) / "samples")
+        slots = {"blue": {"port": 1, "version": "old"}, "green": {"port": 2, "version": "new"}}
+        route = {"active": "blue", "mirror": True, "record_run": "parallel-bench", "slots": slots}
+        rng = np.random.default_rng(5)
+        latencies = rng.lognormal(0, 0.3, (pairs, 2)).tolist()
+        endpoints = rng.choice(["list", "create", "get"], pairs).tolist()
+        t0 = time.perf_counter()
+        for i in range(pairs):
+            ts = dt.datetime.now(dt.UTC)
+            old, new = latencies[i]
+            gateway._record_pair(  # noqa: SLF001 - the gateway's own recording step is what is measured
+                "bench",
+                "parallel-bench",
+                endpoints[i],
+                ts,
+                route,
+                ("blue", "green"),
+                (200, ANSWER, old, (old * 0.8, 0.0)),
+                (200, ANSWER, new, (new * 0.8, 0.0)),
+            )
+            if (i + 1) % flush_every == 0:
+                gateway.samples.flush()
+        gateway.samples.flush()
+        elapsed = time.perf_counter() - t0
+        segments = sum(1 for _ in (Path(tmp) / "samples").rglob("part-*.parquet"))
+    return 2 * pairs / elapsed, elapsed / pairs * 1e6, segments
+
+
+def ingest() -> None:
+    rate, per_request_us, segments = gateway_path()
+    segment_rate, direct_rate = bound()
     print(
-        f"ingest {rows:,} samples: Parquet segment {rate / 1e6:.1f} M rows/s (target >= 5), "
-        f"DuckDB insert {rows / direct_s / 1e6:.1f} M rows/s; ratio segment/direct {direct_s / segment_s:.2f}"
+        f"ingest, the gateway's path (_record_pair per mirrored request, flushed as {segments} segments): "
+        f"{rate / 1e6:.2f} M rows/s, {per_request_us:.1f} us of each mirrored request\n"
+        f"  bound: a prebuilt frame as one segment {segment_rate / 1e6:.1f} M rows/s "
+        f"(DuckDB insert {direct_rate / 1e6:.1f} M rows/s); real path / bound {rate / segment_rate:.3f}"
     )
 
 
