@@ -37,9 +37,9 @@ if sys.argv[2] == "unpaired":
     frame = frame.with_columns(pl.lit(None, pl.Int64).alias("request_id"))
 policy = load_policy()
 judge_samples(frame.head(10_000), policy, validation_success_rate=0.9)
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 verdict = judge_samples(frame, policy, validation_success_rate=0.9)
-print(time.perf_counter() - start, verdict.verdict)
+print(time.perf_counter() - start, time.process_time() - cpu, verdict.verdict)
 """
 
 
@@ -73,8 +73,12 @@ def make(n: int) -> pl.DataFrame:
     return pl.concat([old.select(columns), new.select(columns)]).sort("ts", maintain_order=True)
 
 
-def timed(source: Path, frame_file: Path, mode: str) -> tuple[float, str]:
-    """Seconds one judgement took under the engine at ``source``, in a fresh interpreter."""
+def timed(source: Path, frame_file: Path, mode: str) -> tuple[float, float, str]:
+    """Wall and CPU seconds one judgement took under the engine at ``source``, in a fresh interpreter.
+
+    On a machine shared with other work the wall time is mostly waiting for a
+    core; the CPU time (all threads) is what the judgement costs.
+    """
     out = subprocess.run(
         [sys.executable, "-c", TIMER, str(frame_file), mode],
         cwd=source,
@@ -83,7 +87,7 @@ def timed(source: Path, frame_file: Path, mode: str) -> tuple[float, str]:
         check=True,
         env=os.environ | {"PYTHONPATH": str(source)},
     ).stdout.split()
-    return float(out[0]), out[1]
+    return float(out[0]), float(out[1]), out[2]
 
 
 def checkout(rev: str, into: Path) -> Path:
@@ -109,20 +113,24 @@ def main() -> None:
         make(args.n).write_parquet(frame_file)
         before = checkout(args.against, Path(tmp) / "before") if args.against else None
         for mode in ("paired", "unpaired"):
-            now, then, verdicts = [], [], set()
+            now, cpu, then, then_cpu, verdicts = [], [], [], [], set()
             for _ in range(args.rounds):  # in turns, so both see the same load
-                seconds, verdict = timed(here, frame_file, mode)
+                seconds, cpu_seconds, verdict = timed(here, frame_file, mode)
                 now.append(seconds)
+                cpu.append(cpu_seconds)
                 verdicts.add(verdict)
                 if before is not None:
-                    then.append(timed(before, frame_file, mode)[0])
-            line = f"{mode:8s} judge on {args.n:,} samples per side: {statistics.median(now):.3f} s"
+                    wall, cpu_before, _ = timed(before, frame_file, mode)
+                    then.append(wall)
+                    then_cpu.append(cpu_before)
+            m = statistics.median
+            line = f"{mode:8s} judge on {args.n:,} samples per side: wall {m(now):.3f} s, cpu {m(cpu):.3f} s"
             line += (
                 f" (median of {args.rounds}; verdict {'/'.join(sorted(verdicts))}; target {TARGET_S:.0f} s)"
             )
             if then:
-                ratio = statistics.median(now) / statistics.median(then)
-                line += f"; {args.against}: {statistics.median(then):.3f} s, ratio {ratio:.2f}"
+                line += f"; {args.against}: wall {m(then):.3f} s, cpu {m(then_cpu):.3f} s"
+                line += f", ratio wall {m(now) / m(then):.2f}, cpu {m(cpu) / m(then_cpu):.2f}"
             print(line, flush=True)
 
 
