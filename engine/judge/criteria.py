@@ -36,6 +36,9 @@ from engine.judge.stats import (
 )
 from engine.judge.to_decide import duration_text
 
+PROVABLE = 1.0
+"""A criterion is provable when its interval's half-width is at most this share of its limit."""
+
 TAILS = (
     (0.95, "latency_p95_increase", "max_p95_increase"),
     (0.99, "latency_p99_increase", "max_p99_increase"),
@@ -208,6 +211,9 @@ def drift_from(found: Drift | None, method: str, n_old: int, n_new: int, policy:
     if found is None:
         nan = Interval(math.nan, math.nan, math.nan)
         return _criterion("latency_drift", nan, limit, "<=", n_old, n_new, what, method="too short to halve")
+    provable = can_prove(found.change, limit)
+    if not provable:
+        method += "; a guard: its halves are too noisy to prove it within the limit"
     criterion = _criterion(
         "latency_drift",
         found.change,
@@ -223,6 +229,7 @@ def drift_from(found: Drift | None, method: str, n_old: int, n_new: int, policy:
             "seconds_apart": _num(found.seconds_apart),
         },
         method=method,
+        role="primary" if provable else "guard",
     )
     pace = (
         f"; new/old went from {units.change(found.early)} to {units.change(found.late)} "
@@ -253,6 +260,27 @@ def tail_criterion(
         method=method,
         role="primary" if proven else "guard",
     )
+
+
+def can_prove(interval: Interval, limit: float, direction: str = "<=", unit: str = "change") -> bool:
+    """Whether this run could prove a criterion within ``limit``: its interval's half-width toward the
+    limit is at most ``PROVABLE`` of the margin (on the log scale for a relative change).
+
+    With the whole margin, an unchanged version (estimate about 0) proves
+    it in at least half the runs. A wider interval means the run is too small, or
+    the machine too noisy, for this criterion: a drift then becomes a guard,
+    and a guard holds up GO only on evidence of a regression
+    (:func:`engine.judge.verdict._guard`), not on its own noise.
+    """
+    est, low, high = interval.estimate, interval.low, interval.high
+    if not all(math.isfinite(v) for v in (est, low, high, limit)):
+        return False
+    if unit == "change":
+        if min(est, low, limit) <= -1:
+            return False
+        est, low, high, limit = (math.log1p(v) for v in (est, low, high, limit))
+    half = high - est if direction == "<=" else est - low
+    return limit != 0 and half <= PROVABLE * abs(limit)
 
 
 def pace_text(found: Drift) -> str:

@@ -53,21 +53,27 @@ class Criterion(BaseModel):
     endpoint: str | None = Field(None, description="The endpoint this criterion judges alone (None: all).")
     role: Literal["primary", "guard"] = Field(
         "primary",
-        description="primary: GO needs its whole interval within the limit. guard: it stops a GO when its "
-        "estimate is beyond the limit (NO_GO when its whole interval is), but need not be proven within.",
+        description="primary: GO needs its whole interval within the limit. guard (a criterion that cannot "
+        "be proven at the run's size): it stops a GO only when its evidence points beyond the limit "
+        "(NO_GO when its whole interval is beyond), it need not be proven within.",
     )
 
     guard_clear: bool | None = Field(
         None,
-        description="A guard only: within its limit at the policy's guard_confidence (one-sided), so it "
-        "lets a GO through; None for a primary criterion.",
+        description="A guard only: no evidence that it is beyond its limit at the policy's guard_confidence "
+        "(one-sided), so it lets a GO through; None for a primary criterion.",
     )
 
     @property
     def holds_up_go(self) -> bool:
-        """Whether this criterion alone keeps the verdict from GO (unsure primary, or guard not clear)."""
+        """Whether this criterion alone keeps the verdict from GO (unsure or failing primary; a guard
+        beyond its limit with evidence, or failing)."""
         if self.role == "guard":
-            return not (self.passed and (self.conclusive or self.guard_clear is not False))
+            if self.conclusive and not self.passed:
+                return True
+            if self.guard_clear is None:  # not weighed (unmeasured): by its estimate
+                return not self.passed
+            return not self.guard_clear
         return not (self.passed and self.conclusive)
 
 

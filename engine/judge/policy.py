@@ -38,9 +38,14 @@ class StatisticsPolicy(BaseModel):
     (p95: 1,000 requests, p99: 5,000); before, it guards: it can stop a GO but not hold one up."""
     max_latency_drift: float = Field(0.10, ge=0)
     """The new/old latency ratio may climb at most this from the run's first half to its second."""
-    guard_confidence: float = Field(0.7, gt=0.5, lt=1)
-    """A guard (an endpoint, a tail with few requests beyond it) lets a GO through only when it is within
-    its limit at this one-sided confidence; primary criteria need the whole interval within."""
+    guard_confidence: float = Field(0.8, gt=0.5, lt=1)
+    """A guard (an endpoint, a tail with few requests beyond it, a drift from noisy halves) whose interval
+    could prove its limit lets a GO through only when it is within it at this one-sided confidence;
+    primary criteria need the whole interval within."""
+    guard_evidence: float = Field(0.7, ge=0.5, lt=1)
+    """A guard whose interval is too wide to prove its limit (the run too small, the machine too noisy)
+    holds up GO only when it is beyond its limit at this one-sided confidence: evidence of a regression,
+    not the lack of proof."""
     min_samples_per_endpoint: int = Field(200, ge=1)
     """An endpoint with this many requests per version is judged on its own too (Holm across them)."""
 

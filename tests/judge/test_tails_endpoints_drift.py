@@ -158,18 +158,33 @@ def test_a_steady_version_has_no_drift(policy: Policy) -> None:
     assert drift.passed and drift.conclusive and abs(drift.observed) < 0.05
 
 
-def test_a_guard_just_inside_its_limit_with_a_wide_interval_holds_up_go(policy: Policy) -> None:
-    """Estimate +24 % against +25 % [+10 %, +39 %]: within by its estimate, not by any confidence."""
+def _guard_of(policy: Policy, est: float, low: float, high: float):
     from engine.judge.verdict import _guard
 
-    def guard(est: float, low: float, high: float):
-        c = _criterion(
-            "latency_p95_increase", Interval(est, low, high), 0.25, "<=", 990, 990, "p95", role="guard"
-        )
-        return _guard(c, policy)
+    c = _criterion(
+        "latency_p95_increase", Interval(est, low, high), 0.25, "<=", 990, 990, "p95", role="guard"
+    )
+    return _guard(c, policy)
 
-    close = guard(0.24, 0.10, 0.39)
+
+def test_a_guard_the_run_could_prove_must_be_within_at_the_guard_confidence(policy: Policy) -> None:
+    """+23 % [+17 %, +29 %] against +25 %: narrow enough to prove the limit, yet not within it at 80 %."""
+    close = _guard_of(policy, 0.23, 0.17, 0.29)
+    assert close.detail["guard_can_prove"] == 1.0
     assert close.passed and not close.guard_clear and close.holds_up_go
-    assert "not clear of it" in close.explanation
-    clear = guard(0.0, -0.2, 0.3)
-    assert clear.guard_clear and not clear.holds_up_go and not clear.conclusive
+    assert "not within it at 80%" in close.explanation
+    clear = _guard_of(policy, 0.0, -0.08, 0.09)
+    assert clear.guard_clear and not clear.holds_up_go and clear.conclusive
+
+
+def test_a_guard_too_noisy_to_prove_holds_up_go_only_on_evidence_of_a_regression(policy: Policy) -> None:
+    """Real A/A runs here read p99 +49 % [-33 %, +234 %]: too wide to tell anything; it is no reason to
+    wait. +90 % [+20 %, +200 %] is beyond +25 % at 70 %: it is."""
+    noise = _guard_of(policy, 0.49, -0.33, 2.34)
+    assert noise.detail["guard_can_prove"] == 0.0 and noise.guard_clear and not noise.holds_up_go
+    assert "no evidence beyond its limit" in noise.explanation
+    over = _guard_of(policy, 0.90, 0.20, 2.0)
+    assert not over.guard_clear and over.holds_up_go and not over.conclusive
+    assert "beyond its limit at 70%" in over.explanation
+    failed = _guard_of(policy, 1.5, 0.4, 3.0)  # wholly beyond: fails, whatever its width
+    assert failed.conclusive and not failed.passed and failed.holds_up_go
