@@ -37,7 +37,10 @@ from engine.judge.stats import (
 from engine.judge.to_decide import duration_text
 
 PROVABLE = 1.0
-"""A criterion is provable when its interval's half-width is at most this share of its limit."""
+"""A guard can prove its limit when its interval's half-width is at most this share of the margin."""
+PRIMARY = 0.5
+"""A tail or the drift is primary (proven at the full confidence) when its half-width is at most this
+share of the margin: an unchanged version then proves it in about 97.5 % of runs."""
 
 TAILS = (
     (0.95, "latency_p95_increase", "max_p95_increase"),
@@ -211,7 +214,7 @@ def drift_from(found: Drift | None, method: str, n_old: int, n_new: int, policy:
     if found is None:
         nan = Interval(math.nan, math.nan, math.nan)
         return _criterion("latency_drift", nan, limit, "<=", n_old, n_new, what, method="too short to halve")
-    provable = can_prove(found.change, limit)
+    provable = can_prove(found.change, limit, share=PRIMARY)
     if not provable:
         method += "; a guard: its halves are too noisy to prove it within the limit"
     criterion = _criterion(
@@ -245,9 +248,11 @@ def tail_criterion(
     stats = policy.statistics
     name, limit = next((name, getattr(stats, lim)) for q, name, lim in TAILS if q == quantile)
     beyond = min(n_old, n_new) * (1 - quantile)
-    proven = beyond >= stats.min_tail_samples
-    if not proven:
+    proven = beyond >= stats.min_tail_samples and can_prove(interval, limit, share=PRIMARY)
+    if beyond < stats.min_tail_samples:
         method += f"; a guard: {beyond:.0f} per version beyond it, {stats.min_tail_samples} to prove it"
+    elif not proven:
+        method += "; a guard: its interval is too wide at this size to prove it"
     return _criterion(
         name,
         interval,
@@ -262,15 +267,18 @@ def tail_criterion(
     )
 
 
-def can_prove(interval: Interval, limit: float, direction: str = "<=", unit: str = "change") -> bool:
+def can_prove(
+    interval: Interval, limit: float, direction: str = "<=", unit: str = "change", share: float = PROVABLE
+) -> bool:
     """Whether this run could prove a criterion within ``limit``: its interval's half-width toward the
-    limit is at most ``PROVABLE`` of the margin (on the log scale for a relative change).
+    limit is at most ``share`` of the margin (on the log scale for a relative change).
 
-    With the whole margin, an unchanged version (estimate about 0) proves
-    it in at least half the runs. A wider interval means the run is too small, or
-    the machine too noisy, for this criterion: a drift then becomes a guard,
-    and a guard holds up GO only on evidence of a regression
-    (:func:`engine.judge.verdict._guard`), not on its own noise.
+    With the whole margin (``PROVABLE``), an unchanged version (estimate about
+    0) proves it in at least half the runs; with half of it (``PRIMARY``), in
+    about 97.5 %. A tail or the drift is primary only at ``PRIMARY``, a guard
+    otherwise; a guard wider than ``PROVABLE`` means the run is too small, or
+    the machine too noisy, to prove it: it holds up GO only on evidence of a
+    regression (:func:`engine.judge.verdict._guard`), not on its own noise.
     """
     est, low, high = interval.estimate, interval.low, interval.high
     if not all(math.isfinite(v) for v in (est, low, high, limit)):
@@ -280,7 +288,7 @@ def can_prove(interval: Interval, limit: float, direction: str = "<=", unit: str
             return False
         est, low, high, limit = (math.log1p(v) for v in (est, low, high, limit))
     half = high - est if direction == "<=" else est - low
-    return limit != 0 and half <= PROVABLE * abs(limit)
+    return limit != 0 and half <= share * abs(limit)
 
 
 def pace_text(found: Drift) -> str:
