@@ -5,10 +5,9 @@ input corpus), but descriptions and versions in blueprints, reasons, notes and
 actor names are free text. They reach the pages through dataframes (shown as
 cell text), widgets and markdown without ``unsafe_allow_html`` (Streamlit
 escapes HTML there). The one guard that keeps it so: no page sends anything
-through ``unsafe_allow_html``, ``st.html`` or a component except the
-Go / No-Go verdict heading, whose every interpolation is a value the engine
-computes (asserted here, so a new raw-HTML path fails this test until
-reviewed). tests/browser/test_escaping.py checks the same in a real browser.
+through ``unsafe_allow_html``, ``st.html`` or a component (asserted
+here, so a new raw-HTML path fails this test until reviewed and listed in
+RAW_HTML_ALLOWED with what it interpolates). tests/browser/test_escaping.py checks the same in a real browser.
 """
 
 from __future__ import annotations
@@ -27,14 +26,9 @@ from engine.workspace import REPO_ROOT, SAMPLE_FLEET_DIR, Workspace
 SCRIPT = "<script>alert(1)</script>"
 IMG = '<img src=x onerror="alert(2)">'
 PAGES = REPO_ROOT / "pages"
-RAW_HTML_ALLOWED = {
-    # file: the expressions interpolated into its one unsafe_allow_html markdown, all engine-computed
-    "go_no_go.py": {
-        "colour",  # VERDICT_COLOURS.get(verdict, "gray"): a fixed colour name
-        "verdict['verdict']",  # GO / NO_GO / INCONCLUSIVE, written by the engine's judge
-        "result['new_better']",  # a bool
-        "result['policy']['statistics']['confidence_level']",  # a float, formatted :.0%
-    }
+RAW_HTML_ALLOWED: dict[str, set[str]] = {
+    # file: the expressions interpolated into its raw-HTML calls, each reviewed as engine-computed.
+    # Empty: the Go / No-Go verdict heading is Streamlit's colour markdown (":green[GO]"), not HTML.
 }
 
 
