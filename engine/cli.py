@@ -21,6 +21,7 @@ import polars as pl
 from engine import services, units
 from engine.errors import InputError, SwitchyardError
 from engine.judge import present
+from engine.labels import TERMINAL_V1_LABELS, v1_result
 from engine.notify.outbox import dispatch_quietly
 from engine.validate.gate import gate_outcome
 from engine.workspace import Workspace
@@ -110,14 +111,7 @@ def cmd_inventory(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
         "by_phase": {str(k): v for k, v in frame.group_by("phase").len().sort("phase").iter_rows()},
     }
     result = {"total": frame.height, "counts": counts, "systems": frame.drop("source_path")}
-    rows = frame.with_columns(
-        pl.when(pl.col("v1_passed"))
-        .then(pl.lit("pass"))
-        .when(pl.col("v1_passed").not_())
-        .then(pl.lit("FAIL"))
-        .otherwise(pl.lit("-"))
-        .alias("v1")
-    ).to_dicts()
+    rows = frame.with_columns(v1_result(labels=TERMINAL_V1_LABELS).alias("v1")).to_dicts()
     text = text_table(rows, ["migration_order", "name", "category", "priority", "phase", "state", "v1"])
     text += f"\n{frame.height} systems; " + ", ".join(f"{k}: {v}" for k, v in counts["by_category"].items())
     return result, text

@@ -17,6 +17,8 @@ from engine.kpi.metrics import MigrationMetrics
 from engine.kpi.timeline import Forecast
 
 PLAN_COLOUR, ACTUAL_COLOUR, FORECAST_COLOUR = "#90a4ae", "#1565c0", "#ef6c00"
+PART_COLOURS = {"good": "#2e7d32", "fair": "#ef6c00", "poor": "#c62828"}
+"""A success-score part by its level (engine.kpi.metrics.ScorePart.level)."""
 
 
 def burn_up_figure(burn: pl.DataFrame, metrics: MigrationMetrics, forecast: Forecast) -> go.Figure:
@@ -61,7 +63,7 @@ def score_parts_figure(metrics: MigrationMetrics) -> go.Figure:
             textposition="outside",  # a part at 0 has no bar to write in: its "0.00" stands beside the axis
             cliponaxis=False,
             hovertext=[p.formula for p in parts],
-            marker_color=[_part_colour(p.value) for p in parts],
+            marker_color=[PART_COLOURS[p.level] for p in parts],
         )
     )
     fig.update_layout(
@@ -71,10 +73,6 @@ def score_parts_figure(metrics: MigrationMetrics) -> go.Figure:
     )
     fig.update_yaxes(autorange="reversed")
     return fig
-
-
-def _part_colour(value: float) -> str:
-    return "#2e7d32" if value >= 0.8 else "#ef6c00" if value >= 0.5 else "#c62828"
 
 
 def now_line(fig: go.Figure, moment: dt.datetime) -> None:

@@ -257,12 +257,6 @@ def page_start() -> None:
         st.toast(text, icon=OK_ICON if ok else ERROR_ICON)
 
 
-def show_error_list(title: str, items: list[Any]) -> None:
-    """A red box listing problems, one per line."""
-    if items:
-        st.error(title + "\n\n" + "\n".join(f"- {item}" for item in items))
-
-
 # --------------------------------------------------------------------------- the system a lead works on
 
 FOCUS = "focus-system"

@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from engine import services
+from engine.labels import V1_LABELS, v1_result
 from pages._charts import count_bars
 from pages._shared import actor, cached, run_action, viewer_note, workspace
 
@@ -15,14 +16,7 @@ st.title(":material/inventory_2: Inventory")
 st.caption("Every system in the fleet, its place in the plan, its state and its measured v1 validation.")
 allowed, why = viewer_note()
 
-frame = cached(version, services.inventory, ws).with_columns(
-    pl.when(pl.col("v1_passed"))
-    .then(pl.lit("pass"))
-    .when(pl.col("v1_passed").not_())
-    .then(pl.lit("fail"))
-    .otherwise(pl.lit("not run"))
-    .alias("v1_result")
-)
+frame = cached(version, services.inventory, ws).with_columns(v1_result().alias("v1_result"))
 
 # ---- filters
 cols = st.columns(5)
@@ -31,7 +25,7 @@ filters = {
     "priority": cols[1].multiselect("Priority", sorted(frame["priority"].unique())),
     "phase": cols[2].multiselect("Phase", sorted(frame["phase"].unique())),
     "state": cols[3].multiselect("State", sorted(frame["state"].unique())),
-    "v1_result": cols[4].multiselect("v1 validation", ["pass", "fail", "not run"]),
+    "v1_result": cols[4].multiselect("v1 validation", list(V1_LABELS)),
 }
 search = st.text_input("Search by name", placeholder="e.g. todo")
 shown = frame
@@ -42,8 +36,9 @@ if search:
     shown = shown.filter(pl.col("name").str.contains(search, literal=True))
 
 # ---- headline figures (all measured by the v1 validator, stored in the workspace)
-validated = frame.filter(pl.col("v1_result") != "not run")
-passed = validated.filter(pl.col("v1_result") == "pass").height
+PASS, FAIL, NOT_RUN = V1_LABELS
+validated = frame.filter(pl.col("v1_result") != NOT_RUN)
+passed = validated.filter(pl.col("v1_result") == PASS).height
 m = st.columns(4)
 m[0].metric("Systems", frame.height)
 m[1].metric("Shown", shown.height)
@@ -56,7 +51,7 @@ m[3].metric("Systems passing v1", f"{passed} / {validated.height}")
 
 # ---- charts
 left, right = st.columns(2)
-palette = {"pass": "#2e7d32", "fail": "#c62828", "not run": "#9e9e9e"}
+palette = {PASS: "#2e7d32", FAIL: "#c62828", NOT_RUN: "#9e9e9e"}
 left.plotly_chart(
     count_bars(shown, "category", "v1_result", "Systems by category and v1 result", palette), width="stretch"
 )

@@ -42,12 +42,21 @@ from engine.state import MIGRATED_STATES, State
 MIGRATED = sorted(str(s) for s in MIGRATED_STATES)
 
 
+GOOD_PART, FAIR_PART = 0.8, 0.5
+"""How a score part is drawn (the Standup page and the post-mortem alike): good from 0.8, fair from 0.5."""
+
+
 class ScorePart(BaseModel):
     """One of the six terms the seed averages into the success score."""
 
     name: str
     formula: str
     value: float
+
+    @property
+    def level(self) -> str:
+        """good, fair or poor (:data:`GOOD_PART`, :data:`FAIR_PART`): the colour it is drawn in."""
+        return "good" if self.value >= GOOD_PART else "fair" if self.value >= FAIR_PART else "poor"
 
 
 class Target(BaseModel):

@@ -70,7 +70,7 @@ def score_parts_chart(metrics: MigrationMetrics) -> Chart:
     fig, ax = _figure(height=2.8)
     names = [p.name for p in parts][::-1]
     values = [p.value for p in parts][::-1]
-    colours = [GOOD_COLOUR if v >= 0.8 else BAD_COLOUR for v in values]
+    colours = [GOOD_COLOUR if p.level == "good" else BAD_COLOUR for p in parts][::-1]
     ax.barh(names, values, color=colours)
     low = min(0.0, *values)  # the seed's rollback term goes below zero when rollbacks outnumber migrations
     ax.set_xlim(low, 1.0)

@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 
 from engine.convert.converter import ConversionReport, ConversionResult
-from engine.store.db import execute_with_frames, first_row, query_frame
+from engine.store.db import execute_with_frames, first_row
 
 
 def record_conversions(
@@ -52,15 +52,3 @@ def latest_report(con: duckdb.DuckDBPyConnection, system: str) -> tuple[Conversi
     if row is None:
         return None
     return ConversionReport.model_validate(json.loads(row[0])), row[1]
-
-
-def latest_conversions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Newest conversion per system (without the report)."""
-    return query_frame(
-        con,
-        """
-        SELECT * EXCLUDE (rn, report) FROM (
-            SELECT *, row_number() OVER (PARTITION BY system ORDER BY ts DESC, id DESC) AS rn FROM conversions
-        ) WHERE rn = 1 ORDER BY system
-        """,
-    )

@@ -16,8 +16,6 @@ import polars as pl
 
 from engine.store.db import execute_with_frames, query_frame
 
-EVENT_COLUMNS = ["ts", "actor", "system", "action", "reason", "before", "after"]
-
 
 def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True, default=str)

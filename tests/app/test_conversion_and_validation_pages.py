@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine import access, services
 from engine.workspace import SAMPLE_FLEET_DIR, Workspace
+from tests.app.conftest import open_page
 
 PAGES = Path(__file__).resolve().parents[2] / "pages"
 
@@ -20,13 +21,6 @@ PAGES = Path(__file__).resolve().parents[2] / "pages"
 def env(sample_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(sample_ws.root))
     return sample_ws
-
-
-def open_page(name: str) -> AppTest:
-    at = AppTest.from_file(str(PAGES / name), default_timeout=60)
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def test_convert_a_phase_from_the_page(env: Workspace) -> None:

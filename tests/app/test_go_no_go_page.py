@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import threading
 import time
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -28,11 +27,10 @@ from engine.store import connect
 from engine.store import deployments as store
 from engine.store import systems as systems_store
 from engine.workspace import Workspace
+from tests.app.conftest import open_page
 from tests.app.test_page_cache import RUN, add_segment
 from tests.app.test_page_cache import SYSTEM as LIVE_SYSTEM
 from tests.governance.test_governance import SYSTEM, judged
-
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "go_no_go.py")
 
 
 @pytest.fixture
@@ -58,15 +56,6 @@ def env(sample_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(sample_ws.root))
     monkeypatch.setenv("SWITCHYARD_ACTOR", "lead")
     return sample_ws
-
-
-def open_page(system: str) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.run()
-    assert not at.exception, at.exception
-    at.selectbox[0].set_value(system).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def button(at: AppTest, key: str):
@@ -101,7 +90,7 @@ def click_until_the_job_ends(at: AppTest, job_button) -> list[str]:  # noqa: ANN
 
 
 def test_a_finished_run_shows_its_verdict_next_step_and_units_without_a_click(no_go: Workspace) -> None:
-    at = open_page("auth_token_api")
+    at = open_page("go_no_go.py", system="auth_token_api")
     assert "State: **judged**" in texts(at)  # judged at the end of the run, nobody clicked "judge"
     assert "### Verdict: :red[NO_GO]" in texts(at)
     assert not [b for b in at.button if b.label == "Judge this run"]
@@ -153,7 +142,7 @@ def test_a_viewer_sees_the_evidence_with_every_button_disabled(
     no_go: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SWITCHYARD_ACTOR", "visitor")
-    at = open_page("auth_token_api")
+    at = open_page("go_no_go.py", system="auth_token_api")
     assert "Verdict: :red[NO_GO]" in texts(at)  # the evidence is all there
     assert any("You (visitor) are a viewer" in i.value for i in at.info)
     for b in at.button:
@@ -169,7 +158,7 @@ def test_a_viewer_sees_the_evidence_with_every_button_disabled(
 
 def test_go_promotes_from_a_dialog_with_its_reason_prefilled(env: Workspace) -> None:
     judged(env)
-    at = open_page(SYSTEM)
+    at = open_page("go_no_go.py", system=SYSTEM)
     promote = button(at, "decide-promote")
     assert promote.label == "Promote" and promote.proto.type == "primary" and not promote.disabled
     assert button(at, "decide-rollback").proto.type == "secondary"
@@ -197,7 +186,7 @@ def test_inconclusive_runs_the_judges_estimate_longer_and_a_refusal_shows_beside
         {"criterion": "latency_increase", "more_samples": 8500, "more_seconds": 170.0, "explanation": "p50"}
     ]
     inconclusive(env, estimate)
-    at = open_page(SYSTEM)
+    at = open_page("go_no_go.py", system=SYSTEM)
     more = button(at, "extend")
     assert more.label == "Run 3 more minutes" and more.proto.type == "primary"
     assert "about 3 more minutes at 50 req/s would decide it" in texts(at)
@@ -212,7 +201,7 @@ def test_inconclusive_without_an_estimate_asks_how_long_and_rolls_back_as_inconc
     env: Workspace,
 ) -> None:
     inconclusive(env, None)
-    at = open_page(SYSTEM)
+    at = open_page("go_no_go.py", system=SYSTEM)
     assert button(at, "extend").label == "Run longer"
     assert at.number_input(key="more").value >= 1  # the lead says how long: no estimate is invented
     button(at, "decide-rollback").click().run()
@@ -222,7 +211,7 @@ def test_inconclusive_without_an_estimate_asks_how_long_and_rolls_back_as_inconc
 def test_a_refused_deploy_is_said_beside_deploy_and_as_a_toast(ready_ws, monkeypatch) -> None:
     ws = ready_ws("hello_world_api")
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(ws.root))
-    at = open_page("hello_world_api")
+    at = open_page("go_no_go.py", system="hello_world_api")
     deploy = button(at, "deploy")
     assert deploy.proto.type == "primary" and not deploy.disabled  # ready: deploying is the next step
     services.hold(ws, "hello_world_api", actor="lead", reason="DBA first", owner="dba")  # meanwhile
@@ -238,7 +227,7 @@ def test_deploy_says_why_it_is_off(ready_ws, monkeypatch) -> None:
     with connect(ws.db_path) as con:  # one checklist item missing again: back to validated
         con.execute("UPDATE systems SET state = 'validated' WHERE name = 'hello_world_api'")
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(ws.root))
-    at = open_page("hello_world_api")
+    at = open_page("go_no_go.py", system="hello_world_api")
     assert button(at, "deploy").disabled and "checklist" in button(at, "deploy").help
     assert any(
         "Deploy is off: deploy needs a complete pre-migration checklist" in c.value for c in at.caption
@@ -259,7 +248,7 @@ def test_a_run_in_progress_shows_its_evidence_so_far_with_stop_enabled(ready_ws,
         store.create_run(con, RUN, LIVE_SYSTEM, "parallel", "lead", duration_s=60, bucket_s=1, rps=50)
     start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=12)
     add_segment(ws, 1, 300, start)  # what the gateway has written so far
-    at = open_page(LIVE_SYSTEM)
+    at = open_page("go_no_go.py", system=LIVE_SYSTEM)
     shown = texts(at)
     assert f"Run {RUN} in progress" in shown and "300 old and 300 new samples so far" in shown
     assert "So far: **:" in shown and "(interim" in shown  # the verdict these samples would get now
@@ -286,7 +275,7 @@ def test_the_checklist_says_its_items_in_words_and_the_note_reaches_the_audit_lo
 ) -> None:
     ws = ready_ws("hello_world_api")
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(ws.root))
-    at = open_page("hello_world_api")
+    at = open_page("go_no_go.py", system="hello_world_api")
     at.text_input(key="ack-note").input("told them at the standup")
     button(at, "ack").click().run()
     assert not at.exception, at.exception
@@ -318,7 +307,7 @@ def test_the_verdict_is_drawn_at_a_glance_between_its_reasons_and_its_table(env:
     pass / unsure / fail, under the verdict and its reasons, the raw table below."""
     inconclusive(env, None)  # p50 +7.5 %: its interval crosses the +10 % margin, the rest pass
     result = services.run_evidence(env, SYSTEM).verdict["result"]
-    at = open_page(SYSTEM)
+    at = open_page("go_no_go.py", system=SYSTEM)
     drawn = in_order(at.main)
     charts = [
         (i, json.loads(e.proto.spec)) for i, e in enumerate(drawn) if getattr(e, "type", "") == "plotly_chart"
@@ -377,7 +366,7 @@ def test_the_a_a_reading_and_capacity_show_beside_the_verdict_and_the_run(
     from engine.parallel.capacity import Capacity
 
     judged(env)
-    at = open_page(SYSTEM)
+    at = open_page("go_no_go.py", system=SYSTEM)
     captions = [c.value for c in at.caption]
     assert "Latency not corrected for the measurement: no A/A calibration yet (Calibrate, below)." in captions
     when = dt.datetime(2026, 12, 4, 20, 0, tzinfo=dt.UTC)
@@ -418,7 +407,7 @@ def test_the_a_a_reading_and_capacity_show_beside_the_verdict_and_the_run(
     monkeypatch.setattr(services, "calibration", calibration)
     monkeypatch.setattr(services, "capacity", capacity)
     st.cache_data.clear()  # the page caches views by the store's version, which the stand-ins did not move
-    at = open_page(SYSTEM)
+    at = open_page("go_no_go.py", system=SYSTEM)
     captions = [c.value for c in at.caption]
     assert f"Latency not corrected for the measurement · newest {aa.describe()}" in captions
     assert aa.describe() in captions

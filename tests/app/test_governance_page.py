@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine import services
 from engine.workspace import Workspace
+from tests.app.conftest import open_page
 from tests.governance.test_governance import SYSTEM, judged
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -19,11 +16,7 @@ def page(sample_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(sample_ws.root))
     monkeypatch.setenv("SWITCHYARD_ACTOR", "lead")
     judged(sample_ws)
-    at = AppTest.from_file(str(ROOT / "pages" / "go_no_go.py"), default_timeout=60)
-    at.run()
-    at.selectbox[0].set_value(SYSTEM).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("go_no_go.py", system=SYSTEM)
 
 
 def submit(at: AppTest, form_button: str) -> None:
@@ -82,10 +75,7 @@ def test_a_rejudgement_made_elsewhere_is_shown_beside_the_verdict(
         overrides={"rule.max_latency_increase": 0.01},
         reason="what if we held latency to 1 %",
     )
-    at = AppTest.from_file(str(ROOT / "pages" / "go_no_go.py"), default_timeout=60)
-    at.run()
-    at.selectbox[0].set_value(SYSTEM).run()
-    assert not at.exception, at.exception
+    at = open_page("go_no_go.py", system=SYSTEM)
     history = next(d.value for d in at.dataframe if "re_judged" in d.value.columns)
     row = history.iloc[0]
     assert (row["original"], row["re_judged"]) == ("GO", "NO_GO")
@@ -96,8 +86,6 @@ def test_a_rejudgement_made_elsewhere_is_shown_beside_the_verdict(
 def test_a_hold_is_shown_on_every_page(sample_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(sample_ws.root))
     services.hold(sample_ws, SYSTEM, actor="lead", reason="waiting for the DBA <b>now</b>", owner="dba-team")
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    app.run()
-    assert not app.exception, app.exception
+    app = open_page("app.py")
     banner = next(w.value for w in app.warning if "HOLD" in w.value)
     assert SYSTEM in banner and "dba-team" in banner and "<b>now</b>" in banner  # shown as typed, as text

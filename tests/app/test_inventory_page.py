@@ -10,17 +10,13 @@ from streamlit.testing.v1 import AppTest
 
 from engine import services
 from engine.workspace import SAMPLE_FLEET_DIR, Workspace
-
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "inventory.py")
+from tests.app.conftest import open_page
 
 
 @pytest.fixture
 def page(sample_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(sample_ws.root))
-    at = AppTest.from_file(PAGE, default_timeout=30)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("inventory.py", timeout=30)
 
 
 def test_page_shows_fleet_metrics_charts_and_table(page: AppTest) -> None:

@@ -18,7 +18,7 @@ import streamlit.runtime.context as streamlit_context
 from engine import access, services
 from engine.errors import AccessDeniedError
 from engine.workspace import Workspace
-from tests.app.test_roles_pages import open_page
+from tests.app.conftest import open_page
 from tests.test_access import snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +97,7 @@ def test_with_an_identity_provider_the_login_decides_wherever_the_visitor_is(
 ) -> None:
     services.set_role(env, "dana@example.com", "operator", actor="lead")
     connect_from(monkeypatch, REMOTE)
-    at = open_page("pages/conversion.py", {"is_logged_in": True, "email": "dana@example.com"})
+    at = open_page("pages/conversion.py", user={"is_logged_in": True, "email": "dana@example.com"})
     assert not at.button(key="convert").disabled
 
 

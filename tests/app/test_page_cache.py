@@ -9,7 +9,6 @@ view from before it.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -22,8 +21,8 @@ from engine.store import connect
 from engine.store import deployments as store
 from engine.store import systems as systems_store
 from engine.workspace import Workspace
+from tests.app.conftest import open_page
 
-PAGES = Path(__file__).resolve().parents[2] / "pages"
 SYSTEM = "hello_world_api"
 RUN = "parallel-cache-test"
 
@@ -34,15 +33,6 @@ def page_ws(ready_ws, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(ws.root))
     monkeypatch.setenv("SWITCHYARD_ACTOR", "lead")
     return ws
-
-
-def open_page(name: str, system: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(PAGES / name), default_timeout=60)
-    at.run()
-    if system is not None:
-        at.selectbox[0].set_value(system).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def move(ws: Workspace, *targets: State) -> None:
@@ -119,7 +109,7 @@ def test_go_no_go_shows_new_samples_a_verdict_and_a_rollback_on_the_next_rerun(p
         store.create_run(con, RUN, SYSTEM, "parallel", "lead", duration_s=60, bucket_s=1, rps=50)
     move(page_ws, State.PARALLEL_RUN)
     add_segment(page_ws, 1, 300, start)
-    at = open_page("go_no_go.py", SYSTEM)
+    at = open_page("go_no_go.py", system=SYSTEM)
     assert requests_shown(at) == 600
     assert "State: **parallel_run**" in " ".join(m.value for m in at.markdown)
 
@@ -137,4 +127,6 @@ def test_go_no_go_shows_new_samples_a_verdict_and_a_rollback_on_the_next_rerun(p
     move(page_ws, State.ROLLED_BACK)  # what a rollback records once blue is back
     at.run()
     assert "State: **rolled_back**" in " ".join(m.value for m in at.markdown)
-    assert "State: **rolled_back**" in " ".join(m.value for m in open_page("go_no_go.py", SYSTEM).markdown)
+    assert "State: **rolled_back**" in " ".join(
+        m.value for m in open_page("go_no_go.py", system=SYSTEM).markdown
+    )

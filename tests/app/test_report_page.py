@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.workspace import Workspace
+from tests.app.conftest import open_page
 from tests.histories import D, write_history
 
-ROOT = Path(__file__).resolve().parents[2]
 LAST_DAY = (D + dt.timedelta(days=1)).date()  # the history's second and last day
 
 
@@ -21,9 +20,7 @@ def page(sample_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(sample_ws.root))
     monkeypatch.setenv("SWITCHYARD_ACTOR", "someone-who-is-a-viewer")  # exporting needs no operator
     write_history(sample_ws)
-    at = AppTest.from_file(str(ROOT / "pages" / "report.py"), default_timeout=60)
-    at.run()
-    assert not at.exception, at.exception
+    at = open_page("report.py")
     at.date_input(key="report_day").set_value(LAST_DAY).run()
     assert not at.exception, at.exception
     return at

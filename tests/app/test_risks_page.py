@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from engine import services
 from engine.workspace import Workspace
+from tests.app.conftest import open_page
 from tests.histories import D, write_history
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "tick_data_corruption_stop_migration"
 
 
@@ -23,15 +21,8 @@ def history(sample_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     return write_history(sample_ws)
 
 
-def open_page() -> AppTest:
-    page = AppTest.from_file(str(ROOT / "pages" / "risks.py"), default_timeout=60)
-    page.run()
-    assert not page.exception, page.exception
-    return page
-
-
 def test_the_matrix_shows_materialised_risks_with_their_systems(history: Workspace) -> None:
-    page = open_page()
+    page = open_page("risks.py")
     page.sidebar.date_input[0].set_value((D + dt.timedelta(days=1)).date()).run()  # end of day 1
     assert not page.exception, page.exception
     headings = [m.value for m in page.markdown if "**" in m.value and "-badge[" in m.value]
@@ -53,7 +44,7 @@ def test_the_matrix_shows_materialised_risks_with_their_systems(history: Workspa
 
 
 def test_an_operator_ticks_and_unticks_a_playbook_step(history: Workspace) -> None:
-    page = open_page()
+    page = open_page("risks.py")
     box = page.checkbox(key=KEY)
     assert not box.value and not box.disabled
     page.text_input(key="risks_reason").input("incident 42")
@@ -79,7 +70,7 @@ def test_an_operator_ticks_and_unticks_a_playbook_step(history: Workspace) -> No
 
 def test_a_viewer_sees_every_checkbox_disabled_and_why(history: Workspace, monkeypatch) -> None:
     monkeypatch.setenv("SWITCHYARD_ACTOR", "visitor")
-    page = open_page()
+    page = open_page("risks.py")
     assert any("You (visitor) are a viewer" in i.value for i in page.info)
     assert len(page.checkbox) == 3 * 6 + 12
     assert all(box.disabled for box in page.checkbox)
@@ -87,7 +78,7 @@ def test_a_viewer_sees_every_checkbox_disabled_and_why(history: Workspace, monke
 
 
 def test_optimisations_show_measured_figures_or_say_there_are_none(history: Workspace) -> None:
-    page = open_page()
+    page = open_page("risks.py")
     texts = [m.value for m in page.markdown]
     for area in ("Buffer Sizes", "Concurrency", "Batch Sizes", "Checkpoint Frequency"):
         assert any(t.startswith(f"**{area}**: ") for t in texts), area

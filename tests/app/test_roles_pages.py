@@ -7,15 +7,12 @@ Who the visitor is comes from the identity provider when one is configured
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from engine import access, services
 from engine.workspace import Workspace
+from tests.app.conftest import open_page
 
-ROOT = Path(__file__).resolve().parents[2]
 BUTTONS = {
     "conversion.py": ["convert"],
     "validation.py": ["validate_v2"],
@@ -27,15 +24,6 @@ BUTTONS = {
 def env(sample_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(sample_ws.root))
     return sample_ws
-
-
-def open_page(path: str, user: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / path), default_timeout=60)
-    if user is not None:
-        at.user = user
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 @pytest.mark.parametrize("page", list(BUTTONS))
@@ -58,18 +46,18 @@ def test_an_operator_sees_no_note_and_enabled_buttons(env: Workspace) -> None:
 
 def test_identity_comes_from_the_identity_provider_when_configured(env: Workspace) -> None:
     services.set_role(env, "Dana@Example.com", "operator", actor="lead")
-    at = open_page("pages/conversion.py", {"is_logged_in": True, "email": "dana@example.com"})
+    at = open_page("pages/conversion.py", user={"is_logged_in": True, "email": "dana@example.com"})
     assert not at.button(key="convert").disabled
     at.button(key="convert").click().run()
     assert services.list_events(env, action="state:converted")["actor"].to_list() == ["dana@example.com"]
 
     # logged in, but not listed: a viewer, even though the OS user running the server is an operator
-    at = open_page("pages/conversion.py", {"is_logged_in": True, "email": "eve@example.com"})
+    at = open_page("pages/conversion.py", user={"is_logged_in": True, "email": "eve@example.com"})
     assert at.button(key="convert").disabled
 
 
 def test_not_logged_in_is_a_viewer_asked_to_log_in(env: Workspace) -> None:
-    at = open_page("pages/conversion.py", {"is_logged_in": False})
+    at = open_page("pages/conversion.py", user={"is_logged_in": False})
     assert at.button(key="convert").disabled
     assert any("not logged in" in i.value and "Log in to act" in i.value for i in at.info)
 
@@ -83,7 +71,7 @@ def test_sidebar_shows_who_and_role_and_no_free_text_identity(
     assert not [t for t in at.sidebar.text_input]  # typing a name would bypass the roles
     assert not [b for b in at.sidebar.button if b.label == "Log in"]  # no identity provider configured
 
-    at = open_page("app.py", {"is_logged_in": False})
+    at = open_page("app.py", user={"is_logged_in": False})
     assert [b for b in at.sidebar.button if b.label == "Log in"]
 
     monkeypatch.setenv("SWITCHYARD_ACTOR", "lead")

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine import services
 from engine.workspace import Workspace
+from tests.app.conftest import open_page
 from tests.histories import D, at, write_history
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -21,13 +19,6 @@ def history(sample_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(sample_ws.root))
     monkeypatch.setenv("SWITCHYARD_ACTOR", "fixture")  # an operator of the sample workspace
     return write_history(sample_ws)
-
-
-def open_page(name: str) -> AppTest:
-    page = AppTest.from_file(str(ROOT / "pages" / name), default_timeout=60)
-    page.run()
-    assert not page.exception, page.exception
-    return page
 
 
 def metric(page: AppTest, label: str):

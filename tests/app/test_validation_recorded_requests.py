@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from engine import access, services
 from engine.workspace import Workspace
+from tests.app.conftest import open_page
 from tests.validate.test_replay import (
     FLEETS,
     RUN,
@@ -24,16 +24,13 @@ from tests.validate.test_replay import (
     record,
 )
 
-PAGES = Path(__file__).resolve().parents[2] / "pages"
-
 
 def test_the_page_says_what_was_sent_and_which_run_recorded_the_differing_request(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ws = bakery_with_a_recorded_regular(tmp_path / "ws")
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(ws.root))
-    at = AppTest.from_file(str(PAGES / "validation.py"), default_timeout=60)
-    at.run()
+    at = open_page("validation.py")
     at.button(key="validate_v2").click().run()
     assert not at.exception, at.exception
     captions = [c.value for c in at.caption]
@@ -55,8 +52,7 @@ def test_what_is_kept_is_listed_and_deleted_with_a_reason_and_a_confirmation(
     access.write_roles(ws, access.Roles(operators=["tester", services.default_actor()]))
     record(ws, TABLET_ORDERS)
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(ws.root))
-    at = AppTest.from_file(str(PAGES / "validation.py"), default_timeout=60)
-    at.run()
+    at = open_page("validation.py")
     kept = at.dataframe[-1].value
     assert kept["kept"].sum() == 4 and set(kept["run_id"]) == {RUN}
     at.button(key="forget").click().run()

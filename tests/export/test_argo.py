@@ -13,16 +13,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from streamlit.testing.v1 import AppTest
 
 from engine import access, cli, services
 from engine.errors import InputError, NotFoundError
 from engine.export.argo import manifests
 from engine.judge.policy import load_policy
 from engine.workspace import DEFAULT_POLICY
+from tests.app.conftest import open_page
 
 SYSTEM = "todo_api_system"
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "go_no_go.py")
 
 # Field names (json tags) of the CRD types in argoproj/argo-rollouts pkg/apis/rollouts/v1alpha1.
 METRIC_FIELDS = {
@@ -230,10 +229,7 @@ def test_an_export_is_recorded_with_who_which_policy_and_where(sample_ws, tmp_pa
 
 def test_go_no_go_page_shows_and_offers_the_manifests(sample_ws, monkeypatch) -> None:
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(sample_ws.root))
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.run()
-    assert not at.exception, at.exception
-    at.selectbox[0].set_value(SYSTEM).run()
+    at = open_page("go_no_go.py", system=SYSTEM)
     assert "Run this on Kubernetes (Argo Rollouts)" in [e.label for e in at.expander]
     assert "setWeight: 5" in at.code[0].value
     assert "trafficRouting" not in at.code[0].value  # one Service over both versions by default

@@ -8,16 +8,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from engine import services
 from engine.cli import main
 from engine.errors import AccessDeniedError, InputError
 from engine.workspace import Workspace
+from tests.app.conftest import open_page
 from tests.histories import at, write_history
 from tests.notify.conftest import SECRET, Receiver, hook, promoted, record, write_config
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -211,9 +209,7 @@ def test_audit_page_lists_deliveries_and_sends_pending(
     from engine.notify.outbox import dispatch
 
     dispatch(sample_ws)  # one failed attempt; the retry is not due yet
-    page = AppTest.from_file(str(ROOT / "pages" / "audit.py"), default_timeout=60)
-    page.run()
-    assert not page.exception, page.exception
+    page = open_page("audit.py")
     assert any("Notifications" in h.value for h in page.subheader)
     shown = page.dataframe[-1].value
     assert list(shown["status"]) == ["pending"] and "HTTP 500" in shown["last_error"][0]

@@ -25,6 +25,7 @@ from streamlit.testing.v1 import AppTest
 from engine import access, services
 from engine.cli import main, printable
 from engine.workspace import REPO_ROOT, Workspace
+from tests.app.conftest import open_page
 from tests.reliability.fingerprint import store_fingerprint
 
 BAD = REPO_ROOT / "tests" / "data" / "bad"
@@ -32,7 +33,6 @@ CASES: list[dict[str, Any]] = tomllib.loads((BAD / "cases.toml").read_text(encod
 V2_SYSTEM = "hello_world_api"
 """The system whose converted blueprint the v2 cases replace."""
 BIG = 50 * 1024 * 1024
-PAGES = REPO_ROOT / "pages"
 
 
 def case_id(case: dict[str, Any]) -> str:
@@ -294,13 +294,6 @@ def page_env(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(ws.root))
     monkeypatch.setenv("SWITCHYARD_ACTOR", "tester")  # an operator of the sample workspace
     return ws
-
-
-def open_page(name: str) -> AppTest:
-    page = AppTest.from_file(str(PAGES / name), default_timeout=60)
-    page.run()
-    assert not page.exception, page.exception
-    return page
 
 
 def red(page: AppTest) -> str:

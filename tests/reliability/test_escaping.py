@@ -22,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine import services
 from engine.workspace import REPO_ROOT, SAMPLE_FLEET_DIR, Workspace
+from tests.app.conftest import open_page
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '<img src=x onerror="alert(2)">'
@@ -87,13 +88,6 @@ def xss_ws(sample_ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(sample_ws.root))
     monkeypatch.setenv("SWITCHYARD_ACTOR", "tester")
     return sample_ws
-
-
-def open_page(name: str) -> AppTest:
-    page = AppTest.from_file(str(PAGES / name), default_timeout=60)
-    page.run()
-    assert not page.exception, page.exception
-    return page
 
 
 def assert_shown_as_text(page: AppTest) -> None:

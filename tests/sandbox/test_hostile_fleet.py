@@ -12,13 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from engine import services
 from engine.workspace import DEFAULT_POLICY, REPO_ROOT, Workspace
+from tests.app.conftest import open_page
 
 HOSTILE = REPO_ROOT / "tests" / "data" / "fleets" / "hostile"
-PAGE = str(REPO_ROOT / "pages" / "inventory.py")
 OUTSIDE = Path("/tmp/switchyard-hostile-fleet-was-here")
 REASONS = {
     # system: (check, target, how its failure message starts)
@@ -135,8 +134,7 @@ def test_the_app_survives_importing_the_hostile_fleet(
 ) -> None:
     monkeypatch.setenv("SWITCHYARD_WORKSPACE", str(sample_ws.root))
     monkeypatch.setattr(services, "DEFAULT_POLICY", policy)
-    page = AppTest.from_file(PAGE, default_timeout=60)
-    page.run()
+    page = open_page("inventory.py")
     page.text_input(key="import_folder").input(str(fleet)).run()
     page.button(key="import_fleet").click().run()
     assert not page.exception
