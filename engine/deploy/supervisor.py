@@ -15,6 +15,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -164,16 +165,104 @@ def healthy(port: int, path: str = "/health") -> bool:
     return isinstance(answer, dict) and answer.get("status") in ("ok", "degraded")
 
 
-def _wait_healthy(proc: subprocess.Popen[bytes], port: int, path: str, timeout_s: float, log: Path) -> None:
+def _wait_healthy(
+    proc: subprocess.Popen[bytes],
+    port: int,
+    path: str,
+    timeout_s: float,
+    log: Path,
+    *,
+    log_from: int = 0,
+    served_dir: Path | None = None,
+) -> None:
+    """Wait for ``path`` to answer, else a one-line DeployError (``log_from``: this start's log)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
-            raise DeployError(f"process exited with code {proc.returncode} before answering: {tail.strip()}")
+            said = _exit_reason(_log_since(log, log_from), served_dir)
+            raise DeployError(
+                f"process exited with code {proc.returncode} before answering" + (f": {said}" if said else "")
+            )
         if healthy(port, path):
             return
         time.sleep(0.05)
-    raise DeployError(f"no answer on {path} of port {port} within {timeout_s:.0f} s")
+    stuck = where_stuck(proc.pid, log, log_from, served_dir) if served_dir is not None else None
+    raise DeployError(
+        f"no answer on {path} of port {port} within {timeout_s:.0f} s" + (f": {stuck}" if stuck else "")
+    )
+
+
+def _log_since(log: Path, offset: int) -> str:
+    try:
+        with log.open("rb") as f:
+            f.seek(offset)
+            return f.read(1 << 20).decode(errors="replace")
+    except OSError:
+        return ""
+
+
+STACK_SIGNAL = signal.SIGUSR1
+"""On this signal a served version writes its threads' stacks to its log (``engine.runtime.serve``)."""
+_FRAME = re.compile(r'^[\s|]*File "(?P<path>[^"]+)", line (?P<line>\d+),? in (?P<func>\S+)', re.M)
+"""A frame in a traceback (``line 3, in f``) or in faulthandler's dump (``line 3 in f``)."""
+_RAISED = re.compile(r"^[\s|]*(?!BaseExceptionGroup)([A-Z]\w*(?:Error|Exception|Exit|Interrupt)\b.*)$", re.M)
+
+
+def _exit_reason(text: str, served_dir: Path | None) -> str:
+    """One line from the log of a process that ended as it started: the exception and the team's line.
+
+    ``SystemExit: no licence server (components/front.py line 3)`` from a
+    traceback; the last line said otherwise (what ``sys.exit("...")`` prints).
+    """
+    raised = _RAISED.findall(text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    said = raised[-1].strip() if raised else (lines[-1] if lines else "")
+    where = _team_frames(text, served_dir)
+    return said + (f" ({where[-1][0]} line {where[-1][1]})" if said and where else "")
+
+
+def _team_frames(text: str, served_dir: Path | None) -> list[tuple[Path, str, str]]:
+    """(file under ``served_dir``, line, function) of every frame in ``text`` that is the team's code."""
+    if served_dir is None:
+        return []
+    root = served_dir.resolve()
+    found = []
+    for frame in _FRAME.finditer(text):
+        path = Path(frame["path"]).resolve()
+        if path.is_relative_to(root):
+            found.append((path.relative_to(root), frame["line"], frame["func"]))
+    return found
+
+
+def where_stuck(pid: int, log: Path, log_from: int, served_dir: Path, wait_s: float = 2.0) -> str | None:
+    """Where a started version that does not answer is stuck in its own code, or None if not there.
+
+    The version dumps its stacks on :data:`STACK_SIGNAL` (faulthandler, which
+    acts even in a busy loop); the innermost frame in a file under
+    ``served_dir`` names the team's line: ``still importing
+    components/front.py (line 6)``, or ``still in components/front.py line 9
+    (__init__)`` for a component that loops while it is built.
+    """
+    try:
+        os.kill(pid, STACK_SIGNAL)
+    except OSError:
+        return None
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        dump = _log_since(log, log_from)
+        if "most recent call first" in dump:
+            time.sleep(0.1)  # the dump is written at once; let its last lines land
+            break
+        time.sleep(0.05)
+    else:
+        return None
+    frames = _team_frames(_log_since(log, log_from), served_dir)  # each thread innermost first
+    if not frames:
+        return None
+    where, line, func = frames[0]
+    if func == "<module>":
+        return f"still importing {where} (line {line})"
+    return f"still in {where} line {line} ({func})"
 
 
 def _terminate(pid: int, grace_s: float = STOP_GRACE_S) -> None:
@@ -232,6 +321,7 @@ def start_process(
     label = f"{system}-{role}" if system is not None else role
     log = ws.logs_dir / f"{role}.log" if system is None else safe_child(ws.logs_dir, system, f"-{role}.log")
     with log.open("ab") as out:
+        log_from = out.tell()  # what this start writes: the log keeps earlier starts' lines
         proc = subprocess.Popen(
             # -P: the working folder is not on the import path, so a file there never shadows a module
             [sys.executable, "-P", "-m", *args, "--port", str(port), "--owner", ws.owner_tag],
@@ -258,7 +348,7 @@ def start_process(
         _terminate(proc.pid, 1.0)  # unrecorded, it would run on unclaimed until a reconcile
         raise
     try:
-        _wait_healthy(proc, port, health_path, timeout_s, log)
+        _wait_healthy(proc, port, health_path, timeout_s, log, log_from=log_from, served_dir=served_dir)
     except DeployError as exc:
         _terminate(proc.pid, 1.0)
         with connect(ws.db_path) as con, transaction(con):

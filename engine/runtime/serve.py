@@ -29,7 +29,9 @@ folder (the supervisor starts it there, so relative paths land in it).
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
+import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -256,6 +258,8 @@ def main(argv: list[str] | None = None) -> None:
         "--confine-writes", action="store_true", help="write only beneath --system-dir (with Landlock)"
     )
     args = parser.parse_args(argv)
+    # a start that never answers: the supervisor asks where it is stuck (a module that hangs at import)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     if args.memory_mb > 0:
         limit_memory(args.memory_mb)  # before the system's modules are imported: they count too
     if args.confine_writes:

@@ -9,6 +9,7 @@ in v2 and answers as v1 does.
 from __future__ import annotations
 
 import json
+import re
 
 import anyio
 import pytest
@@ -22,7 +23,7 @@ from engine.runtime.legacy import LegacySystem, example_message
 from engine.runtime.port_system import PortSystem
 from engine.validate.gate import gate_outcome, validate_v2
 from engine.validate.v1 import validate_v1_fleet
-from engine.workspace import SAMPLE_FLEET_DIR
+from engine.workspace import REPO_ROOT, SAMPLE_FLEET_DIR
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +84,59 @@ def test_what_was_hosted_and_why_is_in_every_report(fleet) -> None:
     hosted = sum(c.recipe == "Hosted" for result, *_ in fleet.values() for c in result.blueprint.components)
     total = sum(len(result.blueprint.components) for result, *_ in fleet.values())
     assert 0 < hosted < total / 3  # the generator's code is mostly re-expressed: its recipes answer alike
+
+
+def readme_figures() -> str:
+    """The README's paragraph on the sample fleet's figures, on one line."""
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("On the bundled fleet the v1 validator measures")
+    return " ".join(text[start : text.index("All these figures come from running", start)].split())
+
+
+def test_the_readme_states_the_figures_this_fleet_measures(fleet) -> None:
+    """What the README says v1 and v2 measure on the sample fleet, and what it hosts and blocks, is so here.
+
+    The same figures as ``init --json``, ``convert --all`` and ``validate --all`` give (measured once by
+    hand on 2026-12-05: v1 15/52, gate 15/52, the same systems); a change to the fleet, the converter
+    or the gate that moves one fails here until the README says what it now means.
+    """
+    said = readme_figures()
+    passed_v1 = {n for n, (*_, v1) in fleet.items() if v1.passed}
+    through = {n for n, (_, _, v2, _) in fleet.items() if gate_outcome(v2).success}
+    rate = f"{100 * len(passed_v1) / len(fleet):.1f} %"
+    assert f"v1 validator measures {rate} of systems passing" in said
+    assert f"the gate also passes {rate}, the same {len(passed_v1)} systems" in said and through == passed_v1
+
+    decisions = [d for result, *_ in fleet.values() for d in result.report.decisions]
+    hosted = [d.message for d in decisions if d.kind == "hosted"]
+    re_expressed = sum(d.kind == "re_expressed" for d in decisions)
+    why = {
+        "not importing": sum("though it does not import" in m for m in hosted),
+        "no recipe": sum("no recipe does what" in m for m in hosted),
+        "recipe differed": sum(
+            bool(re.search(r"recipe \w+ (answered differently|makes no call)", m)) for m in hosted
+        ),
+    }
+    assert sum(why.values()) == len(hosted)  # every hosted component for one of the three reasons
+    total = re_expressed + len(hosted)
+    assert f"{re_expressed} of {total} components are re-expressed as recipes and {len(hosted)} keep" in said
+    assert (
+        f"({why['not importing']} modules that do not import, {why['no recipe']} Authenticator/Notifier "
+        f"components no recipe does, {why['recipe differed']} whose recipe answered differently" in said
+    )
+
+    blocked = {n: (result, v2) for n, (result, _, v2, _) in fleet.items() if n not in through}
+    no_import = {n for n, (_, v2) in blocked.items() if any(c.name == "import" for c in v2.failures())}
+    call_to_nothing = {n for n, (r, _) in blocked.items() if n not in no_import and r.report.count("error")}
+    refused = set(blocked) - no_import - call_to_nothing
+    differ = {n for n, (_, v2) in blocked.items() if any(c.name == "equivalence" for c in v2.failures())}
+    assert refused <= differ
+    assert f"The {len(blocked)} systems it blocks are the {len(blocked)} broken in v1" in said
+    assert set(blocked) == set(fleet) - passed_v1
+    assert f"{len(no_import)} have a module that does not import" in said
+    assert f"{len(call_to_nothing)} call a component or method that does not exist" in said
+    assert f"{len(refused)} send a message its callee refuses" in said
+    assert f"for these and {len(differ - refused)} more" in said
 
 
 @pytest.mark.parametrize("name", [*PILOT, "auth_token_api"])
