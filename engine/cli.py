@@ -561,9 +561,10 @@ def cmd_events(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
 def _kpi_lines(metrics: Any) -> list[str]:
     lines = [f"KPIs as of {metrics.as_of:%Y-%m-%d %H:%M} UTC"]
     for target in metrics.targets():
+        mark = "NOT MET" if target.measured and not target.met else target.verdict()
         lines.append(
-            f"  {target.label:20s} {units.kpi(target.value, target.unit):>10s}  target {target.direction} "
-            f"{units.kpi(target.target, target.unit)}  {'met' if target.met else 'NOT MET'}"
+            f"  {target.label:20s} {target.shown():>16s}  target {target.direction} "
+            f"{units.kpi(target.target, target.unit)}  {mark}"
         )
     lines.append(f"  systems migrated     {metrics.systems_migrated} / {metrics.systems_total}")
     lines.append(f"  migration rate       {metrics.migration_rate:.2f} systems/day")

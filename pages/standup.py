@@ -56,7 +56,7 @@ else:
     top[3].caption(f"Plan ends {fc.planned_finish:%d %b}; {fc.explanation}.")
 
 # ---- KPI tiles with targets
-before = {t.field: t.value for t in y.targets()}
+before = {t.field: t for t in y.targets()}
 targets = m.targets()
 tiles = [*st.columns(4), *st.columns(4)]  # two rows: readable labels on a laptop screen
 for tile, target in zip(tiles, targets, strict=False):
@@ -64,16 +64,23 @@ for tile, target in zip(tiles, targets, strict=False):
     def fmt(value: float, unit: str = target.unit) -> str:
         return units.kpi(value, unit)
 
-    change = fmt(target.value - before[target.field])
+    was = before[target.field]  # a change from or to "not measured yet" is no change: no delta
+    change = fmt(target.value - was.value) if target.measured and was.measured else fmt(0.0)
     lower_is_better = target.direction in ("<", "<=", "==")
     with tile.container(border=True):
         st.metric(
             target.label,
-            fmt(target.value),
+            target.shown(),
             delta=change if change != fmt(0.0) else None,
             delta_color="inverse" if lower_is_better else "normal",
         )
-        mark = ":green[:material/check_circle: met]" if target.met else ":red[:material/cancel: not met]"
+        mark = (
+            ":gray[:material/hourglass_empty: no evidence yet]"
+            if not target.measured
+            else ":green[:material/check_circle: met]"
+            if target.met
+            else ":red[:material/cancel: not met]"
+        )
         st.caption(f"target {target.direction} {fmt(target.target)} · {mark}")
 with tiles[len(targets)].container(border=True):
     st.metric(

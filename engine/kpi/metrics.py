@@ -36,6 +36,7 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, Field
 
+from engine import units
 from engine.kpi.facts import Facts
 from engine.state import MIGRATED_STATES, State
 
@@ -69,6 +70,20 @@ class Target(BaseModel):
     direction: Literal[">=", "<=", "<", "=="]
     met: bool
     unit: Literal["count", "ratio", "change", "hours", "minutes", "per_day"]
+    measured: bool = True
+    """False while nothing it averages exists yet (no verdict, no capacity probe, nothing migrated): its
+    ``value`` is then the seed's 0, no measurement, and ``met`` is False; pages say "not measured yet"."""
+
+    def shown(self) -> str:
+        """The value in its unit, or "not measured yet"."""
+        return units.kpi(self.value, self.unit) if self.measured else NOT_MEASURED
+
+    def verdict(self) -> str:
+        """ "met", "not met" or "not measured yet"."""
+        return NOT_MEASURED if not self.measured else "met" if self.met else "not met"
+
+
+NOT_MEASURED = "not measured yet"
 
 
 class MigrationMetrics(BaseModel):
@@ -128,12 +143,12 @@ class MigrationMetrics(BaseModel):
         notes = []
         if self.systems_validated_v2 == 0:
             notes.append("no system validated on v2 yet")
-        unmeasured = "is not measured yet, reads 0"
         if self.systems_with_verdict == 0:
-            notes.append(f"no migrated system has a verdict yet, so the latency change {unmeasured}")
+            notes.append(f"no migrated system has a verdict yet, so the latency change is {NOT_MEASURED}")
         if self.systems_with_capacity == 0:
             notes.append(
-                f"no migrated system has a capacity probe yet, so the throughput change {unmeasured}"
+                f"no migrated system has a capacity probe yet, so the throughput change is {NOT_MEASURED} "
+                "(the success score counts it as no change, as the seed does)"
             )
         return notes
 
@@ -145,7 +160,7 @@ class MigrationMetrics(BaseModel):
     def targets(self) -> list[Target]:
         """The seed's targets beside each figure."""
 
-        def t(field: str, label: str, target: float, direction: str, unit: str) -> Target:
+        def t(field: str, label: str, target: float, direction: str, unit: str, measured: int = 1) -> Target:
             value = float(getattr(self, field))
             met = {
                 ">=": value >= target,
@@ -154,16 +169,24 @@ class MigrationMetrics(BaseModel):
                 "==": value == target,
             }[direction]
             return Target(
-                field=field, label=label, value=value, target=target, direction=direction, met=met, unit=unit
+                field=field,
+                label=label,
+                value=value,
+                target=target,
+                direction=direction,
+                met=met and measured > 0,
+                unit=unit,
+                measured=measured > 0,
             )
 
-        return [
-            t("validation_success_rate", "Validation success", 0.8, ">=", "ratio"),
+        capacity = self.systems_with_capacity
+        return [  # an average of nothing is not measured (the seed's 0 is no measurement)
+            t("validation_success_rate", "Validation success", 0.8, ">=", "ratio", self.systems_validated_v2),
             t("rollback_count", "Rollbacks", 5, "<", "count"),
             t("failed_migrations", "Failed migrations", 0, "==", "count"),
-            t("avg_throughput_improvement", "Throughput change", 0.2, ">=", "change"),
-            t("avg_latency_change", "Latency change", 0.1, "<", "change"),
-            t("avg_migration_time_hours", "Migration time", 2, "<", "hours"),
+            t("avg_throughput_improvement", "Throughput change", 0.2, ">=", "change", capacity),
+            t("avg_latency_change", "Latency change", 0.1, "<", "change", self.systems_with_verdict),
+            t("avg_migration_time_hours", "Migration time", 2, "<", "hours", self.systems_migrated),
             t("total_downtime_minutes", "Downtime", 0, "==", "minutes"),
         ]
 

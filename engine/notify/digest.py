@@ -95,14 +95,15 @@ def render(view: Overview) -> str:
         "| KPI | now | target | | since yesterday |",
         "|---|---:|---|---|---:|",
     ]
-    before = {t.field: t.value for t in y.targets()}
+    before = {t.field: t for t in y.targets()}
     for target in m.targets():
         fmt = FORMATS[target.unit]
-        change = _delta(target.value - before[target.field], target.unit)
-        out.append(
-            f"| {target.label} | {fmt(target.value)} | {target.direction} {fmt(target.target)} | "
-            f"{'met' if target.met else '**not met**'} | {change} |"
-        )
+        was = before[target.field]
+        change = _delta(target.value - was.value, target.unit) if target.measured and was.measured else "–"
+        now = fmt(target.value) if target.measured else target.shown()
+        mark = "**not met**" if target.measured and not target.met else target.verdict()
+        goal = f"{target.direction} {fmt(target.target)}"
+        out.append(f"| {target.label} | {now} | {goal} | {mark} | {change} |")
     out += [
         "",
         f"Evidence: {m.systems_with_verdict} migrated systems with a verdict, "

@@ -93,8 +93,9 @@ def _target_rows(post: PostMortem) -> list[list[str]]:
     rows = [["Systems migrated", f"{post.metrics.systems_migrated} / {post.metrics.systems_total}", "", ""]]
     rows.append(["Migration rate", f"{post.metrics.migration_rate:.2f} per day", "", ""])
     for t in post.metrics.targets():
-        shown, target = units.kpi(t.value, t.unit), units.kpi(t.target, t.unit)
-        rows.append([t.label, shown, f"{t.direction} {target}", "met" if t.met else "missed"])
+        target = units.kpi(t.target, t.unit)
+        mark = "missed" if t.measured and not t.met else t.verdict()
+        rows.append([t.label, t.shown(), f"{t.direction} {target}", mark])
     return rows
 
 

@@ -56,6 +56,13 @@ def test_standup_on_a_fresh_workspace_says_what_is_missing(sample_ws: Workspace,
     assert any("no system validated on v2 yet" in c.value for c in page.caption)
     assert not any("seed's 0 default" in c.value for c in page.caption)  # said in words, not our jargon
     assert any("Nothing is blocked" in s.value for s in page.success)
+    # before any verdict, capacity probe, migration or v2 validation: no made-up "+0.0 %" that is "met"
+    for label in ("Latency change", "Throughput change", "Migration time", "Validation success"):
+        tile = metric(page, label)
+        assert tile.value == "not measured yet" and not tile.delta, (label, tile.value)
+    captions = [c.value for c in page.caption if c.value.startswith("target ")]
+    assert sum("no evidence yet" in c for c in captions) == 4 and not any("met" in c for c in captions[:1])
+    assert metric(page, "Rollbacks").value == "0"  # a count of nothing is a measurement: 0
 
 
 def test_timeline_shows_phases_forecast_and_sets_the_start(history: Workspace) -> None:

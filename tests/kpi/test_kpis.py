@@ -63,6 +63,33 @@ def test_success_score_is_the_seeds_formula(history: Workspace) -> None:
     }
 
 
+def test_an_average_of_nothing_is_not_measured_yet_anywhere_it_is_shown(sample_ws: Workspace) -> None:
+    """Before any v2 validation, verdict, capacity probe or migration, the KPIs that average them are
+    "not measured yet", never a made-up 0 that meets its target (the standup read "+0.0 %  met")."""
+    from engine.cli import _kpi_lines
+    from engine.report.document import _target_rows
+
+    m = services.kpis(sample_ws)
+    unmeasured = {t.field for t in m.targets() if not t.measured}
+    assert unmeasured == {
+        "validation_success_rate",
+        "avg_throughput_improvement",
+        "avg_latency_change",
+        "avg_migration_time_hours",
+    }
+    assert all(
+        not t.met and t.shown() == t.verdict() == "not measured yet" for t in m.targets() if not t.measured
+    )
+    assert [t.verdict() for t in m.targets() if t.measured] == ["met", "met", "met"]  # counts of nothing: 0
+    latency = next(line for line in _kpi_lines(m) if "Latency change" in line)
+    assert latency.count("not measured yet") == 2 and "+0.0" not in latency and "NOT MET" not in latency
+    digest = services.standup_digest(sample_ws).markdown
+    assert "| Latency change | not measured yet | < +10.0% | not measured yet | – |" in digest
+    post = services.post_mortem(sample_ws, "migration")
+    [row] = [r for r in _target_rows(post) if r[0] == "Latency change"]
+    assert row[1] == row[3] == "not measured yet"
+
+
 def test_metrics_as_of_an_earlier_moment_ignore_what_came_later(history: Workspace) -> None:
     first_evening = services.kpis(history, at(0, 23))
     evening = first_evening
