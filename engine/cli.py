@@ -488,6 +488,7 @@ def cmd_status(args: argparse.Namespace, ws: Workspace) -> tuple[Any, str]:
         f"    {'* ' if a.primary else '  '}{a.label}" + ("" if a.enabled else f" (not now: {a.why_not})")
         for a in step.actions
     ]
+    lines.append(f"  can now: {', '.join(out.available_actions) or 'nothing'}")
     return out.model_dump(mode="json") | {"next_step": step.model_dump(mode="json")}, "\n".join(lines)
 
 

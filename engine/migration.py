@@ -31,10 +31,10 @@ from engine.deploy.strategies import (
     promote_system,
     validation_rate,
 )
-from engine.deploy.warm import decommission_expired
+from engine.deploy.warm import decommission_expired, window_open
 from engine.errors import InputError, NotFoundError, StateConflictError, SwitchyardError
 from engine.governance.approvals import require_approval
-from engine.governance.hold import ensure_not_held
+from engine.governance.hold import ensure_not_held, hold_of
 from engine.judge.calibration import latest_calibration
 from engine.judge.policy import Policy, load_policy
 from engine.judge.runs import chain_ids, chain_seconds, judgeable_run, record_verdict, run_chain
@@ -46,7 +46,7 @@ from engine.parallel.run import new_run_id, watch
 from engine.parallel.workload import request_mix
 from engine.progress import Progress, no_progress
 from engine.rollback.manager import RollbackOutcome, rollback_on_trigger, rollback_system
-from engine.state import State, allowed
+from engine.state import Action, State, allowed, available_actions
 from engine.store import connect, transaction
 from engine.store import deployments as store
 from engine.store import systems as systems_store
@@ -367,7 +367,7 @@ def parallel_run(
     with connect(ws.db_path) as con:
         row = systems_store.get_system(con, name)
         route = store.get_route(con, name)
-    if State(row["state"]) not in (State.GREEN_DEPLOYED, State.JUDGED) or route is None:
+    if Action.START_RUN not in available_actions(row["state"]) or route is None:
         raise StateConflictError(
             f"{name} is {row['state']}: a parallel run needs green deployed (deploy first)"
         )
@@ -470,7 +470,8 @@ def extend_run(
         row = systems_store.get_system(con, name)
         verdict = store.latest_verdict(con, name)
         run = store.get_run(con, verdict["run_id"]) if verdict else None
-    if State(row["state"]) != State.JUDGED or run is None:
+    seen = verdict["verdict"] if verdict else None
+    if Action.EXTEND not in available_actions(row["state"], verdict=seen) or run is None:
         raise StateConflictError(f"{name} is {row['state']}: running longer needs a judged run to add to")
     return parallel_run(
         ws,
@@ -500,6 +501,10 @@ def calibrate(
         if value <= 0:
             raise InputError(label, "value", "a positive number", str(value))
     recover(ws)
+    with connect(ws.db_path) as con:
+        state = systems_store.get_system(con, name)["state"]
+    if Action.CALIBRATE not in available_actions(state):
+        raise StateConflictError(f"{name} is {state}: a parallel run is on; calibrate when it has ended")
     return calibration.calibrate_system(
         ws, name, actor=actor, policy=_policy(), duration_s=duration_s, rps=rps, progress=progress
     )
@@ -532,9 +537,10 @@ def measure_capacity(
     with connect(ws.db_path) as con:
         row = systems_store.get_system(con, name)
     blue, green = slots.live(ws, name, "blue"), slots.live(ws, name, "green")
-    if blue is None or green is None:
+    if Action.MEASURE_CAPACITY not in available_actions(row["state"]) or blue is None or green is None:
         raise StateConflictError(
-            f"{name} is {row['state']}: a capacity probe needs old and new running (deploy first)"
+            f"{name} is {row['state']}: a capacity probe needs old and new running and no run on them "
+            "(deploy first)"
         )
     with connect(ws.db_path) as con:
         op = systems_store.claim(
@@ -573,8 +579,9 @@ def stop_run(ws: Workspace, name: str, *, actor: str) -> str:
     """Ask the running run of ``name`` to stop at its next tick; returns its id."""
     check_system_name(name)
     with connect(ws.db_path) as con:
+        state = systems_store.get_system(con, name)["state"]
         running = store.list_runs(con, name).filter(pl.col("status") == "running")
-        if running.is_empty():
+        if Action.STOP_RUN not in available_actions(state, run_in_progress=running.height > 0):
             raise NotFoundError(f"{name}: no run is in progress")
         run_id = running["id"][0]
         with transaction(con):
@@ -697,6 +704,25 @@ class SystemStatus(BaseModel):
     interrupted: dict[str, Any] | None = None
     """The newest operation on the system if a crash cut it short: operation, at, next (what to do now)."""
     checklist_items: tuple[str, ...] = ITEMS
+    available_actions: list[str] = []
+    """What an operator may do with the system now (engine.state.available_actions), by name."""
+
+
+def available_now(con: Any, name: str, row: dict[str, Any] | None = None) -> frozenset[Action]:
+    """:func:`engine.state.available_actions` of ``name`` from what the store says now: its state, a
+    hold, the newest verdict, a run in progress, the fast-rollback window, the deploy's strategy."""
+    row = row or systems_store.get_system(con, name)
+    run = store.latest_run(con, name, "parallel")
+    verdict = store.latest_verdict(con, name)
+    route = store.get_route(con, name)
+    return available_actions(
+        row["state"],
+        hold_of(con, name) is not None,
+        verdict=verdict["verdict"] if verdict else None,
+        run_in_progress=run is not None and run["status"] == "running",
+        warm=window_open(con, name),
+        strategy=route["strategy"] if route else None,
+    )
 
 
 def status(ws: Workspace, name: str) -> SystemStatus:
@@ -709,6 +735,7 @@ def status(ws: Workspace, name: str) -> SystemStatus:
         run = store.latest_run(con, name, "parallel")
         verdict = store.latest_verdict(con, name)
         operation = store.latest_operation(con, name)
+        available = available_now(con, name, row)
     processes = [
         {
             "role": p["role"],
@@ -745,6 +772,7 @@ def status(ws: Workspace, name: str) -> SystemStatus:
         latest_run=run,
         verdict=verdict,
         interrupted=_interrupted(operation),
+        available_actions=sorted(available),
     )
 
 

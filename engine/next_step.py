@@ -19,17 +19,23 @@ with why, or not at all):
   verdict carries one; roll back as the other choice ("inconclusive after
   N minutes");
 * before and after the verdict, the step the state machine allows next.
+
+Whether an action can act now is :func:`engine.state.available_actions` (the
+rule the use cases check): one it leaves out is listed disabled, with the
+hold as its reason when a hold is what stops it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from engine import units
 from engine.judge import present
+from engine.state import HOLD_FREEZES, State, available_actions
 
 ActionKind = Literal["checklist", "deploy", "start_run", "stop_run", "judge", "extend", "promote", "rollback"]
 
@@ -49,6 +55,10 @@ class Action(BaseModel):
 class NextStep(BaseModel):
     sentence: str
     actions: list[Action] = Field(default_factory=list)
+    available: list[str] = Field(
+        default_factory=list, description="What the system allows now (engine.state.available_actions)."
+    )
+    held_by: str | None = Field(None, description="Whose hold stops what moves traffic, if any.")
 
     @property
     def primary(self) -> Action | None:
@@ -56,6 +66,16 @@ class NextStep(BaseModel):
 
     def action(self, kind: str) -> Action | None:
         return next((a for a in self.actions if a.kind == kind), None)
+
+    def can(self, kind: str) -> bool:
+        """Whether ``kind`` (an :class:`engine.state.Action`) can act now, suggested or not."""
+        return kind in self.available
+
+    def why_not(self, kind: str, otherwise: str) -> str:
+        """Why ``kind`` cannot act now: the hold where that is what stops it, else ``otherwise``."""
+        if self.held_by is not None and kind in HOLD_FREEZES:
+            return f"on hold ({self.held_by}): release the hold first"
+        return otherwise
 
 
 def _no_promote() -> Action:
@@ -113,6 +133,7 @@ def next_step(
     warm_seconds: float | None = None,
     last_reason: str = "",
     run_in_progress: bool = False,
+    available: Collection[str] | None = None,
 ) -> NextStep:
     """The next step for a system in ``state`` (see the module docstring).
 
@@ -120,18 +141,29 @@ def next_step(
     the shown run, or None; ``run``: that run (``rps``, ``chain_seconds``);
     ``approval_missing``: the policy wants a second operator's approval and
     nobody but the viewer gave it; ``last_reason``: why the system reached its
-    state (a rollback's reason); ``run_in_progress``: a run is collecting samples.
+    state (a rollback's reason); ``run_in_progress``: a run is collecting samples;
+    ``available``: the system's available actions as the store says them
+    (:func:`engine.migration.available_now`), else worked out from the above.
     """
+    if available is None:
+        available = available_actions(
+            state,
+            held_by is not None,
+            verdict=(verdict or {}).get("verdict"),
+            run_in_progress=run_in_progress,
+            warm=bool(warm_seconds),
+        )
     step = _step(state, verdict, run, approval_missing, warm_seconds, last_reason, run_in_progress)
-    if held_by is None:
-        return step
+    step.available, step.held_by = sorted(str(a) for a in available), held_by
     for action in step.actions:
-        action.enabled, action.primary = False, False
-        action.why_not = f"on hold ({held_by}): release the hold first"
-    return NextStep(
-        sentence=f"On hold by {held_by}: {hold_reason}. Nothing moves until the hold is released (below).",
-        actions=step.actions,
-    )
+        if action.enabled and not step.can(action.kind):
+            action.enabled, action.primary = False, False
+            action.why_not = step.why_not(action.kind, f"not while {state}")
+    if held_by is not None:
+        step.sentence = (
+            f"On hold by {held_by}: {hold_reason}. Nothing moves until the hold is released (below)."
+        )
+    return step
 
 
 def _step(
@@ -144,57 +176,57 @@ def _step(
     run_in_progress: bool,
 ) -> NextStep:
     rollback = Action(kind="rollback", label="Roll back")
-    if state == "validation_failed":
+    if state == State.VALIDATION_FAILED:
         return NextStep(sentence="The v2 gate failed: fix it, convert and validate again (Validation page).")
-    if state in ("inventoried", "converted"):
+    if state in (State.INVENTORIED, State.CONVERTED):
         return NextStep(sentence="Convert and validate it first (Conversion and Validation pages).")
-    if state == "validated":
+    if state == State.VALIDATED:
         return NextStep(
             sentence="Validated: run the pre-migration checklist, with the team's acknowledgement (below).",
             actions=[Action(kind="checklist", label="Run checklist", primary=True)],
         )
-    if state == "ready":
+    if state == State.READY:
         return NextStep(
             sentence="The checklist is complete: deploy green beside blue (below).",
             actions=[Action(kind="deploy", label="Deploy", primary=True)],
         )
-    if state == "green_deployed":
+    if state == State.GREEN_DEPLOYED:
         return NextStep(
             sentence="Green runs beside blue: start a parallel run to collect evidence (below).",
             actions=[Action(kind="start_run", label="Start parallel run", primary=True), rollback],
         )
-    if state == "parallel_run" and run_in_progress:
+    if state == State.PARALLEL_RUN and run_in_progress:
         return NextStep(
             sentence="A parallel run is collecting evidence: its verdict is recorded when it ends.",
             actions=[Action(kind="stop_run", label="Stop the run"), rollback],
         )
-    if state == "parallel_run":
+    if state == State.PARALLEL_RUN:
         return NextStep(
             sentence="The run has ended without a verdict: judge it.",
             actions=[Action(kind="judge", label="Judge this run", primary=True), rollback],
         )
-    if state == "judged" and verdict is not None:
+    if state == State.JUDGED and verdict is not None:
         return _after_verdict(verdict, run, approval_missing)
-    if state in ("promoted", "monitoring"):
+    if state in (State.PROMOTED, State.MONITORING):
         return NextStep(
             sentence="Promotion under way: green serves all traffic while the monitor window watches it.",
             actions=[rollback],
         )
-    if state == "done" and warm_seconds:
+    if state == State.DONE and warm_seconds:
         return NextStep(
             sentence=f"Migrated. The old version is kept warm {units.duration(warm_seconds)} more: "
             "until then a rollback is a traffic switch.",
             actions=[rollback],
         )
-    if state == "done":
+    if state == State.DONE:
         return NextStep(sentence="Migrated: the old version is decommissioned. Nothing left to do here.")
-    if state == "rolled_back":
+    if state == State.ROLLED_BACK:
         why = f" ({last_reason})" if last_reason else ""
         return NextStep(
             sentence=f"Rolled back{why}. For a new attempt, fix what failed, then convert and validate "
             "again (Conversion page)."
         )
-    if state == "emergency":
+    if state == State.EMERGENCY:
         return NextStep(
             sentence="EMERGENCY: the old version could not be verified. Restore it by hand from the newest "
             "backup, then roll back again to record it.",

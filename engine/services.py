@@ -54,6 +54,7 @@ from engine.migration import (  # noqa: F401 - the migration's use cases are ser
     RunEvidence,
     RunResult,
     SystemStatus,
+    available_now,
     calibrate,
     checklist,
     deploy,
@@ -90,7 +91,7 @@ from engine.risks.catalog import load_catalog
 from engine.risks.optimise import Opportunity, find_opportunities
 from engine.risks.playbooks import ChecklistView, StepView, checklist_views, record_tick
 from engine.risks.register import RiskView, risk_register
-from engine.state import CONVERTIBLE_STATES, VALIDATABLE_STATES, State
+from engine.state import Action, State, available_actions
 from engine.store import backup as store_backup
 from engine.store import connect, transaction
 from engine.store import conversions as conversions_store
@@ -448,11 +449,7 @@ def convert_systems(
     for name in names:
         check_system_name(name)
     recover(ws)
-    with connect(ws.db_path) as con:
-        rows = {n: systems_store.get_system(con, n) for n in names}
-    busy = [f"{n} ({r['state']})" for n, r in rows.items() if State(r["state"]) not in CONVERTIBLE_STATES]
-    if busy:
-        raise StateConflictError(f"cannot convert systems that are deployed: {', '.join(busy)}")
+    rows = _allowing(ws, names, Action.CONVERT, "cannot convert systems that are deployed")
     sources = {n: Path(rows[n]["source_path"]) for n in names}
     blueprints = {n: _load_named(load_v1_blueprint, sources[n] / "blueprint.yaml", n) for n in names}
     if not names:
@@ -526,13 +523,7 @@ def validate_systems_v2(
     actor = actor or default_actor()
     for name in names:
         check_system_name(name)
-    with connect(ws.db_path) as con:
-        rows = {n: systems_store.get_system(con, n) for n in names}
-    not_ready = [
-        f"{n} ({r['state']})" for n, r in rows.items() if State(r["state"]) not in VALIDATABLE_STATES
-    ]
-    if not_ready:
-        raise StateConflictError(f"convert these systems first: {', '.join(not_ready)}")
+    rows = _allowing(ws, names, Action.VALIDATE, "convert these systems first")
     v2_files = {n: safe_child(ws.v2_dir, n) / "blueprint.yaml" for n in names}
     blueprints = {n: _load_named(load_v2_blueprint, v2_files[n], n) for n in names}
     sources = {n: Path(rows[n]["source_path"]) for n in names}
@@ -575,6 +566,17 @@ def validate_systems_v2(
         results.append(result)
     progress(len(names), len(names), "done")
     return FleetValidation(blueprint_version="v2", systems=results)
+
+
+def _allowing(ws: Workspace, names: list[str], action: Action, refusal: str) -> dict[str, dict[str, Any]]:
+    """The rows of ``names`` when each one's state allows ``action`` (engine.state.available_actions);
+    else StateConflictError ``refusal: name (state), ...`` and nothing is done to any of them."""
+    with connect(ws.db_path) as con:
+        rows = {n: systems_store.get_system(con, n) for n in names}
+    refused = [f"{n} ({r['state']})" for n, r in rows.items() if action not in available_actions(r["state"])]
+    if refused:
+        raise StateConflictError(f"{refusal}: {', '.join(refused)}")
+    return rows
 
 
 def _load_named(load: Callable[[Path], Any], path: Path, name: str) -> Any:
@@ -1003,6 +1005,7 @@ def next_step(ws: Workspace, name: str, actor: str | None = None) -> NextStep:
         run = deployments_store.latest_run(con, name, "parallel")
         verdict = deployments_store.latest_verdict(con, name)
         held = current_holds(con, name)
+        available = available_now(con, name, row)
         approvers = approvals_of(con, name, int(verdict["id"])) if verdict else pl.DataFrame()
         last = first_row(
             con,
@@ -1027,6 +1030,7 @@ def next_step(ws: Workspace, name: str, actor: str | None = None) -> NextStep:
         warm_seconds=seconds_left(ws, name),
         last_reason=(last[0] or "") if last else "",
         run_in_progress=run is not None and run["status"] == "running",
+        available=available,
     )
 
 

@@ -19,11 +19,9 @@ from typing import Any
 import streamlit as st
 
 from engine import services
+from engine.state import Action
 from engine.workspace import Workspace
 from pages._shared import cached
-
-BOTH_RUNNING = {"green_deployed", "judged"}
-"""States in which old and new both serve and no run loads them: when capacity can be probed."""
 
 
 def aa_caption(ws: Workspace, name: str, version: tuple, result: dict[str, Any] | None) -> None:
@@ -44,14 +42,17 @@ def aa_caption(ws: Workspace, name: str, version: tuple, result: dict[str, Any] 
 def measure_controls(
     ws: Workspace,
     name: str,
+    can: frozenset[Action],
     state: str,
     version: tuple,
     buttons: Callable[[bool, str], dict[str, Any]],
     start: Callable[[str, Callable[..., Any]], Any],
     who: str,
 ) -> None:
-    """The newest A/A reading and capacity probe, with a button for each; ``buttons(when, why_not)``
-    gives a button's enabled/help arguments, ``start(kind, work)`` starts ``work(progress)`` as a job."""
+    """The newest A/A reading and capacity probe, with a button for each, enabled as ``can`` (the
+    system's available actions) allows;
+    ``buttons(when, why_not)`` gives a button's enabled/help arguments, ``start(kind, work)`` starts
+    ``work(progress)`` as a job."""
     calibration = cached(version, services.calibration, ws, name)
     st.markdown("**Measurement (A/A)**")
     st.caption(
@@ -60,7 +61,7 @@ def measure_controls(
         else "Not calibrated: old mirrored to a copy of itself; what the judge reads between them is the "
         "measurement's own bias and noise."
     )
-    free = buttons(state != "parallel_run", "a parallel run is on")
+    free = buttons(Action.CALIBRATE in can, "a parallel run is on")
     if st.button("Calibrate (A/A run, 20 s)", key="calibrate", **free):
         start("calibration", lambda p: services.calibrate(ws, name, actor=who, progress=p))
     capacity = cached(version, services.capacity, ws, name)
@@ -70,6 +71,6 @@ def measure_controls(
         if capacity
         else "Not measured: old and new in turn, closed loop on loopback, each one's sustainable req/s."
     )
-    both = buttons(state in BOTH_RUNNING, f"needs old and new running and no run ({state})")
+    both = buttons(Action.MEASURE_CAPACITY in can, f"needs old and new running and no run ({state})")
     if st.button("Measure capacity (about 15 s)", key="capacity", **both):
         start("capacity probe", lambda p: services.measure_capacity(ws, name, actor=who, progress=p))

@@ -21,6 +21,8 @@ from engine import services, units
 from engine.deploy.checklist import Checklist
 from engine.judge import present
 from engine.next_step import Action
+from engine.state import NOT_YET_READY, SETUP_STATES, State, available_actions
+from engine.state import Action as Can
 from pages import _jobs as jobs
 from pages._charts import glance_figure, latency_histogram, per_bucket_figure
 from pages._governance import governance_section
@@ -41,7 +43,6 @@ from pages._shared import (
     workspace,
 )
 
-SETUP_STATES = {"validated", "ready", "green_deployed", "parallel_run"}  # their step is in the expander
 ROLLBACK_REASONS = ["team decision", "customer impact", "data corruption risk"]
 
 ws = workspace()
@@ -63,6 +64,7 @@ evidence = cached(version, services.run_evidence, ws, name, samples=name)  # rec
 registry = jobs.registry()
 who = actor()  # read here: job threads have no session to read it from
 step = services.next_step(ws, name, who)
+can = available_actions(evidence.state)  # what the state allows: a hold is said by the refusal, as typed
 
 
 def at(area: str) -> str:
@@ -85,7 +87,7 @@ def primary(kind: str) -> str:
     return "primary" if step.primary is not None and step.primary.kind == kind else "secondary"
 
 
-if evidence.state == "emergency":
+if evidence.state == State.EMERGENCY:
     st.error(
         f"**EMERGENCY**: the rollback of {name} could not verify the old version. Restore it by hand from "
         "the newest backup (see its rollback plan), then roll back again to record it.",
@@ -339,10 +341,10 @@ with st.expander("Checklist, deployment and parallel run", expanded=evidence.sta
     with cols[1]:
         st.markdown("**Deploy green beside blue**")
         strategy = st.radio("Strategy", ["blue_green", "canary", "direct"], horizontal=True)
-        ready = evidence.state == "ready"
+        ready = Can.DEPLOY in can
         not_ready = (
             "deploy needs a complete pre-migration checklist first (state ready)"
-            if evidence.state in ("validated", "converted", "inventoried", "validation_failed")
+            if evidence.state in NOT_YET_READY
             else f"{name} is {evidence.state}: already deployed, or roll back first"
         )
         if st.button("Deploy", key="deploy", type=primary("deploy"), **enabled(ready, not_ready)):
@@ -369,7 +371,7 @@ with st.expander("Checklist, deployment and parallel run", expanded=evidence.sta
         bucket = st.number_input("Bucket (s)", 1, 3600, 1)
         rps = st.number_input("Requests per second", 1, 2000, 100)
         busy = running_run or registry.running(name) is not None
-        can_run = evidence.state in {"green_deployed", "judged"} and not busy
+        can_run = Can.START_RUN in can and not busy
         cannot = "a run is in progress" if busy else f"a parallel run needs green deployed ({evidence.state})"
         if st.button("Start parallel run", key="run", type=primary("start_run"), **enabled(can_run, cannot)):
             start(
@@ -387,7 +389,7 @@ with st.expander("Checklist, deployment and parallel run", expanded=evidence.sta
             )
             st.rerun()
         outcome(at("run"))
-        measure_controls(ws, name, evidence.state, version, enabled, measure_job, who)
+        measure_controls(ws, name, can, evidence.state, version, enabled, measure_job, who)
         outcome(at("measure"))
     last = st.session_state.get(f"checklist-{name}")
     if last is not None:  # the whole width: each item's detail is a sentence
@@ -429,7 +431,7 @@ if verdict is not None:
     st.markdown("**Automatic rollback triggers**")
     st.dataframe(present.triggers_table(result), hide_index=True, width="stretch")
     with st.expander("Judge this run again (from its samples, or from Prometheus)"):
-        judge_controls("Judge again", evidence.state == "judged", "rejudge-run")
+        judge_controls("Judge again", Can.JUDGE in can, "rejudge-run")
 
 charts = st.columns(2)
 if evidence.latencies.height:

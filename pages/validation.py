@@ -4,6 +4,7 @@ import polars as pl
 import streamlit as st
 
 from engine import services
+from engine.state import State
 from pages._charts import rate_bars
 from pages._shared import actor, cached, focus, focus_index, run_action, viewer_note, workspace
 
@@ -45,7 +46,7 @@ if by_category.height:
     title = "Validation success rate by category, v1 vs v2"
     st.plotly_chart(rate_bars(by_category, title, {"v1": "#c62828", "v2": "#2e7d32"}), width="stretch")
 
-blocked = table.filter(pl.col("state") == "validation_failed")
+blocked = table.filter(pl.col("state") == State.VALIDATION_FAILED.value)
 st.subheader(f"Blocked at the gate ({blocked.height})")
 if blocked.height:
     st.dataframe(
@@ -63,7 +64,7 @@ else:
     st.caption("No system is blocked.")
 
 st.subheader("Checks of one system")
-waiting = table.filter(pl.col("state") == "converted")["name"].to_list()
+waiting = table.filter(pl.col("state") == State.CONVERTED.value)["name"].to_list()
 if waiting:
     st.info(
         f"Converted, not validated yet: {', '.join(waiting[:8])}{' …' if len(waiting) > 8 else ''}. "

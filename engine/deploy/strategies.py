@@ -32,7 +32,7 @@ from engine.judge.policy import Policy
 from engine.parallel.run import WatchOutcome, watch
 from engine.progress import Progress
 from engine.rollback.manager import RollbackOutcome, rollback_on_trigger
-from engine.state import State
+from engine.state import Action, State, available_actions
 from engine.store import connect, transaction
 from engine.store import deployments as store
 from engine.store import systems as systems_store
@@ -94,7 +94,7 @@ def deploy_system(
         raise InputError("strategy", repr(strategy), " | ".join(STRATEGIES))
     with connect(ws.db_path) as con:
         row = systems_store.get_system(con, name)
-        if State(row["state"]) != State.READY:
+        if Action.DEPLOY not in available_actions(row["state"]):
             raise StateConflictError(
                 f"{name} is {row['state']}: deploy needs 'ready' (validate v2, then pass the checklist)"
             )
@@ -292,13 +292,11 @@ def promote_system(
     strategy = route["strategy"] if route else None
     systems_store.check_version(row, expected_version)
     resuming = state in (State.PROMOTED, State.MONITORING)  # a window that was stopped or interrupted
-    if (state == State.GREEN_DEPLOYED and strategy == "direct") or resuming:
-        pass
-    elif state == State.JUDGED:
-        if verdict is None or verdict["verdict"] != "GO":
-            seen = verdict["verdict"] if verdict else "none"
-            raise StateConflictError(f"{name}: the latest verdict is {seen}; only GO can be promoted")
-    else:
+    seen = verdict["verdict"] if verdict else None
+    if Action.PROMOTE not in available_actions(state, verdict=seen, strategy=strategy):
+        if state == State.JUDGED:
+            said = seen or "none"
+            raise StateConflictError(f"{name}: the latest verdict is {said}; only GO can be promoted")
         raise StateConflictError(f"{name} is {state}: promote needs a GO verdict (state 'judged')")
     monitor_s = monitor_s or policy.deploy.monitor_window_s
     rps = rps or policy.deploy.monitor_rps

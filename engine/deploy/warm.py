@@ -55,6 +55,13 @@ def warm_until(
     )
 
 
+def window_open(con: duckdb.DuckDBPyConnection, name: str, now: dt.datetime | None = None) -> bool:
+    """Whether ``name`` is inside its fast-rollback window (promised, even if the warm blue has since
+    died: a rollback then restores blue first): a rollback of a ``done`` system is a switch."""
+    rows = warm_until(con, name, live_only=False)
+    return bool(rows.filter(pl.col("warm_until") > (now or dt.datetime.now(dt.UTC))).height)
+
+
 def seconds_left(ws: Workspace, name: str, now: dt.datetime | None = None) -> float | None:
     """Seconds until blue of ``name`` is decommissioned (0 when due), or None when it is not warm."""
     with connect(ws.db_path) as con:

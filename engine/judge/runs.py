@@ -16,7 +16,7 @@ import duckdb
 
 from engine.errors import NotFoundError, StateConflictError
 from engine.judge.verdict import Verdict
-from engine.state import State
+from engine.state import Action, State, available_actions
 from engine.store import connect, transaction
 from engine.store import deployments as store
 from engine.store import systems as systems_store
@@ -33,7 +33,7 @@ def judgeable_run(ws: Workspace, name: str, run_id: str | None) -> tuple[dict[st
         row = systems_store.get_system(con, name)
         run = store.get_run(con, run_id) if run_id else store.latest_run(con, name, "parallel", "completed")
         green = store.live_slot(con, name, "green")
-    if State(row["state"]) not in (State.PARALLEL_RUN, State.JUDGED):
+    if Action.JUDGE not in available_actions(row["state"]):
         raise StateConflictError(f"{name} is {row['state']}: judge needs a finished parallel run")
     if run is None or run["system"] != name:
         raise NotFoundError(f"{name}: no completed parallel run to judge")

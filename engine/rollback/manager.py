@@ -20,17 +20,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 from pydantic import BaseModel
 
 from engine.deploy import slots, supervisor
-from engine.deploy.warm import warm_until
+from engine.deploy.warm import window_open
 from engine.errors import InputError, StateConflictError
 from engine.governance.hold import hold_of, place_hold
 from engine.judge.policy import Policy
 from engine.judge.verdict import Trigger
 from engine.progress import Progress
-from engine.state import ROLLBACK_STATES, State
+from engine.state import Action, State, available_actions
 from engine.store import connect, transaction
 from engine.store import deployments as store
 from engine.store import systems as systems_store
@@ -131,10 +130,16 @@ def rollback_system(
     with connect(ws.db_path) as con:
         row = systems_store.get_system(con, name)
         route = store.get_route(con, name)
-        warm = warm_until(con, name, live_only=False)
-    now = dt.datetime.now(dt.UTC)
-    warm = warm.filter(pl.col("warm_until") > now) if warm.height else warm
-    if State(row["state"]) == State.DONE and warm.height:
+        warm = window_open(con, name)
+    state = State(row["state"])
+    if Action.ROLLBACK not in available_actions(state, warm=warm):
+        if state == State.DONE:
+            raise StateConflictError(
+                f"{name} is done and its old version was decommissioned: there is nothing warm to switch "
+                "back to (deploy v1 again to undo the migration)"
+            )
+        raise StateConflictError(f"{name} is {state}: nothing of the new version is deployed to roll back")
+    if state == State.DONE:  # inside the fast-rollback window: blue is still warm
         systems_store.check_version(row, expected_version)
         return _switch_back(
             ws,
@@ -146,15 +151,6 @@ def rollback_system(
             trigger=trigger,
             policy=policy,
             progress=progress,
-        )
-    if State(row["state"]) == State.DONE:
-        raise StateConflictError(
-            f"{name} is done and its old version was decommissioned: there is nothing warm to switch back "
-            "to (deploy v1 again to undo the migration)"
-        )
-    if State(row["state"]) not in ROLLBACK_STATES:
-        raise StateConflictError(
-            f"{name} is {row['state']}: nothing of the new version is deployed to roll back"
         )
     systems_store.check_version(row, expected_version)
     strategy = route["strategy"] if route else "blue_green"
