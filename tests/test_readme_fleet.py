@@ -105,4 +105,6 @@ def test_the_readme_commands_take_the_example_from_its_folder_to_promoted(tmp_pa
     )
     assert results["validate"]["systems_passed"] == 1
     assert results["judge"]["verdict"] == "GO", results["judge"]["reasons"]
+    mismatch = next(c for c in results["judge"]["criteria"] if c["name"] == "mismatch_rate")
+    assert mismatch["observed"] == 0  # not one answer differed between v1 and v2
     assert results["promote"]["promoted"] and results["promote"]["state"] == "done", results["promote"]

@@ -13,6 +13,7 @@ import pytest
 from engine import access, services
 from engine.deploy import supervisor
 from engine.errors import StateConflictError
+from engine.models import load_v1_blueprint
 from engine.workspace import REPO_ROOT, Workspace
 
 FLEET = REPO_ROOT / "tests" / "data" / "fleets" / "styles"
@@ -31,7 +32,10 @@ def ws(tmp_path) -> Workspace:
 def test_every_system_through_the_gate_deploys_runs_and_is_judged(ws: Workspace) -> None:
     names = services.system_names(ws)
     assert sorted(names) == ["computed_api", "cwd_writer", "frontend_api"]
-    services.convert_systems(ws, names, actor=ACTOR)
+    for converted in services.convert_systems(ws, names, actor=ACTOR):  # every declared call bound
+        blueprint = load_v1_blueprint(FLEET / converted.system / "blueprint.yaml")
+        declared = sum(len(set(c.calls)) for c in blueprint.system.components)
+        assert (converted.bindings, converted.errors) == (declared, 0), converted
     gate = services.validate_systems_v2(ws, names, actor=ACTOR)
     passed = [s.system for s in gate.systems if services.status(ws, s.system).state == "validated"]
     assert sorted(passed) == sorted(names)  # cwd_writer too: each side of the gate starts from a fresh folder
