@@ -14,7 +14,9 @@ systems they concern:
   latency or throughput criterion, or on the p95 / throughput triggers;
 * **import errors** (in new code): systems failing the v2 gate, conversion
   decisions of severity ``error``; v1 checks named ``import`` that fail are the
-  old code's own defects, listed apart (``old_system``), never counted;
+  old code's own defects, listed apart (``old_system``), never counted, and so
+  is a system broken in v1 that fails the gate only as v1 fails (no answer of
+  v2 differs from v1's: the defect carried over, behaviour being preserved);
 * **knowledge gap**: components whose v1 code is hosted as it is (no recipe
   was shown to answer alike: someone has to know and keep that code), and
   components without code whose type had no recipe, defaulted to Transformer
@@ -415,7 +417,10 @@ def import_errors(ctx: Context) -> Evidence:
 
     The v1 import checks that fail are the old code's own bugs (the seed's
     "fix known bugs first"): they are listed apart, as the old systems',
-    and never make the risk materialise or name a system under it.
+    and never make the risk materialise or name a system under it. So are a
+    v1-broken system's gate failures where v2 answered as v1 did (no failed
+    equivalence check) and its conversion errors (its calls to nothing): the
+    migration carried the defect over unchanged, it did not make it.
     """
     lines: list[str] = []
     systems: list[str] = []
@@ -431,9 +436,13 @@ def import_errors(ctx: Context) -> Evidence:
             "defects of the old code, known before the migration (fix them first), not caused by it."
         )
         old_system += [f"{s}." for s in v1_failed[:3]]
-    v2_failed = []
+    broken_in_v1 = set(ctx.v1_checks.filter(~pl.col("passed"))["system"].to_list())
+    v2_failed, carried = [], []
     for row in ctx.v2_checks.filter(~pl.col("passed")).iter_rows(named=True):
         names = sorted({c.get("name", "?") for c in json.loads(row["checks"]) if not c.get("passed")})
+        if row["system"] in broken_in_v1 and "equivalence" not in names:
+            carried.append(f"{row['system']} ({', '.join(names)})")  # v2 answers as the broken v1 does
+            continue
         v2_failed.append(f"{row['system']} ({', '.join(names)})")
         systems.append(row["system"])
     if v2_failed:
@@ -442,7 +451,10 @@ def import_errors(ctx: Context) -> Evidence:
             f"{_names(v2_failed)}."
         )
     conv_errors = [
-        (r.system, d.message) for r in ctx.conversions for d in r.decisions if d.severity == "error"
+        (r.system, d.message)
+        for r in ctx.conversions
+        for d in r.decisions
+        if d.severity == "error" and r.system not in broken_in_v1  # a call to nothing in a broken v1: its own
     ]
     if conv_errors:
         lines.append(
@@ -452,6 +464,11 @@ def import_errors(ctx: Context) -> Evidence:
             + "."
         )
         systems += [s for s, _ in conv_errors]
+    if carried:
+        old_system.append(
+            f"{len(carried)} converted system(s) fail the v2 gate as they fail in v1, answering as the old "
+            f"code does (its defects carried over unchanged, not caused by the migration): {_names(carried)}."
+        )
     if not lines:
         if ctx.v2_checks.height == 0 and not ctx.conversions:
             return Evidence(

@@ -172,6 +172,26 @@ def test_old_import_defects_alone_do_not_materialise_the_risk(sample_ws: Workspa
     )
 
 
+def test_a_v1_defect_carried_over_unchanged_is_the_old_codes_not_the_migrations(sample_ws: Workspace) -> None:
+    """Behaviour is preserved, so a system broken in v1 fails the gate in v2 too: where v2 answers as v1
+    does (import and smoke fail alike, no equivalence failure) and its conversion error is v1's own call to
+    nothing, that is the old code's defect on the record, not the migration's risk; where v2 answers
+    differently (todo_task_tracker: v1's RPC layer refuses a message its v2 recipe fails on), it is."""
+    carried = ["notification_api", "todo_sync_engine"]  # a module that does not import; a call to nothing
+    names = [*carried, "todo_task_tracker"]
+    services.convert_systems(sample_ws, names, actor="tester")
+    gate = services.validate_systems_v2(sample_ws, names, actor="tester")
+    failed = {s.system: {c.name for c in s.failures()} for s in gate.systems}
+    assert "equivalence" in failed["todo_task_tracker"]
+    assert all(failed[n] and "equivalence" not in failed[n] for n in carried)
+    risk = by_id(sample_ws)["import_errors"]
+    assert risk.materialised and risk.systems == ["todo_task_tracker"]
+    assert not any("conversion error" in e for e in risk.evidence)  # todo_sync_engine's is v1's
+    [line] = [o for o in risk.old_system if "carried over" in o]
+    assert line.startswith("2 converted system(s) fail the v2 gate as they fail in v1")
+    assert all(name in line for name in carried)
+
+
 def test_knowledge_gap_names_components_whose_code_is_kept_as_it_is(sample_ws: Workspace) -> None:
     before = by_id(sample_ws)["knowledge_gap"]
     assert not before.materialised and "No system converted yet" in before.evidence[0]
