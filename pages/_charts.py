@@ -301,6 +301,8 @@ def rate_bars(rates: pl.DataFrame, title: str, colours: dict[str, str]) -> go.Fi
             name=version,
             marker_color=colour,
             text=[f"{r:.0%}" for r in rows["rate"]],
+            textposition="outside",  # a rate of 0 has no bar to write in: its "0%" stands on the axis
+            cliponaxis=False,
         )
     fig.update_layout(barmode="group", title=title, xaxis_title="category", legend_title="version")
     fig.update_yaxes(tickformat=".0%", range=[0, 1.05], title="rate")

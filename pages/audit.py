@@ -49,8 +49,10 @@ if not show_load:
     hidden = everything.height - events.height
 st.caption(f"{events.height} events" + (f" ({hidden} of fleet loads hidden)" if hidden else ""))
 ROW_PX, MOST_ROWS = 35, 30  # the table grows with its rows (up to 30 at a time), not a 13-row box
+# no system: the workspace's own (the gateway, the plan); nothing before: a first event. "–", not "None"
+shown = events.drop("id").with_columns(pl.col(pl.String).fill_null("–"))
 st.dataframe(
-    events.with_columns(pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S")).drop("id"),
+    shown.with_columns(pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S")),
     hide_index=True,
     width="stretch",
     height=ROW_PX * (min(max(events.height, 1), MOST_ROWS) + 1) + 3,

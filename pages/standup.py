@@ -70,12 +70,12 @@ for tile, target in zip(tiles, targets, strict=False):
     with tile.container(border=True):
         st.metric(
             target.label,
-            target.shown(),
+            target.shown() if target.measured else units.NONE,  # the words, too long for a tile, go below
             delta=change if change != fmt(0.0) else None,
             delta_color="inverse" if lower_is_better else "normal",
         )
         mark = (
-            ":gray[:material/hourglass_empty: no evidence yet]"
+            f":gray[:material/hourglass_empty: {target.verdict()}]"
             if not target.measured
             else ":green[:material/check_circle: met]"
             if target.met

@@ -45,12 +45,27 @@ frame = phase_bars(view.timeline)
 fig = gantt_figure(frame, view.as_of, height=300)
 st.subheader("Phases")
 st.plotly_chart(fig, width="stretch")
+
+
+def readable(frame: pl.DataFrame) -> pl.DataFrame:
+    """Dates as ``Sat 05 Dec`` and moments as ``Sat 05 Dec 10:00`` (UTC, as on the Standup), "–" where
+    nothing happened yet: a plan is read in days and hours, not in microseconds, offsets and "None"."""
+    return frame.with_columns(
+        pl.col(c).dt.strftime("%a %d %b" if t == pl.Date else "%a %d %b %H:%M").fill_null("–")
+        for c, t in frame.schema.items()
+        if t.is_temporal()
+    )
+
+
 st.dataframe(
-    pl.DataFrame([p.model_dump() for p in view.timeline.phases]).select(
-        "number", "name", "goal", "rollback", "planned_start", "planned_end", "systems", "migrated"
+    readable(
+        pl.DataFrame([p.model_dump() for p in view.timeline.phases]).select(
+            "number", "name", "goal", "rollback", "planned_start", "planned_end", "systems", "migrated"
+        )
     ),
     hide_index=True,
     width="stretch",
+    column_config={"planned_start": "planned start", "planned_end": "planned end"},
 )
 
 # ---- systems: due date vs what happened
@@ -63,11 +78,19 @@ bars = system_bars(schedule, view.as_of)
 fig = gantt_figure(bars, view.as_of, height=max(240, 34 * schedule.height))
 st.plotly_chart(fig, width="stretch")
 st.dataframe(
-    schedule.select(
-        "migration_order", "name", "priority", "state", "due", "deployed_at", "migrated_at", "overdue"
+    readable(
+        schedule.select(
+            "migration_order", "name", "priority", "state", "due", "deployed_at", "migrated_at", "overdue"
+        )
     ),
     hide_index=True,
     width="stretch",
+    column_config={
+        "migration_order": "#",
+        "due": "due (UTC)",
+        "deployed_at": "deployed (UTC)",
+        "migrated_at": "migrated (UTC)",
+    },
 )
 
 st.subheader("Burn-up")

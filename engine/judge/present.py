@@ -75,6 +75,13 @@ def _interval(criterion: Mapping[str, Any]) -> str:
     return f"[{units.fmt(low, unit)}, {units.fmt(high, unit)}]"
 
 
+def _samples(criterion: Mapping[str, Any]) -> str:
+    """``1,000 / 1,000``; a dash for the validation rate: it counts the gate's checks, not run samples."""
+    if criterion.get("name") == "validation_success_rate":
+        return units.NONE
+    return f"{units.count(criterion.get('n_old'))} / {units.count(criterion.get('n_new'))}"
+
+
 def criteria_table(result: Mapping[str, Any]) -> pl.DataFrame:
     """One row per criterion: observed, interval and limit in the criterion's unit, status, samples."""
     rows = [
@@ -84,7 +91,7 @@ def criteria_table(result: Mapping[str, Any]) -> pl.DataFrame:
             "interval": _interval(c),
             "limit": _limit(c),
             "result": mark(c),
-            "samples old / new": f"{units.count(c.get('n_old'))} / {units.count(c.get('n_new'))}",
+            "samples old / new": _samples(c),
         }
         for c in result.get("criteria") or []
     ]

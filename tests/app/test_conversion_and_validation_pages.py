@@ -45,6 +45,9 @@ def test_validation_page_shows_v1_vs_v2_and_gate(env: Workspace) -> None:
     assert metrics["v2 validation success rate"] == "100.0%"
     assert metrics["Converted and validated"] == "3 / 52"
     assert len(at.get("plotly_chart")) == 1
+    bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    v1 = next(b for b in bars if b["name"] == "v1")  # monitoring passes nothing in v1: a bar of 0 height
+    assert "0%" in v1["text"] and all(b["textposition"] == "outside" for b in bars)  # its "0%" still shows
 
 
 def test_validate_button_before_conversion_is_a_red_message(env: Workspace) -> None:

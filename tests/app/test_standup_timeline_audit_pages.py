@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -59,9 +60,9 @@ def test_standup_on_a_fresh_workspace_says_what_is_missing(sample_ws: Workspace,
     # before any verdict, capacity probe, migration or v2 validation: no made-up "+0.0 %" that is "met"
     for label in ("Latency change", "Throughput change", "Migration time", "Validation success"):
         tile = metric(page, label)
-        assert tile.value == "not measured yet" and not tile.delta, (label, tile.value)
+        assert tile.value == "–" and not tile.delta, (label, tile.value)  # a dash, the words below it
     captions = [c.value for c in page.caption if c.value.startswith("target ")]
-    assert sum("no evidence yet" in c for c in captions) == 4 and not any("met" in c for c in captions[:1])
+    assert sum(c.endswith("not measured yet]") for c in captions) == 4
     assert metric(page, "Rollbacks").value == "0"  # a count of nothing is a measurement: 0
 
 
@@ -70,6 +71,11 @@ def test_timeline_shows_phases_forecast_and_sets_the_start(history: Workspace) -
     assert metric(page, "Plan start").value == f"{D:%d %b %Y}"
     assert metric(page, "Planned finish").value == f"{D + dt.timedelta(days=20):%d %b %Y}"
     assert len(page.get("plotly_chart")) == 3
+    phases, systems = (d.value for d in page.dataframe)
+    assert phases["planned_start"][0] == f"{D:%a %d %b}"  # read in days and hours, no 00:00:00+00:00
+    moments = systems[["due", "deployed_at", "migrated_at"]].to_numpy().ravel()
+    assert all(re.fullmatch(r"\w{3} \d\d \w{3} \d\d:\d\d|–", v) for v in moments), moments  # never "None"
+    assert "–" in moments
     form_date = page.date_input[0]
     form_date.set_value(dt.date(2027, 1, 4))
     page.text_input[0].input("after the freeze")
@@ -88,6 +94,8 @@ def test_audit_log_hides_the_fleet_load_until_asked_and_grows_with_its_rows(samp
     assert any(f"({loads} of fleet loads hidden)" in c.value for c in page.caption)
     page.toggle[0].set_value(True).run()
     assert len(page.dataframe[0].value) == loads
+    shown = page.dataframe[0].value
+    assert not shown.isna().any().any() and "–" in set(shown["before"])  # a first event: "–", not "None"
 
 
 def test_audit_log_filters_and_exports(history: Workspace) -> None:

@@ -49,6 +49,13 @@ def test_a_criterion_the_judge_adds_later_is_laid_out_like_the_others() -> None:
     assert low < 0 < 1.0 < 3.0 < high  # holds the interval, the threshold and zero
 
 
+def test_the_validation_rate_counts_no_samples_of_the_run() -> None:
+    """It is the gate's share of passing checks: its row said '0 / 0' samples beside 100.0 % (screenshot)."""
+    validation = criterion("validation_success_rate", observed=1.0, threshold=0.8, passed=True, unit="share")
+    validation |= {"n_old": 0, "n_new": 0}
+    assert present.criteria_table({"criteria": [validation]})["samples old / new"].to_list() == ["–"]
+
+
 def test_a_criterion_not_measured_has_no_bar_and_reads_as_a_dash() -> None:
     missing = criterion("latency_increase", observed=None, ci_low=None, ci_high=None, passed=False)
     row = present.glance_rows({"criteria": [missing]})[0]
