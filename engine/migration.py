@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from engine import units
 from engine.access import operator_only
-from engine.convert.writer import finish_swap, sweep_leftovers
+from engine.convert.writer import settle_convert
 from engine.deploy import slots, supervisor
 from engine.deploy.checklist import ACKNOWLEDGED_ITEMS, ITEMS, Checklist, run_checklist
 from engine.deploy.checklist import label as checklist_label
@@ -29,6 +29,8 @@ from engine.deploy.strategies import (
     PromoteOutcome,
     deploy_system,
     promote_system,
+    settle_deploy,
+    settle_promote,
     validation_rate,
 )
 from engine.deploy.warm import decommission_expired, window_open
@@ -45,12 +47,13 @@ from engine.parallel import capacity, compare
 from engine.parallel.run import new_run_id, watch
 from engine.parallel.workload import request_mix
 from engine.progress import Progress, no_progress
-from engine.rollback.manager import RollbackOutcome, rollback_on_trigger, rollback_system
-from engine.state import Action, State, allowed, available_actions
+from engine.rollback.manager import RollbackOutcome, rollback_on_trigger, rollback_system, settle_rollback
+from engine.state import Action, State, available_actions
 from engine.store import connect, transaction
 from engine.store import deployments as store
 from engine.store import systems as systems_store
 from engine.store.events import append_events
+from engine.store.operations import operation
 from engine.store.samples import read_run_samples
 from engine.workspace import DEFAULT_POLICY, Workspace, check_system_name
 
@@ -82,10 +85,15 @@ def recover(ws: Workspace, actor: str = "supervisor") -> list[dict[str, Any]]:
 
 
 def _settle(ws: Workspace, finding: dict[str, Any], actor: str) -> str:
-    """Put right what one interrupted operation left half done; returns what to do next."""
-    name, kind = finding["system"], finding["operation"]
+    """Put right what one interrupted operation left half done; returns what to do next.
+
+    Each workflow's settle step sits beside the workflow and reuses its steps
+    (the swap a convert rolls forward, the slots a failed deploy stops, the
+    emergency a rollback records): from the recorded state, the next step.
+    """
+    name, kind, detail = finding["system"], finding["operation"], finding["detail"]
     if kind == "convert":
-        return _settle_convert(ws, finding["detail"])
+        return settle_convert(ws.v2_dir, detail, supervisor.pid_alive)
     with connect(ws.db_path) as con:
         row = systems_store.get_system(con, name)
         running = store.list_runs(con, name).filter(pl.col("status") == "running")
@@ -94,139 +102,16 @@ def _settle(ws: Workspace, finding: dict[str, Any], actor: str) -> str:
             store.finish_run(con, run["id"], "interrupted", outcome={"reason": "its process died"})
     state = State(row["state"])
     if kind == "deploy":
-        if state == State.READY:  # what the dead deploy started is stopped; a blue it found running stays
-            started = sorted(set(finding["detail"].get("started", [])) | {"green"}, reverse=True)
-            for slot in started:  # green first
-                slots.stop_slot(ws, name, slot, "deploy was interrupted", actor)
-            return f"{' and '.join(started)} stopped, {name} is ready again: run deploy {name} again"
-        return f"{name} is {state}: the deploy had finished; carry on from there"
+        return settle_deploy(ws, name, state, detail, actor)
     if kind == "parallel_run":
-        _route_unwatched(ws, name, "blue")
-        if state == State.PARALLEL_RUN:
-            with connect(ws.db_path) as con:
-                systems_store.transition(
-                    con,
-                    name,
-                    State.GREEN_DEPLOYED,
-                    actor=actor,
-                    reason="parallel run interrupted (its process died); run it again",
-                )
-        return f"traffic on blue, the run's samples kept as interrupted: run parallel-run {name} again"
+        return _settle_parallel_run(ws, name, actor)
     if kind == "calibrate":
-        calibration.tear_down(ws, name, actor, "calibration interrupted (its process died)")
-        return f"the A/A copies are stopped; nothing else changed: run calibrate {name} again"
+        return calibration.settle_calibrate(ws, name, actor)
     if kind == "promote":
-        return _settle_promote(ws, name, state)
+        return settle_promote(ws, name, state)
     if kind == "rollback":
-        return _settle_rollback(ws, name, state, actor)
+        return settle_rollback(ws, name, state, actor)
     return f"{name} is {state}: check status {name}, then run {kind} again"
-
-
-def _route_unwatched(ws: Workspace, name: str, active: str) -> None:
-    """Route ``name`` to ``active`` alone: no canary share, no mirror, no run recording samples."""
-    route = _route(ws, name)
-    if route is not None:
-        with connect(ws.db_path) as con, transaction(con):
-            store.put_route(con, name, strategy=route["strategy"], active_slot=active)
-
-
-def _settle_convert(ws: Workspace, detail: dict[str, Any]) -> str:
-    """Roll the recorded system's swap forward, remove unrecorded staging, and say what is left."""
-    swap = detail.get("swap") or {}
-    problem = ""
-    if swap.get("system") and not finish_swap(ws.v2_dir, swap["system"], swap.get("staging", "")):
-        problem = (
-            f"; {swap['system']} is recorded as converted but its v2 folder is missing: convert it again"
-        )
-    sweep_leftovers(ws.v2_dir, supervisor.pid_alive)
-    systems, done = list(detail.get("systems", [])), int(detail.get("done", 0))
-    left = systems[done:]
-    if not left:
-        return f"all {len(systems)} systems were converted before it died; nothing to redo{problem}"
-    shown = " ".join(left[:5]) + (f" ... ({len(left)} in all)" if len(left) > 5 else "")
-    return (
-        f"{done} of {len(systems)} converted and recorded; the rest are unchanged: "
-        f"run convert again for {shown}{problem}"
-    )
-
-
-def _settle_promote(ws: Workspace, name: str, state: State) -> str:
-    """Traffic back to where the state says, no run recording; promote resumes or starts over."""
-    if state == State.JUDGED:  # during a canary step or before the switch
-        _route_unwatched(ws, name, "blue")
-        return f"traffic is back on blue (no canary share): run promote {name} again, or roll back"
-    route = _route(ws, name)
-    if state == State.PROMOTED and route is not None and route["active_slot"] == "blue":
-        _route_unwatched(ws, name, "blue")  # the switch was recorded, not yet made: nobody watches it
-        return (
-            f"recorded as promoted but traffic is still on blue (no canary share): run promote {name} "
-            f"again to switch and watch it, or roll back"
-        )
-    if state in (State.PROMOTED, State.MONITORING):
-        if slots.live(ws, name, "green") is not None:
-            _route_unwatched(ws, name, "green")
-            return (
-                f"green serves all traffic but its monitor window did not finish: run promote {name} "
-                f"again to watch it (it resumes), or roll back"
-            )
-        if slots.live(ws, name, "blue") is not None:
-            _route_unwatched(ws, name, "blue")
-            return f"green is not running, traffic is on blue: roll back {name}"
-        return f"neither version is running: roll back {name} now"
-    return f"{name} is {state}: the promote had finished its switch; check status {name}"
-
-
-def _settle_rollback(ws: Workspace, name: str, state: State, actor: str) -> str:
-    """An unfinished rollback never verified the old version: traffic to blue if it runs, and emergency."""
-    blue = slots.live(ws, name, "blue") is not None
-    if blue:
-        _route_unwatched(ws, name, "blue")
-    serving = "traffic is on blue" if blue else "blue is not running, nothing answers"
-    advice = f"run rollback {name} again to restore and verify the old version"
-    if state in (State.ROLLED_BACK, State.EMERGENCY) or not allowed(state, State.EMERGENCY):
-        return f"{serving}; {advice}"
-    docs = _unrecorded_failure_documents(ws, name)
-    with connect(ws.db_path) as con, transaction(con):
-        systems_store.transition_within(
-            con,
-            name,
-            State.EMERGENCY,
-            actor=actor,
-            reason=f"rollback interrupted before it verified the old version; {serving}",
-            detail={"failure_documents": docs, "next": advice},
-        )
-        append_events(
-            con,
-            [
-                {
-                    "actor": actor,
-                    "system": name,
-                    "action": "emergency",
-                    "reason": f"rollback interrupted (its process died); {serving}; {advice}",
-                }
-            ],
-        )
-    return f"{name} is now emergency ({serving}): {advice}"
-
-
-def _unrecorded_failure_documents(ws: Workspace, name: str) -> list[str]:
-    """Failure documents of ``name`` that no state change names: written by a rollback that then died."""
-    with connect(ws.db_path) as con:
-        named = {
-            r[0]
-            for r in con.execute(
-                "SELECT json_extract_string(after, '$.failure_document') FROM events "
-                "WHERE system = ? AND action LIKE 'state:%'",
-                [name],
-            ).fetchall()
-        }
-    found = sorted(p.relative_to(ws.root).as_posix() for p in ws.failures_dir.glob(f"{name}_*.json"))
-    return [d for d in found if d not in named]
-
-
-def _route(ws: Workspace, name: str) -> dict[str, Any] | None:
-    with connect(ws.db_path) as con:
-        return store.get_route(con, name)
 
 
 # --------------------------------------------------------------------------- checklist
@@ -375,53 +260,52 @@ def parallel_run(
         raise StateConflictError(f"{name}: blue or green is not running; roll back or deploy again")
     run_id = new_run_id("parallel")
     import_ahead()  # the verdict at the end needs scipy.stats: imported while the traffic runs
-    with connect(ws.db_path) as con, transaction(con):
-        op = store.start_operation(con, name, "parallel_run", actor, {"run_id": run_id})
-        systems_store.transition_within(
-            con,
-            name,
-            State.PARALLEL_RUN,
-            actor=actor,
-            reason=f"parallel run {units.duration(duration_s)} at {units.count(rps)} req/s"
-            + (f", adding to {continues}" if continues else ""),
-            detail={"run_id": run_id, "duration_s": duration_s, "bucket_s": bucket_s, "rps": rps},
-        )
-    try:
-        outcome = watch(
-            ws,
-            name,
-            kind="parallel",
-            duration_s=duration_s,
-            bucket_s=bucket_s,
-            rps=rps,
-            actor=actor,
-            policy=policy,
-            validation_rate=validation_rate(ws, name),
-            progress=progress,
-            run_id=run_id,
-            continues=continues,
-            route={
-                "strategy": route["strategy"],
-                "active_slot": "blue",
-                "canary_weight": 0.0,
-                "mirror": True,
-            },
-        )
-    except BaseException as exc:
+    started = f"parallel run {units.duration(duration_s)} at {units.count(rps)} req/s" + (
+        f", adding to {continues}" if continues else ""
+    )
+    begins = {"run_id": run_id, "duration_s": duration_s, "bucket_s": bucket_s, "rps": rps}
+    with operation(
+        ws.db_path,
+        name,
+        "parallel_run",
+        actor=actor,
+        detail={"run_id": run_id},
+        joined=lambda con: systems_store.transition_within(
+            con, name, State.PARALLEL_RUN, actor=actor, reason=started, detail=begins
+        ),
+    ) as op:
+        try:
+            outcome = watch(
+                ws,
+                name,
+                kind="parallel",
+                duration_s=duration_s,
+                bucket_s=bucket_s,
+                rps=rps,
+                actor=actor,
+                policy=policy,
+                validation_rate=validation_rate(ws, name),
+                progress=progress,
+                run_id=run_id,
+                continues=continues,
+                route={
+                    "strategy": route["strategy"],
+                    "active_slot": "blue",
+                    "canary_weight": 0.0,
+                    "mirror": True,
+                },
+            )
+        except BaseException as exc:
+            with connect(ws.db_path) as con, transaction(con):
+                op.end("failed", {"error": str(exc)}, con=con)
+                store.finish_run(con, run_id, "failed", outcome={"error": str(exc)})
+                _run_ended(con, name, actor, f"parallel run failed: {exc}")
+            raise
         with connect(ws.db_path) as con, transaction(con):
-            store.end_operation(con, op, "failed", {"error": str(exc)})
-            store.finish_run(con, run_id, "failed", outcome={"error": str(exc)})
-            systems_store.transition_within(
-                con, name, State.GREEN_DEPLOYED, actor=actor, reason=f"parallel run failed: {exc}"
-            )
-        raise
+            op.end(outcome.status, outcome.summary(), con=con)
+            if outcome.status == "stopped":
+                _run_ended(con, name, actor, "parallel run stopped before its end")
     rollback = None
-    with connect(ws.db_path) as con, transaction(con):
-        store.end_operation(con, op, outcome.status, outcome.summary())
-        if outcome.status == "stopped":
-            systems_store.transition_within(
-                con, name, State.GREEN_DEPLOYED, actor=actor, reason="parallel run stopped before its end"
-            )
     verdict, not_judged = None, None
     if outcome.fired is not None:
         rollback = rollback_on_trigger(
@@ -451,6 +335,22 @@ def parallel_run(
         not_judged=not_judged,
         continues=continues,
     )
+
+
+def _run_ended(con: Any, name: str, actor: str, reason: str) -> None:
+    """A run ended without a verdict (failed, stopped, its process died): ``name`` is back to
+    green deployed if it was in parallel run, in the caller's transaction."""
+    if State(systems_store.get_system(con, name)["state"]) == State.PARALLEL_RUN:
+        systems_store.transition_within(con, name, State.GREEN_DEPLOYED, actor=actor, reason=reason)
+
+
+def _settle_parallel_run(ws: Workspace, name: str, actor: str) -> str:
+    """After a run's process died (its runs already finished as interrupted): traffic on blue alone and
+    the system green deployed, as at a run's failed end (:func:`_run_ended`); says what next."""
+    slots.route_alone(ws, name, "blue")
+    with connect(ws.db_path) as con, transaction(con):
+        _run_ended(con, name, actor, "parallel run interrupted (its process died); run it again")
+    return f"traffic on blue, the run's samples kept as interrupted: run parallel-run {name} again"
 
 
 @operator_only("run longer")
@@ -542,16 +442,14 @@ def measure_capacity(
             f"{name} is {row['state']}: a capacity probe needs old and new running and no run on them "
             "(deploy first)"
         )
-    with connect(ws.db_path) as con:
-        op = systems_store.claim(
-            con,
-            name,
-            "capacity",
-            actor=actor,
-            seen_version=int(row["version"]),
-            blocked_by=("deploy", "parallel_run", "promote", "rollback", "calibrate"),
-        )
-    try:
+    with operation(
+        ws.db_path,
+        name,
+        "capacity",
+        actor=actor,
+        seen_version=int(row["version"]),
+        blocked_by=("deploy", "parallel_run", "promote", "rollback", "calibrate"),
+    ) as op:
         endpoints = supervisor.get_json(int(blue["port"]), "/endpoints")["endpoints"]
         result = capacity.probe(
             {"old": int(blue["port"]), "new": int(green["port"])},
@@ -563,14 +461,10 @@ def measure_capacity(
             connections=int(connections),
             progress=progress,
         )
-    except BaseException as exc:
-        with connect(ws.db_path) as con:
-            store.end_operation(con, op, "failed", {"error": str(exc)})
-        raise
-    with connect(ws.db_path) as con, transaction(con):
-        store.end_operation(con, op, "completed", {"change": result.change})
-        event = {"actor": actor, "system": name, "action": capacity.MEASURED, "reason": result.describe()}
-        append_events(con, [event | {"after": json.loads(result.model_dump_json())}])
+        with connect(ws.db_path) as con, transaction(con):
+            op.end("completed", {"change": result.change}, con=con)
+            event = {"actor": actor, "system": name, "action": capacity.MEASURED, "reason": result.describe()}
+            append_events(con, [event | {"after": json.loads(result.model_dump_json())}])
     return result
 
 

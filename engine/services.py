@@ -101,6 +101,7 @@ from engine.store import recorded_requests as recorded_store
 from engine.store import systems as systems_store
 from engine.store import validations as validations_store
 from engine.store.db import first_row
+from engine.store.operations import operation
 from engine.store.samples import samples_version  # noqa: F401 - pages key cached views on it
 from engine.store.version import store_version
 from engine.validate.gate import gate_outcome, validate_v2
@@ -454,12 +455,10 @@ def convert_systems(
     blueprints = {n: _load_named(load_v1_blueprint, sources[n] / "blueprint.yaml", n) for n in names}
     if not names:
         return []
-    batch: dict[str, Any] = {"systems": names, "done": 0}
-    with connect(ws.db_path) as con, transaction(con):
-        op = deployments_store.start_operation(con, names[0], "convert", actor, batch)
     limits = load_policy(DEFAULT_POLICY).sandbox  # the fleet's code is probed confined (engine.sandbox)
     out = []
-    try:
+    start = {"systems": names, "done": 0}
+    with operation(ws.db_path, names[0], "convert", actor=actor, detail=start) as op:
         for i, name in enumerate(names):
             progress(i, len(names), f"converting {name} (probing its code in a sandbox)")
             facts, notes = probe_code(blueprints[name], sources[name], limits)
@@ -481,11 +480,11 @@ def convert_systems(
                             "warnings": result.report.count("warning"),
                         },
                     )
-                    deployments_store.update_operation(con, op, system=name, detail=step)
+                    op.record_progress(con, step, system=name)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)  # not recorded: the old files stand
                 raise
-            batch = step
+            op.detail = step  # committed
             finish_swap(ws.v2_dir, name, staging.name)  # recorded: from here on it is rolled forward
             out.append(
                 ConvertedSystem(
@@ -498,12 +497,7 @@ def convert_systems(
                     state=row["state"],
                 )
             )
-    except BaseException as exc:
-        with connect(ws.db_path) as con, transaction(con):
-            deployments_store.end_operation(con, op, "failed", batch | {"error": str(exc)})
-        raise
-    with connect(ws.db_path) as con, transaction(con):
-        deployments_store.end_operation(con, op, "completed", {"systems": names, "done": len(names)})
+        op.end("completed", {"systems": names, "done": len(names)})
     progress(len(names), len(names), "done")
     return out
 

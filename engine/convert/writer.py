@@ -134,3 +134,28 @@ def sweep_leftovers(v2_root: Path, alive: Callable[[int], bool]) -> list[str]:
         shutil.rmtree(entry, ignore_errors=True)
         removed.append(entry.name)
     return removed
+
+
+def settle_convert(v2_root: Path, detail: dict, alive: Callable[[int], bool]) -> str:
+    """After a convert's process died: roll the recorded system's swap forward (:func:`finish_swap`, the
+    step the convert takes next), remove unrecorded staging (:func:`sweep_leftovers`); says what is left.
+
+    ``detail`` is the convert operation's progress: ``systems``, ``done`` and
+    the ``swap`` of the last recorded system.
+    """
+    swap = detail.get("swap") or {}
+    problem = ""
+    if swap.get("system") and not finish_swap(v2_root, swap["system"], swap.get("staging", "")):
+        problem = (
+            f"; {swap['system']} is recorded as converted but its v2 folder is missing: convert it again"
+        )
+    sweep_leftovers(v2_root, alive)
+    systems, done = list(detail.get("systems", [])), int(detail.get("done", 0))
+    left = systems[done:]
+    if not left:
+        return f"all {len(systems)} systems were converted before it died; nothing to redo{problem}"
+    shown = " ".join(left[:5]) + (f" ... ({len(left)} in all)" if len(left) > 5 else "")
+    return (
+        f"{done} of {len(systems)} converted and recorded; the rest are unchanged: "
+        f"run convert again for {shown}{problem}"
+    )

@@ -17,7 +17,7 @@ from engine.deploy.http import HttpError, Upstream
 from engine.judge.policy import SandboxPolicy
 from engine.parallel.workload import request_mix
 from engine.rollback.backups import copy_tree_atomically, latest_backup
-from engine.store import connect
+from engine.store import connect, transaction
 from engine.store import deployments as store
 from engine.workspace import Workspace, safe_child
 
@@ -113,6 +113,18 @@ def stop_slot(ws: Workspace, name: str, slot: str, reason: str, actor: str) -> N
     for row in rows.filter(rows["role"] == slot).iter_rows(named=True):
         supervisor.wait_drained(ws, int(row["port"]))
         supervisor.stop_process(ws, row, reason, actor)
+
+
+def route_alone(ws: Workspace, name: str, active: str) -> None:
+    """Route ``name`` to the ``active`` slot alone: no canary share, no mirror, no run recording samples.
+
+    Only the store's route is written (what a recovery settles before it
+    publishes every route once); nothing when the system has no route.
+    """
+    with connect(ws.db_path) as con, transaction(con):
+        route = store.get_route(con, name)
+        if route is not None:
+            store.put_route(con, name, strategy=route["strategy"], active_slot=active)
 
 
 def _is_json(body: bytes) -> bool:

@@ -38,6 +38,7 @@ from engine.store import deployments as store
 from engine.store import systems as systems_store
 from engine.store import validations as validations_store
 from engine.store.events import append_events
+from engine.store.operations import Operation, operation
 from engine.workspace import Workspace
 
 STRATEGIES = ("blue_green", "canary", "direct")
@@ -103,77 +104,76 @@ def deploy_system(
         missing = "; ".join(f"{i.name} ({i.detail})" for i in checklist.missing())
         raise StateConflictError(f"{name}: not ready to migrate, checklist items missing: {missing}")
     systems_store.check_version(row, expected_version)
-    with connect(ws.db_path) as con, transaction(con):
-        op = store.start_operation(con, name, "deploy", actor, {"strategy": strategy, "started": []})
+    with connect(ws.db_path) as con:
         before_route = store.get_route(con, name)
     total = 5
     started: list[str] = []  # the slots this deploy started: a failure stops them again
     step = "starting blue"
+    claim = {"strategy": strategy, "started": []}
+    with operation(ws.db_path, name, "deploy", actor=actor, detail=claim) as op:
 
-    def starting(slot: str) -> None:
-        """Written down before the process exists: recover, after a crash, stops what a dead deploy began."""
-        with connect(ws.db_path) as con:
-            detail = {"strategy": strategy, "started": [*started, slot]}
-            store.update_operation(con, op, system=name, detail=detail)
+        def starting(slot: str) -> None:
+            """Written down before the process exists: recover, after a crash, stops what a dead deploy
+            began (:func:`settle_deploy`)."""
+            op.progress({"strategy": strategy, "started": [*started, slot]})
 
-    try:
-        progress(1, total, "starting blue (v1, legacy RPC runtime) from the backup")
-        blue = slots.live(ws, name, "blue")
-        if blue is None:
-            starting("blue")
-            blue = slots.start_blue(
+        try:
+            progress(1, total, "starting blue (v1, legacy RPC runtime) from the backup")
+            blue = slots.live(ws, name, "blue")
+            if blue is None:
+                starting("blue")
+                blue = slots.start_blue(
+                    ws, name, actor, policy.deploy.health_timeout_s, policy.sandbox.service_memory_mb
+                )
+                started.append("blue")
+            step = "starting green"
+            progress(2, total, "starting green (v2, port runtime)")
+            slots.stop_slot(ws, name, "green", "replaced by a new deploy", actor)
+            starting("green")
+            started.append("green")  # a green that failed its start is stopped by start_process itself
+            green = slots.start_green(
                 ws, name, actor, policy.deploy.health_timeout_s, policy.sandbox.service_memory_mb
             )
-            started.append("blue")
-        step = "starting green"
-        progress(2, total, "starting green (v2, port runtime)")
-        slots.stop_slot(ws, name, "green", "replaced by a new deploy", actor)
-        starting("green")
-        started.append("green")  # a green that failed its start is stopped by start_process itself
-        green = slots.start_green(
-            ws, name, actor, policy.deploy.health_timeout_s, policy.sandbox.service_memory_mb
-        )
-        step = "smoke-testing green"
-        progress(3, total, "smoke-testing green")
-        problems = slots.smoke_test(int(green["port"]))
-        if problems:
-            raise supervisor.DeployError(f"{name}: green failed its smoke test: " + "; ".join(problems[:5]))
-        # the smoke requests changed green's state (a created record, a counter); started again from its
-        # files, green begins the comparison in the same state as blue, so what differs later is real
-        step = "restarting green with a clean state"
-        slots.stop_slot(ws, name, "green", "smoke test passed; restarted with a clean state", actor)
-        green = slots.start_green(
-            ws, name, actor, policy.deploy.health_timeout_s, policy.sandbox.service_memory_mb
-        )
-        step = "routing traffic to blue through the gateway"
-        progress(4, total, "routing traffic to blue through the gateway")
-        with connect(ws.db_path) as con, transaction(con):
-            store.put_route(con, name, strategy=strategy, active_slot="blue")
-        supervisor.publish_routes(ws, actor)
-        gateway = supervisor.gateway_port(ws)
-        if gateway is None:
-            raise supervisor.DeployError(f"{name}: the gateway is not running")
-        step = "recording the deploy"
-        _transition(
-            ws,
-            name,
-            State.GREEN_DEPLOYED,
-            actor,
-            reason,
-            detail={
-                "strategy": strategy,
-                "blue_port": blue["port"],
-                "green_port": green["port"],
-                "gateway_port": gateway,
-            },
-        )
-        with connect(ws.db_path) as con:
-            store.end_operation(con, op, "completed")
-    except BaseException as exc:
-        error = _deploy_failed(ws, name, op, exc, step, started, before_route, actor)
-        if error is exc:
-            raise
-        raise error from exc
+            step = "smoke-testing green"
+            progress(3, total, "smoke-testing green")
+            problems = slots.smoke_test(int(green["port"]))
+            if problems:
+                failed = "; ".join(problems[:5])
+                raise supervisor.DeployError(f"{name}: green failed its smoke test: {failed}")
+            # the smoke requests changed green's state (a created record, a counter); started again from its
+            # files, green begins the comparison in the same state as blue, so what differs later is real
+            step = "restarting green with a clean state"
+            slots.stop_slot(ws, name, "green", "smoke test passed; restarted with a clean state", actor)
+            green = slots.start_green(
+                ws, name, actor, policy.deploy.health_timeout_s, policy.sandbox.service_memory_mb
+            )
+            step = "routing traffic to blue through the gateway"
+            progress(4, total, "routing traffic to blue through the gateway")
+            with connect(ws.db_path) as con, transaction(con):
+                store.put_route(con, name, strategy=strategy, active_slot="blue")
+            supervisor.publish_routes(ws, actor)
+            gateway = supervisor.gateway_port(ws)
+            if gateway is None:
+                raise supervisor.DeployError(f"{name}: the gateway is not running")
+            step = "recording the deploy"
+            _transition(
+                ws,
+                name,
+                State.GREEN_DEPLOYED,
+                actor,
+                reason,
+                detail={
+                    "strategy": strategy,
+                    "blue_port": blue["port"],
+                    "green_port": green["port"],
+                    "gateway_port": gateway,
+                },
+            )
+        except BaseException as exc:
+            error = _deploy_failed(ws, name, op, exc, step, started, before_route, actor)
+            if error is exc:
+                raise
+            raise error from exc
     progress(5, total, f"green deployed ({strategy})")
     outcome = DeployOutcome(
         system=name,
@@ -201,7 +201,7 @@ def deploy_system(
 def _deploy_failed(
     ws: Workspace,
     name: str,
-    op: int,
+    op: Operation,
     exc: BaseException,
     step: str,
     started: list[str],
@@ -223,18 +223,7 @@ def _deploy_failed(
         reason = f"{name}: deploy failed while {step}: {exc}"
     else:
         reason = f"{name}: deploy failed while {step}: {type(exc).__name__}: {exc}"
-    undo = f"deploy failed while {step}"
-    stopped = []
-    with connect(ws.db_path) as con:
-        running = set(store.live_processes(con, name)["role"])
-    for slot in reversed(started):
-        if slot not in running:
-            continue  # it never came up (start_process stopped it and said why)
-        try:
-            slots.stop_slot(ws, name, slot, undo, actor)
-            stopped.append(slot)
-        except Exception:  # noqa: BLE001 - stop what can be stopped; recover settles the rest
-            pass
+    stopped = _stop_started(ws, name, started, f"deploy failed while {step}", actor, tolerant=True)
     with contextlib.suppress(Exception):
         with connect(ws.db_path) as con, transaction(con):
             if before_route is None:
@@ -250,7 +239,7 @@ def _deploy_failed(
                 )
         supervisor.write_routes_file(ws)
     with connect(ws.db_path) as con, transaction(con):
-        store.end_operation(con, op, "failed", {"error": reason, "step": step, "stopped": stopped})
+        op.end("failed", {"error": reason, "step": step, "stopped": stopped}, con=con)
         append_events(
             con,
             [
@@ -266,6 +255,69 @@ def _deploy_failed(
     if isinstance(exc, SwitchyardError) or not isinstance(exc, (OSError, ValueError)):
         return exc
     return supervisor.DeployError(reason)
+
+
+def _stop_started(
+    ws: Workspace, name: str, started: list[str], reason: str, actor: str, *, tolerant: bool = False
+) -> list[str]:
+    """Stop the slots a deploy started, the last started first (green before blue); returns those that
+    were running. A blue that ran before the deploy is not among ``started`` and stays.
+
+    ``tolerant``: a slot that will not stop is left for recover to settle, and the rest still stopped.
+    """
+    with connect(ws.db_path) as con:
+        running = set(store.live_processes(con, name)["role"])
+    stopped = []
+    for slot in reversed(started):
+        if slot not in running:
+            continue  # it never came up (start_process stopped it and said why)
+        try:
+            slots.stop_slot(ws, name, slot, reason, actor)
+            stopped.append(slot)
+        except Exception:
+            if not tolerant:
+                raise
+    return stopped
+
+
+def settle_deploy(ws: Workspace, name: str, state: State, detail: dict[str, Any], actor: str) -> str:
+    """After a deploy's process died: what it started is stopped while the system is still ``ready``
+    (the step a failed deploy takes, :func:`_stop_started`); returns what to do next."""
+    if state != State.READY:
+        return f"{name} is {state}: the deploy had finished; carry on from there"
+    # recorded before each process existed (deploy_system's starting): green may have been starting
+    started = sorted(set(detail.get("started", [])) | {"green"})
+    _stop_started(ws, name, started, "deploy was interrupted", actor)
+    said = " and ".join(reversed(started))
+    return f"{said} stopped, {name} is ready again: run deploy {name} again"
+
+
+def settle_promote(ws: Workspace, name: str, state: State) -> str:
+    """After a promote's process died: traffic goes where the state says, nobody watching it (no canary
+    share, no run recording); a promote run again resumes from that state (:func:`promote_system`)."""
+    if state == State.JUDGED:  # during a canary step or before the switch
+        slots.route_alone(ws, name, "blue")
+        return f"traffic is back on blue (no canary share): run promote {name} again, or roll back"
+    with connect(ws.db_path) as con:
+        route = store.get_route(con, name)
+    if state == State.PROMOTED and route is not None and route["active_slot"] == "blue":
+        slots.route_alone(ws, name, "blue")  # the switch was recorded, not yet made: nobody watches it
+        return (
+            f"recorded as promoted but traffic is still on blue (no canary share): run promote {name} "
+            f"again to switch and watch it, or roll back"
+        )
+    if state in (State.PROMOTED, State.MONITORING):
+        if slots.live(ws, name, "green") is not None:
+            slots.route_alone(ws, name, "green")
+            return (
+                f"green serves all traffic but its monitor window did not finish: run promote {name} "
+                f"again to watch it (it resumes), or roll back"
+            )
+        if slots.live(ws, name, "blue") is not None:
+            slots.route_alone(ws, name, "blue")
+            return f"green is not running, traffic is on blue: roll back {name}"
+        return f"neither version is running: roll back {name} now"
+    return f"{name} is {state}: the promote had finished its switch; check status {name}"
 
 
 def promote_system(
@@ -302,25 +354,24 @@ def promote_system(
     rps = rps or policy.deploy.monitor_rps
     rate = validation_rate(ws, name)
     steps: list[dict[str, Any]] = []
-    with connect(ws.db_path) as con:  # of two clicks at once, one promotes, the other is refused
-        op = systems_store.claim(
-            con,
-            name,
-            "promote",
-            actor=actor,
-            seen_version=int(row["version"]),
-            blocked_by=("rollback",),
-            detail={"strategy": strategy},
-        )
+    with operation(  # of two clicks at once, one promotes, the other is refused
+        ws.db_path,
+        name,
+        "promote",
+        actor=actor,
+        seen_version=int(row["version"]),
+        blocked_by=("rollback",),
+        detail={"strategy": strategy},
+    ) as op:
 
-    def rolled_back(outcome: WatchOutcome, stage: str) -> PromoteOutcome:
-        assert outcome.fired is not None
-        with connect(ws.db_path) as con:
-            store.end_operation(con, op, "rolled_back", {"trigger": outcome.fired.model_dump()})
-        result = rollback_on_trigger(ws, name, outcome.fired, stage, policy=policy, progress=progress)
-        return PromoteOutcome(system=name, state=result.state, promoted=False, steps=steps, rollback=result)
+        def rolled_back(outcome: WatchOutcome, stage: str) -> PromoteOutcome:
+            assert outcome.fired is not None
+            op.end("rolled_back", {"trigger": outcome.fired.model_dump()})
+            result = rollback_on_trigger(ws, name, outcome.fired, stage, policy=policy, progress=progress)
+            return PromoteOutcome(
+                system=name, state=result.state, promoted=False, steps=steps, rollback=result
+            )
 
-    try:
         if strategy == "canary" and not resuming:
             for weight in policy.deploy.canary_weights:
                 if weight >= 1.0:
@@ -381,8 +432,7 @@ def promote_system(
         if outcome.fired is not None:
             return rolled_back(outcome, "the monitor window")
         if outcome.status == "stopped":
-            with connect(ws.db_path) as con:
-                store.end_operation(con, op, "stopped")
+            op.end("stopped")
             return PromoteOutcome(system=name, state=str(State.MONITORING), promoted=False, steps=steps)
         with connect(ws.db_path) as con, transaction(con):
             store.put_route(con, name, strategy=strategy or "blue_green", active_slot="green")
@@ -401,12 +451,6 @@ def promote_system(
         else:
             slots.stop_slot(ws, name, "blue", "decommissioned after a clean monitor window", actor)
             _transition(ws, name, State.DONE, actor, "monitor window clean; blue decommissioned")
-        with connect(ws.db_path) as con:
-            store.end_operation(con, op, "completed")
-    except BaseException as exc:
-        with connect(ws.db_path) as con:
-            store.end_operation(con, op, "failed", {"error": str(exc)})
-        raise
     return PromoteOutcome(system=name, state=str(State.DONE), promoted=True, steps=steps)
 
 

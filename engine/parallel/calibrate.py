@@ -35,6 +35,7 @@ from engine.store import connect, transaction
 from engine.store import deployments as store
 from engine.store import systems as systems_store
 from engine.store.events import append_events
+from engine.store.operations import operation
 from engine.store.samples import read_run_samples
 from engine.workspace import Workspace
 
@@ -72,71 +73,79 @@ def calibrate_system(
     """Run an A/A run of ``name`` for ``duration_s`` at ``rps``, judge it and record the calibration."""
     with connect(ws.db_path) as con:
         row = systems_store.get_system(con, name)
-        op = systems_store.claim(
-            con, name, "calibrate", actor=actor, seen_version=int(row["version"]), blocked_by=BUSY
-        )
-    try:
-        progress(0, int(duration_s), "starting two copies of the old version")
-        for role in AA_SLOTS:
-            slots.stop_slot(ws, name, role, "replaced by a new calibration", actor)
-            started = slots.start_old(
-                ws, name, role, actor, policy.deploy.health_timeout_s, policy.sandbox.service_memory_mb
+    busy = {"seen_version": int(row["version"]), "blocked_by": BUSY}
+    with operation(ws.db_path, name, "calibrate", actor=actor, **busy) as op:
+        try:
+            progress(0, int(duration_s), "starting two copies of the old version")
+            for role in AA_SLOTS:
+                slots.stop_slot(ws, name, role, "replaced by a new calibration", actor)
+                started = slots.start_old(
+                    ws, name, role, actor, policy.deploy.health_timeout_s, policy.sandbox.service_memory_mb
+                )
+                # a first few requests to each copy alike, so that neither starts the comparison cold
+                problems = slots.smoke_test(int(started["port"]))
+                if problems:
+                    raise supervisor.DeployError(f"{name}: a copy of the old version fails: {problems[0]}")
+            outcome = watch(
+                ws,
+                name,
+                kind="calibration",
+                duration_s=duration_s,
+                bucket_s=BUCKET_S,
+                rps=rps,
+                actor=actor,
+                policy=policy,
+                validation_rate=None,
+                route={
+                    "strategy": "calibration",
+                    "active_slot": "blue",
+                    "canary_weight": 0.0,
+                    "mirror": True,
+                },
+                progress=progress,
+                route_key=route_key(name),
+                roles=tuple(AA_SLOTS),  # type: ignore[arg-type]
+                act_on_triggers=False,  # it serves nobody: a noisy tail is what it is here to measure
             )
-            # a first few requests to each copy alike, so that neither starts the comparison cold
-            problems = slots.smoke_test(int(started["port"]))
-            if problems:
-                raise supervisor.DeployError(f"{name}: a copy of the old version fails: {problems[0]}")
-        outcome = watch(
-            ws,
-            name,
-            kind="calibration",
-            duration_s=duration_s,
-            bucket_s=BUCKET_S,
-            rps=rps,
-            actor=actor,
-            policy=policy,
-            validation_rate=None,
-            route={"strategy": "calibration", "active_slot": "blue", "canary_weight": 0.0, "mirror": True},
-            progress=progress,
-            route_key=route_key(name),
-            roles=tuple(AA_SLOTS),  # type: ignore[arg-type]
-            act_on_triggers=False,  # it serves nobody: a noisy tail is what it is here to measure
+        except BaseException:
+            tear_down(ws, name, actor, "calibration failed")  # the operation is then ended as failed
+            raise
+        tear_down(ws, name, actor, f"calibration {outcome.status}")
+        result = CalibrationOutcome(
+            system=name, run_id=outcome.run_id, status=outcome.status, summary=outcome.summary()
         )
-    except BaseException as exc:
-        with connect(ws.db_path) as con:
-            store.end_operation(con, op, "failed", {"error": str(exc)})
-        tear_down(ws, name, actor, "calibration failed")
-        raise
-    tear_down(ws, name, actor, f"calibration {outcome.status}")
-    result = CalibrationOutcome(
-        system=name, run_id=outcome.run_id, status=outcome.status, summary=outcome.summary()
-    )
-    if outcome.status == "completed":
-        # the validation criterion is about the new version's blueprint; both sides here are old
-        result.verdict = judge_samples(
-            read_run_samples(ws, name, outcome.run_id),
-            policy,
-            validation_success_rate=1.0,
-            failed_health_checks=outcome.health_failures,
-            bucket_s=BUCKET_S,
-        )
-        result.calibration = _calibration(name, outcome.run_id, actor, duration_s, rps, result.verdict)
-    with connect(ws.db_path) as con, transaction(con):
-        store.end_operation(con, op, outcome.status, {"run_id": outcome.run_id})
-        if result.calibration is not None:
-            append_events(
-                con,
-                [
-                    {
-                        "actor": actor,
-                        "system": name,
-                        "action": MEASURED,
-                        "reason": result.calibration.describe(),
-                        "after": json.loads(result.calibration.model_dump_json()),
-                    }
-                ],
+        if outcome.status == "completed":
+            # the validation criterion is about the new version's blueprint; both sides here are old
+            result.verdict = judge_samples(
+                read_run_samples(ws, name, outcome.run_id),
+                policy,
+                validation_success_rate=1.0,
+                failed_health_checks=outcome.health_failures,
+                bucket_s=BUCKET_S,
             )
+            result.calibration = _calibration(name, outcome.run_id, actor, duration_s, rps, result.verdict)
+        with connect(ws.db_path) as con, transaction(con):
+            op.end(outcome.status, {"run_id": outcome.run_id}, con=con)
+            if result.calibration is not None:
+                append_events(
+                    con,
+                    [
+                        {
+                            "actor": actor,
+                            "system": name,
+                            "action": MEASURED,
+                            "reason": result.calibration.describe(),
+                            "after": json.loads(result.calibration.model_dump_json()),
+                        }
+                    ],
+                )
     return result
+
+
+def settle_calibrate(ws: Workspace, name: str, actor: str) -> str:
+    """After a calibration's process died: its two copies of old are stopped (as at its end); what next."""
+    tear_down(ws, name, actor, "calibration interrupted (its process died)")
+    return f"the A/A copies are stopped; nothing else changed: run calibrate {name} again"
 
 
 def _calibration(

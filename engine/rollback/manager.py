@@ -29,11 +29,12 @@ from engine.governance.hold import hold_of, place_hold
 from engine.judge.policy import Policy
 from engine.judge.verdict import Trigger
 from engine.progress import Progress
-from engine.state import Action, State, available_actions
+from engine.state import Action, State, allowed, available_actions
 from engine.store import connect, transaction
 from engine.store import deployments as store
 from engine.store import systems as systems_store
 from engine.store.events import append_events
+from engine.store.operations import Operation, operation
 from engine.workspace import Workspace, safe_child
 
 LOG_TAIL_LINES = 60
@@ -139,30 +140,29 @@ def rollback_system(
                 "back to (deploy v1 again to undo the migration)"
             )
         raise StateConflictError(f"{name} is {state}: nothing of the new version is deployed to roll back")
-    if state == State.DONE:  # inside the fast-rollback window: blue is still warm
-        systems_store.check_version(row, expected_version)
-        return _switch_back(
-            ws,
-            name,
-            route,
-            row,
-            actor=actor,
-            reason=reason,
-            trigger=trigger,
-            policy=policy,
-            progress=progress,
-        )
     systems_store.check_version(row, expected_version)
+    fast = state == State.DONE  # inside the fast-rollback window: blue is still warm, a switch will do
     strategy = route["strategy"] if route else "blue_green"
-    with connect(ws.db_path) as con:  # of two clicks at once, one rolls back, the other is refused
-        op = systems_store.claim(
-            con,
-            name,
-            "rollback",
-            actor=actor,
-            seen_version=int(row["version"]),
-            detail={"reason": reason, "trigger": trigger},
+    with operation(  # of two clicks at once, one rolls back, the other is refused
+        ws.db_path,
+        name,
+        "rollback",
+        actor=actor,
+        seen_version=int(row["version"]),
+        detail={"reason": reason, "fast": True} if fast else {"reason": reason, "trigger": trigger},
+    ) as op:
+        steps = _switch_back if fast else _restore
+        problems = steps(ws, name, strategy, actor=actor, reason=reason, policy=policy, progress=progress)
+        return _finish(
+            ws, name, op, actor=actor, reason=reason, trigger=trigger, problems=problems, progress=progress
         )
+
+
+def _restore(
+    ws: Workspace, name: str, strategy: str, *, actor: str, reason: str, policy: Policy, progress: Progress
+) -> list[str]:
+    """Steps 1-4 of the module doc; returns the problems of verifying the restored blue (a failing step
+    is one: any failure here is an emergency, recorded by :func:`_finish`)."""
     total = 5
     problems: list[str] = []
     try:
@@ -183,11 +183,9 @@ def rollback_system(
             supervisor.stop_process(ws, earlier, "replaced by the restored blue", actor)
         progress(4, total, "verifying blue answers through the gateway")
         problems = _verify(ws, name, int(new_blue["port"]))
-    except Exception as exc:  # noqa: BLE001 - any failure here is an emergency, recorded below
+    except Exception as exc:  # noqa: BLE001 - any failure here is an emergency, recorded by _finish
         problems.append(f"{type(exc).__name__}: {exc}")
-    return _finish(
-        ws, name, op, actor=actor, reason=reason, trigger=trigger, problems=problems, progress=progress
-    )
+    return problems
 
 
 def _earlier_blues(ws: Workspace, name: str, restored_id: int) -> list[dict[str, Any]]:
@@ -198,32 +196,14 @@ def _earlier_blues(ws: Workspace, name: str, restored_id: int) -> list[dict[str,
 
 
 def _switch_back(
-    ws: Workspace,
-    name: str,
-    route: dict[str, Any] | None,
-    row: dict[str, Any],
-    *,
-    actor: str,
-    reason: str,
-    trigger: dict[str, Any] | None,
-    policy: Policy,
-    progress: Progress,
-) -> RollbackOutcome:
+    ws: Workspace, name: str, strategy: str, *, actor: str, reason: str, policy: Policy, progress: Progress
+) -> list[str]:
     """Rollback inside the fast-rollback window: blue is still running, so only traffic moves.
 
     Unless the warm blue has died or hangs since: then it is restored from the
     backup before traffic moves (recorded as ``rollback:warm_blue_lost``), as a
-    full rollback would.
+    full rollback would. Returns the problems, as :func:`_restore` does.
     """
-    with connect(ws.db_path) as con:
-        op = systems_store.claim(
-            con,
-            name,
-            "rollback",
-            actor=actor,
-            seen_version=int(row["version"]),
-            detail={"reason": reason, "fast": True},
-        )
     problems: list[str] = []
     try:
         blue = slots.live(ws, name, "blue")
@@ -236,18 +216,16 @@ def _switch_back(
             )
             _record_warm_blue_lost(ws, name, actor, blue)
         progress(2, 5, "switching traffic back to blue")
-        _route_to_blue(ws, name, route["strategy"] if route else "blue_green", actor)
+        _route_to_blue(ws, name, strategy, actor)
         for earlier in _earlier_blues(ws, name, int(blue["id"])):
             supervisor.stop_process(ws, earlier, "replaced by the restored blue", actor)
         progress(3, 5, "stopping green")
         slots.stop_slot(ws, name, "green", f"rollback: {reason}", actor)
         progress(4, 5, "verifying blue answers through the gateway")
         problems = _verify(ws, name, int(blue["port"]))
-    except Exception as exc:  # noqa: BLE001 - any failure here is an emergency, recorded below
+    except Exception as exc:  # noqa: BLE001 - any failure here is an emergency, recorded by _finish
         problems.append(f"{type(exc).__name__}: {exc}")
-    return _finish(
-        ws, name, op, actor=actor, reason=reason, trigger=trigger, problems=problems, progress=progress
-    )
+    return problems
 
 
 def _record_warm_blue_lost(ws: Workspace, name: str, actor: str, restored: dict[str, Any]) -> None:
@@ -281,7 +259,7 @@ def _verify(ws: Workspace, name: str, port: int) -> list[str]:
 def _finish(
     ws: Workspace,
     name: str,
-    op: int,
+    op: Operation,
     *,
     actor: str,
     reason: str,
@@ -291,69 +269,90 @@ def _finish(
 ) -> RollbackOutcome:
     """Document the rollback and record its outcome: rolled back when verified, else emergency."""
     try:
-        return _record(
-            ws, name, op, actor=actor, reason=reason, trigger=trigger, problems=problems, progress=progress
+        verified = not problems
+        progress(5, 5, "writing the failure document")
+        doc = document_failure(
+            ws, name, reason, actor, trigger, {"verified": verified, "verification_problems": problems}
         )
-    except BaseException as exc:  # never leave the claim standing: it would refuse every later rollback
+        target = State.ROLLED_BACK if verified else State.EMERGENCY
         with connect(ws.db_path) as con:
-            store.end_operation(con, op, "failed", {"problems": [*problems, f"{type(exc).__name__}: {exc}"]})
+            current = systems_store.get_system(con, name)
+        detail = {"failure_document": str(doc.relative_to(ws.root)), "trigger": trigger, "problems": problems}
+        moves = State(current["state"]) != target
+        with connect(ws.db_path) as con, transaction(con):
+            if verified and moves:
+                systems_store.transition_within(con, name, target, actor=actor, reason=reason, detail=detail)
+            elif not verified:
+                said = "rollback could not verify the old version: " + "; ".join(problems)[:500]
+                emergency = {"reason": reason, "detail": detail, "said": said, "moves": moves}
+                _record_emergency(con, name, actor=actor, **emergency)
+            op.end("completed" if verified else "failed", {"problems": problems}, con=con)
+        return RollbackOutcome(
+            system=name,
+            state=str(target),
+            verified=verified,
+            problems=problems,
+            failure_document=str(doc),
+            reason=reason,
+        )
+    except BaseException as exc:  # what it could not record is said beside the problems it found
+        op.end("failed", {"problems": [*problems, f"{type(exc).__name__}: {exc}"]})
         raise
 
 
-def _record(
-    ws: Workspace,
+def _record_emergency(
+    con: Any,
     name: str,
-    op: int,
     *,
     actor: str,
     reason: str,
-    trigger: dict[str, Any] | None,
-    problems: list[str],
-    progress: Progress,
-) -> RollbackOutcome:
-    verified = not problems
-    progress(5, 5, "writing the failure document")
-    doc = document_failure(
-        ws, name, reason, actor, trigger, {"verified": verified, "verification_problems": problems}
-    )
-    target = State.ROLLED_BACK if verified else State.EMERGENCY
-    with connect(ws.db_path) as con:
-        current = systems_store.get_system(con, name)
+    detail: dict[str, Any],
+    said: str,
+    moves: bool = True,
+) -> None:
+    """``name`` is in emergency (unless already, ``moves``) and the ``emergency`` event says why, in the
+    caller's transaction: the old version was not verified, a person restores it by hand."""
+    if moves:
+        systems_store.transition_within(con, name, State.EMERGENCY, actor=actor, reason=reason, detail=detail)
+    append_events(con, [{"actor": actor, "system": name, "action": "emergency", "reason": said}])
+
+
+def settle_rollback(ws: Workspace, name: str, state: State, actor: str) -> str:
+    """After a rollback's process died: it never verified the old version, so traffic goes to blue if it
+    runs and the system is in emergency (as a rollback that cannot verify records it); says what next."""
+    blue = slots.live(ws, name, "blue") is not None
+    if blue:
+        slots.route_alone(ws, name, "blue")
+    serving = "traffic is on blue" if blue else "blue is not running, nothing answers"
+    advice = f"run rollback {name} again to restore and verify the old version"
+    if state in (State.ROLLED_BACK, State.EMERGENCY) or not allowed(state, State.EMERGENCY):
+        return f"{serving}; {advice}"
+    docs = _unrecorded_failure_documents(ws, name)
     with connect(ws.db_path) as con, transaction(con):
-        if State(current["state"]) != target:
-            systems_store.transition_within(
-                con,
-                name,
-                target,
-                actor=actor,
-                reason=reason,
-                detail={
-                    "failure_document": str(doc.relative_to(ws.root)),
-                    "trigger": trigger,
-                    "problems": problems,
-                },
-            )
-        store.end_operation(con, op, "completed" if verified else "failed", {"problems": problems})
-        if not verified:
-            append_events(
-                con,
-                [
-                    {
-                        "actor": actor,
-                        "system": name,
-                        "action": "emergency",
-                        "reason": "rollback could not verify the old version: " + "; ".join(problems)[:500],
-                    }
-                ],
-            )
-    return RollbackOutcome(
-        system=name,
-        state=str(target),
-        verified=verified,
-        problems=problems,
-        failure_document=str(doc),
-        reason=reason,
-    )
+        _record_emergency(
+            con,
+            name,
+            actor=actor,
+            reason=f"rollback interrupted before it verified the old version; {serving}",
+            detail={"failure_documents": docs, "next": advice},
+            said=f"rollback interrupted (its process died); {serving}; {advice}",
+        )
+    return f"{name} is now emergency ({serving}): {advice}"
+
+
+def _unrecorded_failure_documents(ws: Workspace, name: str) -> list[str]:
+    """Failure documents of ``name`` that no state change names: written by a rollback that then died."""
+    with connect(ws.db_path) as con:
+        named = {
+            r[0]
+            for r in con.execute(
+                "SELECT json_extract_string(after, '$.failure_document') FROM events "
+                "WHERE system = ? AND action LIKE 'state:%'",
+                [name],
+            ).fetchall()
+        }
+    found = sorted(p.relative_to(ws.root).as_posix() for p in ws.failures_dir.glob(f"{name}_*.json"))
+    return [d for d in found if d not in named]
 
 
 def rollback_on_trigger(
