@@ -22,7 +22,6 @@ import getpass
 import ipaddress
 import json
 import os
-import threading
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -211,8 +210,21 @@ def role_of(ws: Workspace, actor: str) -> Role:
     return load_roles(ws).role_of(actor)
 
 
+class _EngineActor(str):
+    """A name only the engine itself can act under: a string from a page, the CLI or a file is never of
+    this type, whatever it spells, so it cannot borrow the engine's pass."""
+
+
+def engine_actor(name: str = "switchyard") -> str:
+    """The engine acting on its own under ``name`` (the app's first start imports and validates the
+    sample fleet): it passes the role check and is recorded in the audit log as ``name``."""
+    return _EngineActor(name)
+
+
 def require_operator(ws: Workspace, actor: str, what: str) -> None:
-    """Raise AccessDeniedError unless ``actor`` is an operator of ``ws``."""
+    """Raise AccessDeniedError unless ``actor`` is an operator of ``ws``, or the engine (engine_actor)."""
+    if isinstance(actor, _EngineActor):
+        return
     role = role_of(ws, actor)
     if role is not Role.OPERATOR:
         unidentified = UNIDENTIFIED if is_anonymous(actor) else ""
@@ -223,18 +235,9 @@ def operator_only(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a use case that changes state: its ``actor`` must be an operator, checked first.
 
     The use case's first argument is the workspace; ``actor=None`` means
-    :func:`default_actor`. The engine's own calls (first start, for one) use
-    ``fn.__wrapped__``, which does not check.
-
-    When the outermost use case returns, the decisions snapshot the gateway
-    serves on ``/metrics`` is taken again
-    (:func:`engine.metrics.decisions.refresh_decisions`), so no state change
-    leaves it stale; a use case that fails changed no state (or published
-    routes, which refresh it), and must leave the workspace as it was. Whether
-    it returns or fails (a refused promote can record an approval request),
-    the audit events it wrote are handed to the notification outbox
-    (:func:`engine.notify.outbox.dispatch_quietly`: no ``notify.toml``, no
-    cost). Neither ever raises.
+    :func:`default_actor`. That is all it does: what follows a change (the
+    metrics snapshot, notifications) is :func:`engine.use_case.changes_state`'s,
+    and the engine's own work runs as an :func:`engine_actor`, checked like anyone.
     """
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
@@ -242,23 +245,8 @@ def operator_only(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
             ws: Any = args[0] if args else kwargs["ws"]
             actor = kwargs.get("actor")
-            require_operator(ws, default_actor() if actor is None else str(actor), what)
-            depth = getattr(_nesting, "depth", 0)
-            _nesting.depth = depth + 1
-            done = False
-            try:
-                result = fn(*args, **kwargs)
-                done = True
-                return result
-            finally:
-                _nesting.depth = depth
-                if depth == 0:
-                    from engine.metrics.decisions import refresh_decisions
-                    from engine.notify.outbox import dispatch_quietly
-
-                    if done:
-                        refresh_decisions(ws)
-                    dispatch_quietly(ws)
+            require_operator(ws, default_actor() if actor is None else _name(actor), what)
+            return fn(*args, **kwargs)
 
         guarded.requires_operator = what  # type: ignore[attr-defined]  # lets tests find every guarded use case
         return guarded
@@ -266,5 +254,5 @@ def operator_only(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return decorate
 
 
-_nesting = threading.local()
-"""How deep in use cases this thread is: only the outermost one dispatches notifications."""
+def _name(actor: Any) -> str:
+    return actor if isinstance(actor, str) else str(actor)

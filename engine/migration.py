@@ -55,6 +55,7 @@ from engine.store import systems as systems_store
 from engine.store.events import append_events
 from engine.store.operations import operation
 from engine.store.samples import read_run_samples
+from engine.use_case import changes_state
 from engine.workspace import DEFAULT_POLICY, Workspace, check_system_name
 
 
@@ -118,6 +119,7 @@ def _settle(ws: Workspace, finding: dict[str, Any], actor: str) -> str:
 
 
 @operator_only("run the pre-migration checklist or acknowledge its items")
+@changes_state
 def checklist(
     ws: Workspace, name: str, *, actor: str, ack: str | None = None, note: str | None = None
 ) -> Checklist:
@@ -170,6 +172,7 @@ def checklist(
 
 
 @operator_only("deploy")
+@changes_state
 def deploy(
     ws: Workspace,
     name: str,
@@ -216,6 +219,7 @@ class RunResult(BaseModel):
 
 
 @operator_only("start a parallel run")
+@changes_state
 def parallel_run(
     ws: Workspace,
     name: str,
@@ -354,6 +358,7 @@ def _settle_parallel_run(ws: Workspace, name: str, actor: str) -> str:
 
 
 @operator_only("run longer")
+@changes_state
 def extend_run(
     ws: Workspace,
     name: str,
@@ -386,6 +391,7 @@ def extend_run(
 
 
 @operator_only("calibrate the measurement (an A/A run)")
+@changes_state
 def calibrate(
     ws: Workspace,
     name: str,
@@ -411,6 +417,7 @@ def calibrate(
 
 
 @operator_only("measure capacity (closed-loop load on old and new)")
+@changes_state
 def measure_capacity(
     ws: Workspace,
     name: str,
@@ -469,6 +476,7 @@ def measure_capacity(
 
 
 @operator_only("stop a run")
+@changes_state
 def stop_run(ws: Workspace, name: str, *, actor: str) -> str:
     """Ask the running run of ``name`` to stop at its next tick; returns its id."""
     check_system_name(name)
@@ -495,6 +503,7 @@ def stop_run(ws: Workspace, name: str, *, actor: str) -> str:
 
 
 @operator_only("judge a run (it records a verdict)")
+@changes_state
 def judge(
     ws: Workspace, name: str, *, actor: str, run_id: str | None = None, reason: str | None = None
 ) -> Verdict:
@@ -526,6 +535,7 @@ def judge(
 
 
 @operator_only("promote")
+@changes_state
 def promote(
     ws: Workspace,
     name: str,
@@ -560,6 +570,7 @@ def promote(
 
 
 @operator_only("roll back")
+@changes_state
 def rollback(
     ws: Workspace,
     name: str,
@@ -686,6 +697,7 @@ def _interrupted(op: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 @operator_only("stop the workspace's processes")
+@changes_state
 def down(
     ws: Workspace, *, actor: str, reason: str = "down: stop everything this workspace started"
 ) -> list[str]:

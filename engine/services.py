@@ -5,7 +5,10 @@ input before touching anything, and records who did what in the audit log in
 the same transaction as the change. Pages and the CLI never talk to the store
 or the file system directly. Every function that changes state is for
 operators only (``@operator_only``, :mod:`engine.access`): the check is here,
-so no page or script can skip it.
+so no page or script can skip it; and it is ``@changes_state``
+(:mod:`engine.use_case`): once it changed something, the metrics snapshot
+and the notification outbox catch up, by one list of hooks. Which use case
+may start in which state is :func:`engine.state.available_actions`.
 """
 
 from __future__ import annotations
@@ -104,6 +107,7 @@ from engine.store.db import first_row
 from engine.store.operations import operation
 from engine.store.samples import samples_version  # noqa: F401 - pages key cached views on it
 from engine.store.version import store_version
+from engine.use_case import changes_state
 from engine.validate.gate import gate_outcome, validate_v2
 from engine.validate.live import recorded_for
 from engine.validate.v1 import validate_v1_systems
@@ -126,6 +130,7 @@ class InitResult(BaseModel):
     v1_validation_success_rate: float
 
 
+@changes_state
 def init_workspace(
     ws: Workspace,
     fleet_dir: Path | None = None,
@@ -157,11 +162,11 @@ def init_workspace(
 def _init(
     ws: Workspace, fleet_dir: Path | None, *, actor: str, plan_path: Path, progress: Progress
 ) -> InitResult:
-    """Import and validate without a role check: the engine's own first start runs this."""
+    """Import and validate as ``actor``: an operator, or the engine itself on its first start."""
     created = not ws.exists()
     ws.ensure()
-    report = import_fleet.__wrapped__(ws, fleet_dir or SAMPLE_FLEET_DIR, actor=actor, plan_path=plan_path)
-    validation = validate_v1.__wrapped__(ws, report.loaded + report.updated, actor=actor, progress=progress)
+    report = import_fleet(ws, fleet_dir or SAMPLE_FLEET_DIR, actor=actor, plan_path=plan_path)
+    validation = validate_v1(ws, report.loaded + report.updated, actor=actor, progress=progress)
     return InitResult(
         workspace=str(ws.root),
         created=created,
@@ -170,12 +175,15 @@ def _init(
     )
 
 
+@changes_state
 def ensure_initialised(ws: Workspace, *, actor: str = "switchyard", progress: Progress = no_progress) -> bool:
     """Initialise the workspace on the bundled sample fleet if it has no systems yet.
 
     Returns True when it did: this is what makes the app's first start need no
     manual step. The roles file is written first if missing, naming the OS
     user running the server (:func:`default_actor`) as the first operator.
+    The engine does this on its own, as :func:`engine.access.engine_actor`
+    named ``actor`` (no role of the workspace's needed).
     """
     access.ensure_roles_file(ws, first_operator=default_actor())
     if ws.exists():
@@ -183,7 +191,7 @@ def ensure_initialised(ws: Workspace, *, actor: str = "switchyard", progress: Pr
             count = first_row(con, "SELECT count(*) FROM systems")
         if count and count[0] > 0:
             return False
-    _init(ws, None, actor=actor, plan_path=DEFAULT_PLAN, progress=progress)
+    _init(ws, None, actor=access.engine_actor(actor), plan_path=DEFAULT_PLAN, progress=progress)
     return True
 
 
@@ -191,6 +199,7 @@ def ensure_initialised(ws: Workspace, *, actor: str = "switchyard", progress: Pr
 
 
 @operator_only("import a fleet")
+@changes_state
 def import_fleet(
     ws: Workspace, fleet_dir: Path, *, actor: str | None = None, plan_path: Path = DEFAULT_PLAN
 ) -> ImportReport:
@@ -349,6 +358,7 @@ def blueprint_text(path: Path) -> str | None:
 
 
 @operator_only("run the v1 validation")
+@changes_state
 def validate_v1(
     ws: Workspace,
     names: list[str] | None = None,
@@ -430,6 +440,7 @@ class ConvertedSystem(BaseModel):
 
 
 @operator_only("convert systems")
+@changes_state
 def convert_systems(
     ws: Workspace, names: list[str], *, actor: str | None = None, progress: Progress = no_progress
 ) -> list[ConvertedSystem]:
@@ -503,6 +514,7 @@ def convert_systems(
 
 
 @operator_only("run the validation gate")
+@changes_state
 def validate_systems_v2(
     ws: Workspace, names: list[str], *, actor: str | None = None, progress: Progress = no_progress
 ) -> FleetValidation:
@@ -787,6 +799,7 @@ def role_of(ws: Workspace, actor: str | None = None) -> Role:
 
 
 @operator_only("change roles")
+@changes_state
 def set_role(ws: Workspace, name: str, role: Role | str, *, actor: str | None = None) -> Roles:
     """List ``name`` under ``role`` in the roles file (rewriting it) and record it in the audit log.
 
@@ -881,6 +894,7 @@ def kpis(ws: Workspace, as_of: dt.datetime | None = None) -> MigrationMetrics:
 
 
 @operator_only("move the plan's start date")
+@changes_state
 def set_plan_start(ws: Workspace, start: dt.date, *, actor: str, reason: str = "plan start date set") -> Plan:
     """Move the plan's start date (writes the workspace's plan.toml) and record who did it."""
     with connect(ws.db_path) as con:
@@ -906,6 +920,7 @@ def set_plan_start(ws: Workspace, start: dt.date, *, actor: str, reason: str = "
 
 
 @operator_only("put a system on hold")
+@changes_state
 def hold(ws: Workspace, name: str, *, actor: str, reason: str, owner: str | None = None) -> Hold:
     """Freeze ``name`` where it is (traffic stays, no promote/rollback/deploy/run) until released."""
     with connect(ws.db_path) as con, transaction(con):
@@ -914,6 +929,7 @@ def hold(ws: Workspace, name: str, *, actor: str, reason: str, owner: str | None
 
 
 @operator_only("release a hold")
+@changes_state
 def release(ws: Workspace, name: str, *, actor: str, reason: str) -> Hold:
     """End the hold on ``name``; it resumes from the state it was held in."""
     with connect(ws.db_path) as con, transaction(con):
@@ -944,6 +960,7 @@ def recorded_requests(ws: Workspace, name: str) -> pl.DataFrame:
 
 
 @operator_only("delete recorded requests")
+@changes_state
 def forget_recorded_requests(ws: Workspace, name: str, *, actor: str, reason: str) -> dict[str, Any]:
     """Delete the request bodies kept of ``name``'s runs (not of a run still recording); audited.
 
@@ -1040,6 +1057,7 @@ def holds(ws: Workspace) -> pl.DataFrame:
 
 
 @operator_only("approve a promotion")
+@changes_state
 def approve(ws: Workspace, name: str, *, actor: str, reason: str) -> pl.DataFrame:
     """Approve promoting ``name`` on its newest GO verdict; returns that verdict's approvals."""
     with connect(ws.db_path) as con, transaction(con):
@@ -1057,6 +1075,7 @@ def approvals(ws: Workspace, name: str) -> pl.DataFrame:
 
 
 @operator_only("judge a run again (it records the re-judgement)")
+@changes_state
 def rejudge(
     ws: Workspace,
     name: str,
@@ -1106,6 +1125,7 @@ def playbooks(ws: Workspace) -> list[ChecklistView]:
 
 
 @operator_only("tick playbooks")
+@changes_state
 def tick_playbook(
     ws: Workspace, playbook_id: str, step_id: str, done: bool, *, actor: str | None = None, reason: str = ""
 ) -> StepView:
@@ -1134,6 +1154,7 @@ def notifications(
 
 
 @operator_only("send pending notifications")
+@changes_state
 def flush_notifications(
     ws: Workspace, *, actor: str | None = None, retry_failed: bool = False
 ) -> notify.FlushResult:
@@ -1142,6 +1163,7 @@ def flush_notifications(
 
 
 @operator_only("send a test notification")
+@changes_state
 def send_test_notification(ws: Workspace, target: str, *, actor: str | None = None) -> notify.ProbeResult:
     """One signed test request to a webhook of ``notify.toml`` (name or URL), or unsigned to a URL."""
     return notify.probe(ws, target, actor=actor or default_actor())
@@ -1153,6 +1175,7 @@ def standup_digest(ws: Workspace, as_of: dt.datetime | None = None) -> Digest:
 
 
 @operator_only("send the standup digest")
+@changes_state
 def send_digest(
     ws: Workspace, as_of: dt.datetime | None = None, *, actor: str | None = None
 ) -> notify.DigestSent:
@@ -1203,12 +1226,14 @@ def post_mortem_file(
 
 
 @operator_only("back up the store")
+@changes_state
 def backup_store(ws: Workspace, target_dir: Path, *, actor: str) -> store_backup.BackupResult:
     """A consistent snapshot of store, samples, documents and backups in a new folder in ``target_dir``."""
     return store_backup.backup(ws, Path(target_dir), actor=actor)
 
 
 @operator_only("restore the store from a backup")
+@changes_state
 def restore_store(ws: Workspace, source_dir: Path, *, actor: str, reason: str) -> dict[str, Any]:
     """Replace the workspace's data with a verified backup (refused if damaged, or while processes run)."""
     if not reason.strip():

@@ -29,6 +29,7 @@ from engine.metrics.prometheus import PrometheusSource
 from engine.metrics.source import naive_utc
 from engine.store import connect
 from engine.store.samples import read_run_samples
+from engine.use_case import changes_state
 from engine.workspace import DEFAULT_POLICY, Workspace, check_system_name
 
 SOURCES = ("samples", "prometheus")
@@ -89,6 +90,7 @@ def verdict_from_source(
 
 
 @operator_only("judge a run (it records a verdict)")
+@changes_state
 def judge_from_source(
     ws: Workspace,
     name: str,

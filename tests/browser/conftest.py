@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from engine import services
+from engine import access, services
 from engine.workspace import WORKSPACE_ENV, Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,4 +138,4 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     finally:
         _stop(server)
         if ws.exists():  # deploys, runs and rollbacks leave services and a gateway running
-            services.down.__wrapped__(ws, actor="browser test teardown")
+            services.down(ws, actor=access.engine_actor("browser test teardown"))
