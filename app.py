@@ -33,27 +33,30 @@ pages = {
 }
 nav = st.navigation(pages)
 
-with st.sidebar:
-    st.markdown("### :material/alt_route: Switchyard")
-    st.caption(f"Workspace: `{ws.root}`")
-    fleet = services.fleet_summary(ws)
-    st.metric("Systems in fleet", fleet["total"])
-    st.caption(" · ".join(f"{state}: {n}" for state, n in fleet["by_state"].items()))
-    who, (allowed, why) = actor(), can_act()
-    st.caption(
-        f"Signed in as **{who}** · {'operator' if allowed else 'viewer'}",
-        help=why or "Recorded on every action you take.",
-    )
-    if not identity_provider() and access.is_anonymous(who):  # from another machine, no login: say why
-        st.warning(
-            f"You reach this app from another machine ({visitor_address()}) and it has no identity "
-            "provider: you can look, not act.",
-            icon=":material/public:",
+# one store connection for the whole render: sidebar, hold banners and the page (a dozen service
+# calls each opened the DuckDB file before; engine.store.db.one_connection)
+with services.one_connection(ws):
+    with st.sidebar:
+        st.markdown("### :material/alt_route: Switchyard")
+        st.caption(f"Workspace: `{ws.root}`")
+        fleet = services.fleet_summary(ws)
+        st.metric("Systems in fleet", fleet["total"])
+        st.caption(" · ".join(f"{state}: {n}" for state, n in fleet["by_state"].items()))
+        who, (allowed, why) = actor(), can_act()
+        st.caption(
+            f"Signed in as **{who}** · {'operator' if allowed else 'viewer'}",
+            help=why or "Recorded on every action you take.",
         )
-    if identity_provider() and who == NOT_LOGGED_IN:
-        st.button("Log in", icon=":material/login:", on_click=st.login)
-    elif identity_provider():
-        st.button("Log out", icon=":material/logout:", on_click=st.logout)
+        if not identity_provider() and access.is_anonymous(who):  # from another machine, no login: say why
+            st.warning(
+                f"You reach this app from another machine ({visitor_address()}) and it has no identity "
+                "provider: you can look, not act.",
+                icon=":material/public:",
+            )
+        if identity_provider() and who == NOT_LOGGED_IN:
+            st.button("Log in", icon=":material/login:", on_click=st.login)
+        elif identity_provider():
+            st.button("Log out", icon=":material/logout:", on_click=st.logout)
 
-hold_banners(ws)  # a hold, its owner and reason are shown on every page
-nav.run()
+    hold_banners(ws)  # a hold, its owner and reason are shown on every page
+    nav.run()

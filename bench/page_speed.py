@@ -46,13 +46,17 @@ def prepare(root: Path, operators: list[str] | None = None) -> Workspace:
 TIMED_PAGE = """
 import runpy, time
 from bench import _timings
+from engine import services
+from engine.workspace import Workspace
 started = time.perf_counter()
 try:
-    runpy.run_path({path!r}, run_name="__main__")
+    with services.one_connection(Workspace.at()):  # as app.py draws every page
+        runpy.run_path({path!r}, run_name="__main__")
 finally:  # st.stop() ends a page by raising; the session state is closed by then
     _timings.script_seconds.append(time.perf_counter() - started)
 """
-"""Runs a page inside AppTest and keeps how long its script took, without AppTest's own work around it."""
+"""Runs a page inside AppTest as app.py runs it (inside one store connection), and keeps how long its
+script took, without AppTest's own work around it."""
 
 
 @dataclass(frozen=True)

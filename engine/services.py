@@ -13,10 +13,11 @@ may start in which state is :func:`engine.state.available_actions`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,7 @@ from engine.report import PostMortem, Scope, parse_scope
 from engine.report import file_name as report_file_name
 from engine.report import render as render_report
 from engine.report.collect import collect as collect_post_mortem
-from engine.risks.catalog import load_catalog
+from engine.risks.catalog import DEFAULT_RISKS, load_catalog, risks_path
 from engine.risks.optimise import Opportunity, find_opportunities
 from engine.risks.playbooks import ChecklistView, StepView, checklist_views, record_tick
 from engine.risks.register import RiskView, risk_register
@@ -104,8 +105,10 @@ from engine.store import recorded_requests as recorded_store
 from engine.store import systems as systems_store
 from engine.store import validations as validations_store
 from engine.store.db import first_row
+from engine.store.db import one_connection as _one_connection
 from engine.store.operations import operation
 from engine.store.samples import samples_version  # noqa: F401 - pages key cached views on it
+from engine.store.version import files_version as store_files_version
 from engine.store.version import store_version
 from engine.use_case import changes_state
 from engine.validate.gate import gate_outcome, validate_v2
@@ -879,6 +882,37 @@ def data_version(ws: Workspace) -> tuple[Any, ...]:
         for f in (plan_path(ws), DEFAULT_POLICY)
     ]
     return store, *files
+
+
+def files_read(ws: Workspace, service: str) -> tuple[Path, ...]:
+    """The files ``service`` reads beside the store and the samples, for a page to key its cached view
+    on (pages/_shared.py ``cached``; :func:`engine.store.version.files_version`). Empty for the rest."""
+    catalog = (risks_path(ws), DEFAULT_RISKS)  # the workspace's own register, else the bundled one
+    if service == "risks":
+        return (*catalog, ws.backups_dir, ws.failures_dir)
+    if service == "playbooks":
+        return catalog
+    if service == "optimisations":  # each system's effective recipe config
+        return tuple(sorted(ws.v2_dir.glob("*/blueprint.yaml")))
+    if service == "post_mortem":
+        return (ws.failures_dir,)
+    return ()
+
+
+def files_version(ws: Workspace, service: str) -> tuple[Any, ...]:
+    """:func:`files_read` as a token (modification times and sizes, no file opened)."""
+    return store_files_version(files_read(ws, service))
+
+
+@contextlib.contextmanager
+def one_connection(ws: Workspace) -> Iterator[None]:
+    """Every service called by this thread inside the block reads the store through one connection.
+
+    app.py draws each page inside one (engine.store.db.one_connection): a page
+    reading through a dozen services opened the DuckDB file a dozen times.
+    """
+    with _one_connection(ws.db_path):
+        yield
 
 
 def overview(ws: Workspace, as_of: dt.datetime | None = None) -> Overview:

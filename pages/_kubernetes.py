@@ -11,7 +11,7 @@ import streamlit as st
 
 from engine import services
 from engine.workspace import Workspace
-from pages._shared import actor, run_action
+from pages._shared import actor, cached, run_action
 
 SHOWN = {"canary": "canary (weight steps)", "blue_green": "blue/green (preview, then switch)"}
 ROUTES = {
@@ -21,7 +21,11 @@ ROUTES = {
 }
 
 
-def argo_export_section(ws: Workspace, name: str) -> None:
+def argo_export_section(ws: Workspace, name: str, version: tuple | None = None) -> None:
+    """``version``: the page's ``services.data_version``, read before it drew (else read here); the
+    preview depends on the policy alone (in the version), so it is drawn from the cache while that holds.
+    """
+    version = version or services.data_version(ws)
     with st.expander("Run this on Kubernetes (Argo Rollouts)", icon=":material/deployed_code:"):
         st.caption(
             "A Rollout and AnalysisTemplates that run this migration on a cluster with the same "
@@ -45,7 +49,9 @@ def argo_export_section(ws: Workspace, name: str) -> None:
         )
         if strategy != "canary":
             traffic = "replicas"  # blue/green routes through its two Services
-        text = run_action(lambda: services.argo_manifests(ws, name, strategy, traffic=traffic))  # the preview
+        text = run_action(  # the preview
+            lambda: cached(version, services.argo_manifests, ws, name, strategy, traffic=traffic)
+        )
         if text:
             routed = "" if traffic == "replicas" else f"-{traffic}"
             file_name = f"{name}-argo-{strategy}{routed}.yaml"

@@ -87,13 +87,18 @@ def cached(
     rerun recomputes and a cached view is never older than the store.
     ``samples`` adds the sample segments to the key (``services.samples_version``,
     a directory listing): True for all of them, a system's name for that
-    system's. Errors are not cached. Only for services that read the store and
-    the samples: one that reads other files (blueprints on disk) stays uncached.
+    system's. The files the service reads beside the store (``services.files_read``:
+    a risk register, failure documents, v2 blueprints) are always in the key,
+    by their modification times. Errors are not cached. Only for services that
+    read the store, the samples and the files ``files_read`` names.
     """
     if getattr(services, service.__name__, None) is not service:
         raise ValueError(f"{service.__name__} is not a service of engine.services")
     if samples:
         version = (*version, services.samples_version(ws, samples if isinstance(samples, str) else None))
+    files = services.files_version(ws, service.__name__)
+    if files:
+        version = (*version, files)
     return _service_call(service.__name__, str(ws.root), version, args, tuple(sorted(kwargs.items())))
 
 

@@ -24,7 +24,7 @@ from engine.next_step import Action
 from engine.state import NOT_YET_READY, SETUP_STATES, State, available_actions
 from engine.state import Action as Can
 from pages import _jobs as jobs
-from pages._charts import glance_figure, latency_histogram, per_bucket_figure
+from pages._charts import glance_chart, latency_histogram, per_bucket_figure
 from pages._governance import governance_section
 from pages._kubernetes import argo_export_section
 from pages._measure import aa_caption, measure_controls
@@ -166,7 +166,7 @@ def live_run(live: services.LiveRun, clocked: bool) -> None:
         fired = [t for t in verdict.triggers if t.fired]
         if fired:
             st.error("Trigger firing: " + "; ".join(t.explanation for t in fired), icon=":material/bolt:")
-        st.plotly_chart(glance_figure(present.glance_rows(result)), key="live-glance", width="stretch")
+        st.plotly_chart(glance_chart(present.glance_rows(result)), key="live-glance", width="stretch")
         tables = st.columns(2)
         tables[0].dataframe(present.criteria_table(result), hide_index=True, width="stretch")
         tables[1].dataframe(present.triggers_table(result), hide_index=True, width="stretch")
@@ -300,7 +300,7 @@ with st.container(border=True):
     outcome(at("decide"))
     if verdict is not None:
         st.markdown("\n".join(f"- {r}" for r in result["reasons"]))
-        st.plotly_chart(glance_figure(present.glance_rows(result)), key="glance", width="stretch")
+        st.plotly_chart(glance_chart(present.glance_rows(result)), key="glance", width="stretch")
 
 
 def _checked(result: Checklist) -> str:
@@ -406,7 +406,7 @@ with st.expander("Checklist, deployment and parallel run", expanded=evidence.sta
 # --------------------------------------------------------------------------- evidence
 run = evidence.run
 if run is None:
-    argo_export_section(ws, name)
+    argo_export_section(ws, name, version)
     st.stop()
 
 st.subheader(f"Run {run['id']} · {run['status']}")
@@ -457,4 +457,4 @@ if evidence.mismatches.height:
     st.dataframe(evidence.mismatches, hide_index=True, width="stretch")
 
 governance_section(ws, name, who, enabled(), verdict, version)
-argo_export_section(ws, name)  # needs no run: the plan for a cluster, from the policy
+argo_export_section(ws, name, version)  # needs no run: the plan for a cluster, from the policy

@@ -9,17 +9,18 @@ from engine import services
 from engine.judge import present
 from engine.report import FORMATS, Scope, file_name
 from engine.report.charts import newest_results
-from pages._charts import glance_figure
-from pages._shared import VERDICT_COLOURS, actor, run_action, workspace
+from pages._charts import glance_chart
+from pages._shared import VERDICT_COLOURS, actor, cached, run_action, workspace
 
 ws = workspace()
+version = services.data_version(ws)  # read first: the cached views below are keyed on it
 st.title(":material/description: Post-mortem")
 st.caption(
     "What happened, who decided what on which evidence, what went wrong, and where the migration stands: "
     "for the whole migration, a phase or one system. Built from the store when you download it."
 )
 
-inventory = services.inventory(ws)
+inventory = cached(version, services.inventory, ws)
 kind = st.segmented_control(
     "Scope", ["Whole migration", "A phase", "A system"], default="Whole migration", key="report_kind"
 )
@@ -37,7 +38,9 @@ as_of = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC
     microseconds=1
 )
 who = actor()
-post = run_action(lambda: services.post_mortem(ws, scope, generated_by=who, as_of=as_of))
+post = run_action(
+    lambda: cached(version, services.post_mortem, ws, scope, generated_by=who, as_of=as_of, samples=True)
+)
 if post is None:
     st.stop()
 
@@ -82,7 +85,7 @@ if judged:  # the Go / No-Go page's chart, as the downloads carry it
     for system, result in judged:
         colour = VERDICT_COLOURS.get(str(result.get("verdict")), "gray")
         st.markdown(f"{system}: **:{colour}[{result.get('verdict')}]**")
-        st.plotly_chart(glance_figure(present.glance_rows(result)), key=f"glance-{system}", width="stretch")
+        st.plotly_chart(glance_chart(present.glance_rows(result)), key=f"glance-{system}", width="stretch")
 if post.failures:
     st.markdown("**Failure documents**")
     st.dataframe(pl.DataFrame([f.__dict__ for f in post.failures]), hide_index=True, width="stretch")

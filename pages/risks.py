@@ -6,9 +6,10 @@ import streamlit as st
 
 from engine import services
 from engine.errors import SwitchyardError
-from pages._shared import actor, viewer_note, workspace
+from pages._shared import actor, cached, viewer_note, workspace
 
 ws = workspace()
+version = services.data_version(ws)  # read first: the cached views below are keyed on it
 today = dt.datetime.now(dt.UTC).date()
 day = st.sidebar.date_input(
     "Risks as of", value=today, help="Which risks had materialised at an earlier day."
@@ -24,9 +25,9 @@ st.caption(
 allowed, why = viewer_note()
 
 try:
-    register = services.risks(ws, as_of)
-    checklists = services.playbooks(ws)
-    chances = services.optimisations(ws)
+    register = cached(version, services.risks, ws, as_of, samples=True)
+    checklists = cached(version, services.playbooks, ws)  # a tick is an event: a new version
+    chances = cached(version, services.optimisations, ws, samples=True)
 except SwitchyardError as exc:  # a malformed risks.toml: one red line naming file and field
     st.error(str(exc), icon=":material/error:")
     st.stop()

@@ -30,19 +30,13 @@ def _lock_message(db_path: Path, exc: Exception) -> str:
     )
 
 
-@contextmanager
-def connect(db_path: Path, *, migrate: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A fresh connection to ``db_path`` (created and migrated if needed), closed on exit.
-
-    Every caller gets its own connection, so threads never share one (DuckDB
-    raises "connection is busy" when they do).
-    """
+def _open(db_path: Path) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect``, waiting up to :data:`LOCK_RETRY_SECONDS` for another process's write lock."""
     deadline = time.monotonic() + LOCK_RETRY_SECONDS
     delay = 0.05
     while True:
         try:
-            con = duckdb.connect(str(db_path))
-            break
+            return duckdb.connect(str(db_path))
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
@@ -50,14 +44,91 @@ def connect(db_path: Path, *, migrate: bool = True) -> Iterator[duckdb.DuckDBPyC
                 raise StoreLockedError(_lock_message(db_path, exc)) from exc
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+class _Shared:
+    """The connection :func:`one_connection` lends to this thread's ``connect`` calls (opened lazily)."""
+
+    def __init__(self) -> None:
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.migrated = False
+
+
+_local = threading.local()
+"""Per thread: ``shared`` (store path -> :class:`_Shared`) and ``writing`` (ids of connections inside
+:func:`transaction`). Thread-local, so a connection never crosses threads (a job's worker opens its own)."""
+
+
+def _shared_for(db_path: Path) -> _Shared | None:
+    shared = getattr(_local, "shared", None)
+    return shared.get(str(db_path)) if shared else None
+
+
+@contextmanager
+def one_connection(db_path: Path) -> Iterator[None]:
+    """Inside this block, this thread's ``connect(db_path)`` calls share one connection.
+
+    For a page's render (app.py runs each page inside one): opening the DuckDB
+    file costs 5-30 ms here, and a page that reads through a dozen service
+    calls paid it a dozen times (go_no_go: 16 opens per render). The
+    connection is opened at the first ``connect`` and closed when the block
+    ends, so the store stays open for one render only, as long as the page's
+    own connections kept it open before (another process waiting for the
+    write lock retries for up to :data:`LOCK_RETRY_SECONDS`). A ``connect``
+    made while the shared connection is inside :func:`transaction` gets a
+    fresh connection of its own, as it did before: it neither sees the
+    uncommitted writes nor nests a transaction in that one. Nested blocks are
+    the outer block's.
+    """
+    shared = getattr(_local, "shared", None)
+    if shared is None:
+        shared = _local.shared = {}
+    key = str(db_path)
+    if key in shared:
+        yield
+        return
+    slot = shared[key] = _Shared()
+    try:
+        yield
+    finally:
+        del shared[key]
+        if slot.con is not None:
+            slot.con.close()
+
+
+@contextmanager
+def connect(db_path: Path, *, migrate: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A fresh connection to ``db_path`` (created and migrated if needed), closed on exit.
+
+    Every caller gets its own connection, so threads never share one (DuckDB
+    raises "connection is busy" when they do); inside :func:`one_connection`
+    this thread's calls share that block's connection instead.
+    """
+    from engine.store.schema import migrate as run_migrations
+
+    shared = _shared_for(db_path)
+    if shared is not None and (shared.con is None or id(shared.con) not in _writing()):
+        if shared.con is None:
+            shared.con = _open(db_path)
+        if migrate and not shared.migrated:
+            run_migrations(shared.con, db_path=Path(db_path))
+            shared.migrated = True
+        yield shared.con  # closed by one_connection
+        return
+    con = _open(db_path)
     try:
         if migrate:
-            from engine.store.schema import migrate as run_migrations
-
             run_migrations(con, db_path=Path(db_path))
         yield con
     finally:
         con.close()
+
+
+def _writing() -> set[int]:
+    writing = getattr(_local, "writing", None)
+    if writing is None:
+        writing = _local.writing = set()
+    return writing
 
 
 WRITE_LOCK = threading.RLock()
@@ -79,11 +150,15 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     """
     with WRITE_LOCK:
         con.execute("BEGIN TRANSACTION")
+        writing = _writing()
+        writing.add(id(con))  # a connect() meanwhile gets its own connection (see one_connection)
         try:
             yield con
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        finally:
+            writing.discard(id(con))
         con.execute("COMMIT")
 
 

@@ -10,6 +10,10 @@ versioned apart, by their folders (:func:`engine.store.samples.samples_version`)
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
 import duckdb
 
 VERSION_SQL = """
@@ -30,3 +34,24 @@ to plan and schedule, as a union some 4 ms."""
 def store_version(con: duckdb.DuckDBPyConnection) -> tuple[tuple[str, str], ...]:
     """The token for the store open on ``con`` (hashable; equal tokens mean nothing a page shows changed)."""
     return tuple(sorted((str(table), str(value)) for table, value in con.execute(VERSION_SQL).fetchall()))
+
+
+def files_version(paths: Iterable[Path]) -> tuple[tuple[str, int | None, int | None], ...]:
+    """A token for files a view reads beside the store: each file's modification time and size, each
+    folder's entries' (a folder's own time does not move when a file in it is rewritten); None for a
+    missing path. Stats only, no file opened."""
+    out: list[tuple[str, int | None, int | None]] = []
+    for path in paths:
+        if path.is_dir():
+            with os.scandir(path) as entries:
+                for entry in sorted(entries, key=lambda e: e.name):
+                    info = entry.stat()
+                    out.append((f"{path}/{entry.name}", info.st_mtime_ns, info.st_size))
+        else:
+            try:
+                info = path.stat()
+            except OSError:
+                out.append((str(path), None, None))
+            else:
+                out.append((str(path), info.st_mtime_ns, info.st_size))
+    return tuple(out)
