@@ -104,6 +104,8 @@ def test_the_readme_commands_take_the_example_from_its_folder_to_promoted(tmp_pa
         and results["convert"]["converted"][0]["bindings"] == 1
     )
     assert results["validate"]["systems_passed"] == 1
+    run = results["parallel-run"]  # judged at its end: the verdict is recorded before anyone asks
+    assert run["state"] == "judged" and run["verdict"]["verdict"] in ("GO", "NO_GO", "INCONCLUSIVE"), run
     assert results["judge"]["verdict"] == "GO", results["judge"]["reasons"]
     mismatch = next(c for c in results["judge"]["criteria"] if c["name"] == "mismatch_rate")
     assert mismatch["observed"] == 0  # not one answer differed between v1 and v2

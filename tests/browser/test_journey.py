@@ -232,6 +232,8 @@ def _journey(page: Any, expect: Any, url: str, shots: Path) -> None:
     else:
         final, judged = _judge_and_decide(page, expect, shots), True
     page.get_by_text(f"State: {final}").scroll_into_view_if_needed()
+    settle(page)  # the finished job's bar ("rollback: writing the failure document") is gone, not left faded
+    expect(page.get_by_text(re.compile(r"^(rollback|promote|deploy|parallel run): "))).to_have_count(0)
     snap(page, shots, "6-decided")
 
     # the decision is on the record: the audit log, filtered to the system, downloaded as CSV

@@ -21,6 +21,7 @@ from engine.parallel import compare
 from engine.store import connect
 from engine.store import deployments as store
 from engine.store.samples import read_run_samples
+from tests.app.test_units_on_every_page import BARE
 
 
 def actions(ws, name: str) -> list[str]:
@@ -134,6 +135,8 @@ def test_running_longer_adds_to_the_judged_run_and_is_judged_with_it(ready_ws, c
     assert code == 0, text
     assert f"(continues {first.run_id})" in text and "verdict: " in text
     assert "The seed's point-estimate rule says new is" in text
+    bare = BARE.search(text)  # the CLI's text in units too: "+1.9%", "0.853 ms", "+0.0 pp", never 0.0011
+    assert bare is None, (bare, text)
     second = services.status(ws, "hello_world_api")
     assert second.state == "judged" and second.latest_run["outcome"]["continues"] == first.run_id
     recorded = services.run_evidence(ws, "hello_world_api").verdict
