@@ -241,7 +241,10 @@ def test_a_hung_green_fires_a_trigger_is_stopped_at_once_and_every_sample_is_cou
         unblock=lambda: resume(green),
     )
     assert_rolled_back_by_trigger(ws, run, ("failed_health_checks", "error_rate"))
-    assert run.summary["health_failures"] > 3
+    # whichever trigger fired first: the health checks past their limit (3), or the errors after at
+    # least one failed check (under load the error rate can win the race at the 3rd failed check)
+    least = 4 if run.summary["fired"]["name"] == "failed_health_checks" else 1
+    assert run.summary["health_failures"] >= least, run.summary
     samples = assert_every_request_sampled(ws, run)
     new = samples.filter(pl.col("version") == "new")
     failed = new.filter(~pl.col("ok"))
