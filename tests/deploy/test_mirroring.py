@@ -23,9 +23,15 @@ from engine.deploy.http import Request, Response, start_server
 class Backends:
     """Two services (``old`` and ``new``) that answer after ``delay_s`` each and log their calls."""
 
-    def __init__(self, delay_s: dict[str, float], timing: dict[str, str] | None = None):
+    def __init__(
+        self,
+        delay_s: dict[str, float],
+        timing: dict[str, str] | None = None,
+        answers: dict[str, bytes] | None = None,
+    ):
         self.delay_s = delay_s
         self.timing = timing or {}  # a Server-Timing header per version, as engine.runtime.serve sends one
+        self.answers = answers or {}  # a body per version ({"hello": "world"} where none is given)
         self.times: dict[tuple[str, str, int], float] = {}
         self.log: list[tuple[str, str, int]] = []  # (version, "start" | "end", request number)
         self.servers: list[asyncio.Server] = []
@@ -42,7 +48,8 @@ class Backends:
                 self.log.append((version, "end", number))
                 self.times[version, "end", number] = time.perf_counter()
                 timing = {"server-timing": self.timing[version]} if version in self.timing else {}
-                return Response(200, json.dumps({"hello": "world"}).encode(), headers=timing)
+                answer = self.answers.get(version, json.dumps({"hello": "world"}).encode())
+                return Response(200, answer, headers=timing)
 
             server = await start_server(handler, "127.0.0.1", 0)
             self.servers.append(server)
@@ -221,3 +228,45 @@ def test_a_hung_shadow_costs_the_caller_nothing_and_is_recorded_as_failing(
     gateway.samples.flush()
     new = recorded(tmp_path).filter(pl.col("version") == "new")
     assert new.height == 4 and not new["ok"].any() and (new["status"] == 0).all()
+
+
+def test_every_column_of_a_recorded_row(tmp_path: Path) -> None:
+    """The gateway writes a row as a tuple in SAMPLE_COLUMNS' order: each value lands in its column."""
+    timing = {"old": "app;dur=1.5, cpu-wait;dur=0.25", "new": "app;dur=2.0"}
+    answers = {"old": b'{"a": 1, "b": 2}', "new": b'{"b": 2, "a": 1}'}  # alike as JSON: a match
+
+    def scenario(name: str, answers: dict[str, bytes], mirror: bool) -> list[dict[str, object]]:
+        async def one_call() -> None:
+            backends = Backends({"old": 0.001, "new": 0.001}, timing, answers)
+            await backends.start()
+            gateway = gateway_for(tmp_path / name, backends.ports, mirror)
+            try:
+                assert (await gateway.handle(call(0))).status == 200
+                await asyncio.sleep(0.1)
+                gateway.samples.flush()
+            finally:
+                backends.close()
+
+        (tmp_path / name).mkdir()
+        asyncio.run(one_call())
+        return recorded(tmp_path / name).sort("called_first", descending=True, nulls_last=True).to_dicts()
+
+    matched = scenario("matched", answers, mirror=True)
+    mismatched = scenario("mismatched", {"old": b'{"a": 1}', "new": b'{"a": 2}'}, mirror=True)
+    [plain] = scenario("plain", answers, mirror=False)
+    for row in [*matched, *mismatched, plain]:
+        assert row["ts"] is not None and row["run_id"] == "r-1" and row["endpoint"] == "hi"
+        assert row["request_id"] == 1 and row["status"] == 200 and row["ok"] is True
+        assert row["latency_ms"] >= 1.0  # type: ignore[operator]
+    same = gateway_module.digest(200, answers["old"])
+    assert [(r["version"], r["slot"], r["primary"], r["called_first"]) for r in matched] == [
+        ("old", "blue", True, True),
+        ("new", "green", False, False),
+    ]
+    assert [(r["digest"], r["match"], r["body"]) for r in matched] == [(same, None, None), (same, True, None)]
+    assert [(r["service_ms"], r["cpu_wait_ms"]) for r in matched] == [(1.25, 0.25), (2.0, 0.0)]
+    assert [(r["match"], r["body"]) for r in mismatched] == [(None, '{"a": 1}'), (False, '{"a": 2}')]
+    assert mismatched[0]["digest"] != mismatched[1]["digest"]
+    assert (plain["version"], plain["slot"], plain["primary"]) == ("old", "blue", True)
+    assert plain["called_first"] is None
+    assert (plain["digest"], plain["match"], plain["body"], plain["service_ms"]) == (same, None, None, 1.25)
