@@ -49,6 +49,7 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -612,7 +613,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", required=True, type=int)
     parser.add_argument("--owner", default="", help="tag naming the workspace that started this process")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.routes, args.samples_dir, args.port))
+    run(serve(args.routes, args.samples_dir, args.port))
+
+
+def run(main_coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run the gateway on uvloop's event loop where it is installed (requirements.txt), asyncio's otherwise.
+
+    The loop is much of what the gateway's process does per request (polling,
+    the transports' reads and writes, callbacks, timers); uvloop does it in C.
+    Measured under ``wrk`` side by side in one run (load ~10 on 2 cores), the
+    same gateway took 161 us of CPU per proxied request on uvloop against 197
+    on asyncio's loop, 281 against 319 mirrored. The gateway behaves the same
+    on either loop: the in-process tests run it on asyncio's, the tests that
+    start it as a process on uvloop where it is installed.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main_coroutine)
+        return
+    uvloop.run(main_coroutine)
 
 
 if __name__ == "__main__":

@@ -265,7 +265,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.confine_writes:
         confine_writes(args.system_dir)
     app = APPS[args.runtime](args.system_dir)
-    uvicorn.run(app, host=LOOPBACK, port=args.port, log_level="warning", access_log=False)
+    # asyncio's loop, not uvloop (installed for the gateway): the served versions stay as they were measured
+    uvicorn.run(app, host=LOOPBACK, port=args.port, log_level="warning", access_log=False, loop="asyncio")
 
 
 if __name__ == "__main__":
