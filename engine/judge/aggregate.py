@@ -76,7 +76,7 @@ def judge_buckets(
     now: dt.datetime | None = None,
 ) -> Verdict:
     """Judge a bucketed frame of old vs new against ``policy`` (see the module docstring)."""
-    conf = policy.statistics.confidence_level
+    conf = policy.statistics.interval_level
     rule = policy.rule
     frame = buckets.with_columns((pl.col("requests") - pl.col("errors")).alias("ok"))
     old, new = frame.filter(pl.col("version") == "old"), frame.filter(pl.col("version") == "new")

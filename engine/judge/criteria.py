@@ -38,9 +38,29 @@ from engine.judge.to_decide import duration_text
 
 PROVABLE = 1.0
 """A guard can prove its limit when its interval's half-width is at most this share of the margin."""
-PRIMARY = 0.5
-"""A tail or the drift is primary (proven at the full confidence) when its half-width is at most this
-share of the margin: an unchanged version then proves it in about 97.5 % of runs."""
+MUST_PASS = 6
+"""Criteria with sampling error that GO may need proven: throughput, central latency, error rate, and,
+where the run can prove them, the p95, the p99 and the drift (validation and mismatches cannot fail an
+unchanged version by chance at the policy's minimum sample size)."""
+
+
+def primary_share(confidence: float, must_pass: int = MUST_PASS) -> float:
+    """The largest interval half-width, as a share of the margin, at which a tail or the drift is primary.
+
+    GO needs every primary criterion proven within its limit, so an unchanged
+    version is GO only as often as all of them prove it at once: their misses
+    add up. The budget for those misses is the policy's own error rate,
+    ``1 − confidence`` (an unchanged version is GO at least as often as a GO is
+    right), split evenly over the :data:`MUST_PASS` criteria. A criterion of
+    half-width ``h = z_c·se`` (``z_c`` one-sided at ``confidence``) proves an
+    unchanged version within margin ``m`` with probability ``Φ(m/se − z_c)``;
+    at least ``1 − ε`` when ``h/m ≤ z_c / (z_c + z_ε)``: 0.41 of the margin at
+    95 % (ε = 0.83 %). Wider, it is a guard (:func:`engine.judge.verdict._guard`).
+    """
+    z_c = z_value(2 * confidence - 1)
+    z_miss = z_value(1 - 2 * (1 - confidence) / must_pass)
+    return z_c / (z_c + z_miss)
+
 
 TAILS = (
     (0.95, "latency_p95_increase", "max_p95_increase"),
@@ -93,7 +113,7 @@ def error_rate_criterion(
 ) -> Criterion:
     """Error-rate change in points, two-proportion interval (the same for samples and buckets)."""
     err, err_p = proportion_difference(
-        err_old, n_old, err_new, n_new, policy.statistics.confidence_level, design_old, design_new
+        err_old, n_old, err_new, n_new, policy.statistics.interval_level, design_old, design_new
     )
     bursty = max(design_old, design_new) > 1.0
     return _criterion(
@@ -123,7 +143,7 @@ def mismatch_criterion(mismatches: int, compared: int, n_old: int, policy: Polic
     """Share of compared new responses that differ from old, Wilson interval."""
     return _criterion(
         "mismatch_rate",
-        wilson_interval(mismatches, compared, policy.statistics.confidence_level),
+        wilson_interval(mismatches, compared, policy.statistics.interval_level),
         policy.statistics.max_mismatch_rate,
         "<=",
         n_old,
@@ -152,7 +172,7 @@ def latency_criteria(
     (:func:`engine.judge.calibration.correct`).
     """
     stats = policy.statistics
-    conf, q = stats.confidence_level, stats.latency_quantile
+    conf, q = stats.interval_level, stats.latency_quantile
     n_old, n_new = int(lat.old.size), int(lat.new.size)
     measured, method = central_change(lat, q, conf)
     central = correct(measured, calibration)
@@ -200,7 +220,7 @@ def latency_criteria(
 def drift_criterion(lat: Latencies, policy: Policy) -> Criterion:
     """The central new/old ratio in the run's second half over its first half, with its pace."""
     stats = policy.statistics
-    found = drift(lat, stats.latency_quantile, stats.confidence_level)
+    found = drift(lat, stats.latency_quantile, stats.interval_level)
     mode = "paired" if lat.paired else "unpaired"
     return drift_from(
         found, f"{mode}: central change per half, compared", int(lat.old.size), int(lat.new.size), policy
@@ -214,7 +234,7 @@ def drift_from(found: Drift | None, method: str, n_old: int, n_new: int, policy:
     if found is None:
         nan = Interval(math.nan, math.nan, math.nan)
         return _criterion("latency_drift", nan, limit, "<=", n_old, n_new, what, method="too short to halve")
-    provable = can_prove(found.change, limit, share=PRIMARY)
+    provable = can_prove(found.change, limit, share=primary_share(policy.statistics.confidence_level))
     if not provable:
         method += "; a guard: its halves are too noisy to prove it within the limit"
     criterion = _criterion(
@@ -248,7 +268,9 @@ def tail_criterion(
     stats = policy.statistics
     name, limit = next((name, getattr(stats, lim)) for q, name, lim in TAILS if q == quantile)
     beyond = min(n_old, n_new) * (1 - quantile)
-    proven = beyond >= stats.min_tail_samples and can_prove(interval, limit, share=PRIMARY)
+    proven = beyond >= stats.min_tail_samples and can_prove(
+        interval, limit, share=primary_share(stats.confidence_level)
+    )
     if beyond < stats.min_tail_samples:
         method += f"; a guard: {beyond:.0f} per version beyond it, {stats.min_tail_samples} to prove it"
     elif not proven:
@@ -314,7 +336,7 @@ def endpoint_criteria(
     the pooled criteria.
     """
     stats = policy.statistics
-    conf = stats.confidence_level
+    conf = stats.interval_level
     if len(names) < 2:
         return []
     for_errors = max(

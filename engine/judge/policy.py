@@ -39,15 +39,30 @@ class StatisticsPolicy(BaseModel):
     max_latency_drift: float = Field(0.10, ge=0)
     """The new/old latency ratio may climb at most this from the run's first half to its second."""
     guard_confidence: float = Field(0.8, gt=0.5, lt=1)
-    """A guard (an endpoint, a tail with few requests beyond it, a drift from noisy halves) whose interval
-    could prove its limit lets a GO through only when it is within it at this one-sided confidence;
-    primary criteria need the whole interval within."""
+    """A tail or drift guard (few requests beyond the tail, or noisy halves) whose interval could prove its
+    limit lets a GO through only when it is within it at this one-sided confidence; primary criteria need
+    the whole interval within. An endpoint's guard is weighed on evidence only (``guard_evidence``)."""
     guard_evidence: float = Field(0.7, ge=0.5, lt=1)
     """A guard whose interval is too wide to prove its limit (the run too small, the machine too noisy)
     holds up GO only when it is beyond its limit at this one-sided confidence: evidence of a regression,
     not the lack of proof."""
     min_samples_per_endpoint: int = Field(200, ge=1)
     """An endpoint with this many requests per version is judged on its own too (Holm across them)."""
+
+    @property
+    def interval_level(self) -> float:
+        """The two-sided level of every criterion's interval: ``2·confidence_level − 1`` (0.90 for 0.95).
+
+        Each end of such an interval is a one-sided bound at ``confidence_level``,
+        and each criterion is a one-sided question: is new within its limit (for
+        GO), is it beyond (for NO_GO)? GO asks every primary criterion to be
+        within: an intersection-union test, whose false-GO rate is at most the
+        largest of its parts' (Berger 1982), so each part at one-sided
+        ``confidence_level`` gives GO that confidence, with no correction for
+        their number; as the equivalence tests of bioequivalence do (TOST, a 90 %
+        interval within the margins for 95 %). See :mod:`engine.judge.verdict`.
+        """
+        return 2 * self.confidence_level - 1
 
 
 class TriggerPolicy(BaseModel):

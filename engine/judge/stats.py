@@ -90,6 +90,28 @@ def design_effect(series: np.ndarray) -> float:
     return float(min(max(bm / var_iid, 1.0), series.size // math.isqrt(series.size)))
 
 
+def burst_effect(failed: np.ndarray, confidence: float) -> float:
+    """The design effect of failure indicators (:func:`design_effect`) where their spread over the run is
+    beyond chance, 1 where independent failures would spread as much.
+
+    With a handful of errors in a run, the batch counts are mostly 0 and 1 and
+    their spread is mostly chance: two of four errors falling in one batch read
+    as a design effect of 1.4, which widened an unchanged version's error
+    interval past its limit in 1 run of 15 (simulated, 0.2 % errors, 1,000
+    requests). The index of dispersion tells bursts from chance: ``(k − 1)·D``
+    is χ² with ``k − 1`` degrees of freedom for ``k`` batches of independent
+    failures, so ``D`` is used only beyond that distribution's ``confidence``
+    quantile. Real bursts (a version failing a few seconds in a row) are far
+    beyond it.
+    """
+    effect = design_effect(failed)
+    batches = math.isqrt(failed.size)
+    if effect <= 1.0 or batches < 10:
+        return effect
+    critical = float(_sps().chi2.ppf(confidence, batches - 1)) / (batches - 1)
+    return effect if effect > critical else 1.0
+
+
 def mean_se(influence: np.ndarray, floor: float = 0.0) -> float:
     """Standard error of the mean of a time-ordered influence series: iid or batch means, the larger."""
     n = influence.size

@@ -28,13 +28,14 @@ def rates(name: str, policy: Policy, paired: bool = True, n: int = N) -> dict[st
 
 
 def test_an_unchanged_system_is_go(policy: Policy) -> None:
-    """Target >= 95 % of paired runs of 1,000 requests (the bench: 95 % of 100 at seed 1)."""
-    assert rates("unchanged", policy)["GO"] >= 26
+    """Target >= 95 % of paired runs of 1,000 requests (30 of 30 here; the bench: 97-99 % of 100 at
+    seed 1; it was 90 % while each primary was proven at 97.5 % one-sided)."""
+    assert rates("unchanged", policy)["GO"] >= 28
 
 
 def test_a_change_inside_the_margin_is_never_no_go(policy: Policy) -> None:
     assert rates("+8%", policy)["NO_GO"] == 0
-    assert rates("+5%", policy)["GO"] >= 15  # 19 of 30 here; the bench: 75 % at 1,000, 90 % at 3,000
+    assert rates("+5%", policy)["GO"] >= 25  # 30 of 30 here (19 before); the bench: 92 % at 1,000
 
 
 @pytest.mark.parametrize(
