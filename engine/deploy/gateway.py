@@ -234,7 +234,23 @@ def own_time(server_timing: str) -> tuple[float | None, float | None]:
 
 
 Row = tuple[Any, ...]
-"""One sample row: the values of :data:`SAMPLE_COLUMNS` in their order."""
+"""One sample row: :data:`SAMPLE_COLUMNS` values in their order, ``ts`` in microseconds since 1970 (UTC).
+
+A timestamp as an integer: read as ``time.time_ns() // 1000`` on the request path
+and made the ``ts`` column in one cast when written. Measured here, polars took
+6.2 us a row to build the column from datetime objects, 0.66 us a row for all 16
+columns with integers (1,600 rows, what a second of a mirrored run brings)."""
+_ROW_SCHEMA = SAMPLE_COLUMNS | {"ts": pl.Int64}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def epoch_us(ts: dt.datetime | int | None) -> int | None:
+    """A row's ``ts``: microseconds since 1970 (UTC) of a datetime (a naive one is taken as UTC)."""
+    if not isinstance(ts, dt.datetime):
+        return ts
+    aware = ts if ts.tzinfo is not None else ts.replace(tzinfo=dt.UTC)
+    return (aware - _EPOCH) // _MICROSECOND
 
 
 class SampleBuffer:
@@ -253,8 +269,9 @@ class SampleBuffer:
         self.written = 0
 
     def add(self, system: str, run_id: str, **row: Any) -> None:
-        """One row by column name (a column not named is null)."""
+        """One row by column name (a column not named is null; ``ts`` a datetime or :data:`Row`'s integer)."""
         row["run_id"] = run_id
+        row["ts"] = epoch_us(row.get("ts"))
         self.append(system, run_id, tuple(row.get(name) for name in SAMPLE_COLUMNS))
 
     def append(self, system: str, run_id: str, row: Row) -> None:
@@ -276,7 +293,9 @@ class SampleBuffer:
             if not values:
                 continue
             columns = zip(SAMPLE_COLUMNS, zip(*values, strict=True), strict=True)
-            frame = pl.DataFrame(dict(columns), schema=SAMPLE_COLUMNS)
+            frame = pl.DataFrame(dict(columns), schema=_ROW_SCHEMA).with_columns(
+                pl.col("ts").cast(SAMPLE_COLUMNS["ts"])
+            )
             folder = self.samples_dir / f"system={system}" / f"run={run_id}"
             folder.mkdir(parents=True, exist_ok=True)
             write_segment(frame, folder / f"part-{os.getpid()}-{next(self.seq):06d}.parquet")
@@ -445,7 +464,7 @@ class Gateway:
         shadow = other if route.get("mirror") and other in slots and primary == active else None
         upstream_path = f"/call/{endpoint}"
         run_id = route.get("record_run")
-        ts = dt.datetime.now(dt.UTC) if run_id else None  # a sample's time: read only for a recorded request
+        ts = time.time_ns() // 1000 if run_id else None  # a sample's time (Row): read only when recorded
         shadow_task = None
         if shadow:
             answer, shadow_task = await self.mirrored(
@@ -500,7 +519,7 @@ class Gateway:
         system: str,
         run_id: str | None,
         endpoint: str,
-        ts: dt.datetime | None,
+        ts: int | None,
         route: dict[str, Any],
         pair: tuple[str, str],
         primary_result: Answer,

@@ -6,14 +6,18 @@ answer head) is checked against the general code it stands in for.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import time
+from pathlib import Path
 
+import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.deploy import http
-from engine.deploy.gateway import _is_json, _json
+from engine.deploy.gateway import SampleBuffer, _is_json, _json
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -93,3 +97,21 @@ def test_the_answer_head_is_the_same_on_the_fast_path(status: int, keep_alive: b
     assert http._encode_response(http.Response(status, body), keep_alive) == general
     with_header = http._encode_response(http.Response(status, body, headers={"x-a": "1"}), keep_alive)
     assert with_header == general.replace(b"\r\nconnection:", b"\r\nx-a: 1\r\nconnection:")
+
+
+def test_a_row_s_time_is_written_to_the_microsecond(tmp_path: Path) -> None:
+    """Rows carry ``ts`` as integer microseconds (the request path's time.time_ns() // 1000); a row added
+    by name may give a datetime. Either way the segment's ts is the same instant, as Datetime(us, UTC)."""
+    aware = dt.datetime(2026, 12, 5, 7, 30, 1, 123456, tzinfo=dt.UTC)
+    other_zone = aware.astimezone(dt.timezone(dt.timedelta(hours=-5)))
+    naive = aware.replace(tzinfo=None)  # taken as UTC
+    buffer = SampleBuffer(tmp_path)
+    for ts in (aware, other_zone, naive, None):
+        buffer.add("s", "r", ts=ts, request_id=1)
+    before = time.time_ns() // 1000
+    buffer.add("s", "r", ts=before, request_id=2)
+    assert buffer.flush() == 5
+    frame = pl.read_parquet(tmp_path / "system=s" / "run=r" / "*.parquet")
+    assert frame.schema["ts"] == pl.Datetime("us", "UTC")
+    assert frame["ts"].to_list()[:4] == [aware, aware, aware, None]
+    assert frame["ts"][4] == dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=before)
