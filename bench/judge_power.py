@@ -3,6 +3,13 @@ differences, at several sample sizes, paired (mirrored, with request ids) and un
 with the ids dropped).
 
 Run: python -m bench.judge_power [--runs 200] [--sizes 300,1000,3000,10000] [--scenarios a,b] [--seed 1]
+      [--noise lognormal|busy|heavy] [--modes paired,unpaired,own]
+
+Modes: ``paired`` and ``unpaired`` judge the round trip alone (samples without ``service_ms``, as
+before the gateway read the versions' own time, or a user's file); ``own`` is a mirrored run as the
+gateway records it now: each version's own time (``service_ms``, :data:`OWN`, fitted to real A/A runs)
+and the round trip around it (the ``--noise`` model on top of it), judged on own time with the round
+trip as a guard.
 
 A judge is a test, and a test has a size and a power: this measures both, the
 way one measures a classifier, instead of arguing them.
@@ -99,6 +106,17 @@ began calling the shadow after the caller's answer: per version, 40 % of request
 ratio: sd 1.1-1.2 (real 1.1-1.3), quantiles 1 %: -2.5, 25 %: -0.8, 75 %: +0.6, 99 %: +2.6 (real
 -2.5, -0.9, +0.6, +2.4), density at the median 0.5 (real 0.36-0.6), old p99/p50 10-20 (real 5-27)."""
 NOISES = {n.name: n for n in (LOGNORMAL, BUSY, HEAVY)}
+OWN = Noise("own", 0.15, 0.9, 0.25, 0.25, 0.0, 0.8, 0.7, 0.02)
+"""Each version's own time (``service_ms``), fitted to 8 real A/A runs of hello_world_api here (two fresh
+copies each, 800 pairs, load 11-16): per version sd of log own time 0.3-0.43 (simulated 0.41), old and
+new correlated 0.3-0.5 (0.5), per-request log ratio sd 0.35-0.49 (0.38), quantiles of the ratio 1 %:
+-1.0, 99 %: +0.9 (-0.9, +0.9). The round trip is this plus the ``--noise`` model's (the HTTP and the
+machine's run-queue waits, outside either version)."""
+OWN_SCALE = 0.2
+"""Own time is about a fifth of the round trip here (p50 0.21 ms of 1.2-1.7 ms)."""
+PROCESS_MEAN, PROCESS_SD = -0.012, 0.015
+"""Per run, new's own time is off by exp(N(mean, sd)): the two processes' own difference and the
+shadow's position (8 fresh A/A runs: medians -3.2 % to +0.9 %, mean -1.2 %, sd 1.5 %)."""
 T0 = dt.datetime(2026, 1, 1)
 
 
@@ -115,6 +133,8 @@ class Scenario:
     extra_errors: float = 0.0
     drift: tuple[float, float] | None = None
     spread: float = 1.0
+    trip_factor: float = 1.0
+    """New's round trip outside its own time (its HTTP layer, its answers' size) is this much slower."""
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -133,8 +153,11 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("errors +0.5pt", ("GO",), extra_errors=0.005),
         Scenario("errors +2pt", ("NO_GO",), extra_errors=0.02),
         Scenario("drift 0.9->1.2", ("NO_GO",), drift=(0.9, 1.2)),
+        Scenario("round trip +30%", ("NO_GO", "INCONCLUSIVE"), trip_factor=1.3),
     )
 }
+"""``round trip +30%``: new's own time unchanged, what callers wait 30 % longer. Without own time it is a
++30 % change like another; with it, the round trip's guard must keep it from GO (NO_GO or INCONCLUSIVE)."""
 
 
 def _ar1(rng: np.random.Generator, n: int, rho: float) -> np.ndarray:
@@ -164,15 +187,14 @@ def _own(rng: np.random.Generator, n: int, noise: Noise) -> np.ndarray:
     return out
 
 
-def simulate_run(
-    scenario: Scenario, n: int, seed: int, paired: bool = True, noise: Noise = LOGNORMAL
-) -> pl.DataFrame:
-    """``n`` mirrored requests under ``scenario`` as a samples frame; ``paired=False`` drops the ids."""
-    rng = np.random.default_rng(seed)
-    endpoint = rng.choice(len(ENDPOINTS), size=n, p=SHARES)
+def _versions(
+    scenario: Scenario, rng: np.random.Generator, endpoint: np.ndarray, noise: Noise, scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Old's and new's latencies (ms) for requests at ``endpoint`` under ``noise``, the change applied."""
+    n = endpoint.size
     load = _ar1(rng, n, noise.load_rho)
     shared = (load * load - 1) / math.sqrt(2) * noise.load_sd + rng.normal(0, noise.request_sd, n)
-    base = np.log(np.asarray(BASE_MS))[endpoint]
+    base = np.log(np.asarray(BASE_MS) * scale)[endpoint]
     old_dev, new_dev = shared + _own(rng, n, noise), shared + _own(rng, n, noise)
     if scenario.spread != 1.0:  # wider around the same median
         middle = float(np.median(new_dev))
@@ -182,7 +204,28 @@ def simulate_run(
         log_factor += np.log(np.linspace(*scenario.drift, n))
     log_factor += math.log(scenario.endpoint_factor) * (endpoint == SLOW_ENDPOINT)
     log_factor += math.log(12.0) * (rng.random(n) < scenario.tail_share)
-    old_ms, new_ms = np.exp(base + old_dev), np.exp(base + new_dev + log_factor)
+    return np.exp(base + old_dev), np.exp(base + new_dev + log_factor)
+
+
+def simulate_run(
+    scenario: Scenario, n: int, seed: int, paired: bool = True, noise: Noise = LOGNORMAL, own: bool = False
+) -> pl.DataFrame:
+    """``n`` mirrored requests under ``scenario`` as a samples frame; ``paired=False`` drops the ids.
+
+    ``own``: the versions' own time (:data:`OWN`, where the change applies) is recorded as
+    ``service_ms``, and the round trip is it plus ``noise`` (where only ``trip_factor`` applies).
+    """
+    rng = np.random.default_rng(seed)
+    endpoint = rng.choice(len(ENDPOINTS), size=n, p=SHARES)
+    if own:
+        old_own, new_own = _versions(scenario, rng, endpoint, OWN, OWN_SCALE)
+        new_own *= math.exp(rng.normal(PROCESS_MEAN, PROCESS_SD))
+        trip = Scenario("trip", (), factor=scenario.trip_factor)
+        old_out, new_out = _versions(trip, rng, endpoint, noise, 1 - OWN_SCALE)
+        old_ms, new_ms = old_own + old_out, new_own + new_out
+    else:
+        old_ms, new_ms = _versions(scenario, rng, endpoint, noise)
+        new_ms *= scenario.trip_factor
     old_ok = rng.random(n) >= BASE_ERRORS
     new_ok = rng.random(n) >= BASE_ERRORS + scenario.extra_errors
     ts = np.datetime64(T0, "us") + (np.arange(n) * (1e6 / RATE)).astype("timedelta64[us]")
@@ -192,6 +235,9 @@ def simulate_run(
     new = pl.DataFrame({"ts": ts, "version": "new", "latency_ms": new_ms, "ok": new_ok, "endpoint": names})
     old = old.with_columns(pl.lit(None, pl.Boolean).alias("match"), pl.Series("request_id", ids, pl.Int64))
     new = new.with_columns(pl.lit(True).alias("match"), pl.Series("request_id", ids, pl.Int64))
+    if own:
+        old = old.with_columns(pl.Series("service_ms", old_own))
+        new = new.with_columns(pl.Series("service_ms", new_own))
     return pl.concat([old, new]).sort("ts", maintain_order=True)
 
 
@@ -217,11 +263,12 @@ def operating_characteristic(
     policy: Policy,
     seed: int = 1,
     noise: Noise = LOGNORMAL,
+    own: bool = False,
 ) -> Cell:
     """Judge ``runs`` simulated runs of ``scenario`` with ``n`` requests, each with its own seed."""
     cell = Cell()
     for i in range(runs):
-        frame = simulate_run(scenario, n, seed * 10_000_000 + n * 1_000 + i, paired, noise)
+        frame = simulate_run(scenario, n, seed * 10_000_000 + n * 1_000 + i, paired, noise, own)
         cell.counts[judge_samples(frame, policy, validation_success_rate=1.0).verdict] += 1
     return cell
 
@@ -233,21 +280,23 @@ def main() -> None:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--noise", default="lognormal", choices=sorted(NOISES))
-    parser.add_argument("--modes", default="paired,unpaired")
+    parser.add_argument("--modes", default="paired,unpaired,own")
     args = parser.parse_args()
     policy = load_policy()
     sizes = [int(s) for s in args.sizes.split(",")]
     started = time.perf_counter()
     noise = NOISES[args.noise]
-    print(f"noise {noise}")
+    print(f"noise {noise}; own time (mode own) {OWN}, process effect N({PROCESS_MEAN}, {PROCESS_SD})")
     print(f"{args.runs} runs per cell; GO / NO_GO / INCONCLUSIVE in %; * marks a GO where GO is wrong")
     print(f"{'scenario':16s} {'mode':8s}" + "".join(f"{f'n={n:,}':>20s}" for n in sizes))
     for name in args.scenarios.split(","):
         scenario = SCENARIOS[name]
-        for paired in (mode == "paired" for mode in args.modes.split(",")):
-            row = f"{name:16s} {'paired' if paired else 'unpaired':8s}"
+        for mode in args.modes.split(","):
+            row = f"{name:16s} {mode:8s}"
             for n in sizes:
-                cell = operating_characteristic(scenario, n, args.runs, paired, policy, args.seed, noise)
+                cell = operating_characteristic(
+                    scenario, n, args.runs, mode != "unpaired", policy, args.seed, noise, mode == "own"
+                )
                 go, no, unsure = (100 * cell.rate(v) for v in ("GO", "NO_GO", "INCONCLUSIVE"))
                 flag = "*" if go and "GO" not in scenario.right else " "
                 row += f"{go:6.1f}{flag}{no:6.1f} {unsure:5.1f}"

@@ -3,7 +3,9 @@
 Run: python -m bench.judge_speed [SAMPLES_PER_SIDE] [--against REV] [--rounds 3]
 
 The frame is a mirrored run: request ids, five endpoints, lognormal
-latencies, 0.1 % errors. "unpaired" is the same frame without the ids. With
+latencies, 0.1 % errors. "paired" judges its round trip alone (no ``service_ms``),
+"own" each version's own time with the round trip as a guard beside it (what a
+gateway run now records), "unpaired" the round trip without the ids. With
 ``--against`` the judge of git revision REV (default: the last one before
 the paired analysis) judges the same frames in a subprocess, in turns with
 this one, so both see the same machine load; the ratio is the comparison to
@@ -33,6 +35,8 @@ import sys, time, polars as pl
 from engine.judge.policy import load_policy
 from engine.judge.verdict import judge_samples
 frame = pl.read_parquet(sys.argv[1])
+if sys.argv[2] != "own":
+    frame = frame.drop("service_ms")
 if sys.argv[2] == "unpaired":
     frame = frame.with_columns(pl.lit(None, pl.Int64).alias("request_id"))
 policy = load_policy()
@@ -56,6 +60,7 @@ def make(n: int) -> pl.DataFrame:
             **side,
             "version": "old",
             "latency_ms": shared * rng.lognormal(0, 0.2, n),
+            "service_ms": 0.2 * shared * rng.lognormal(0, 0.2, n),
             "ok": rng.random(n) > 0.001,
         }
     )
@@ -64,12 +69,13 @@ def make(n: int) -> pl.DataFrame:
             **side,
             "version": "new",
             "latency_ms": shared * rng.lognormal(0, 0.2, n),
+            "service_ms": 0.2 * shared * rng.lognormal(0, 0.2, n),
             "ok": rng.random(n) > 0.001,
         }
     )
     old = old.with_columns(pl.lit(None, pl.Boolean).alias("match"))
     new = new.with_columns(pl.Series("match", rng.random(n) > 0.0001))
-    columns = ["ts", "version", "latency_ms", "ok", "endpoint", "match", "request_id"]
+    columns = ["ts", "version", "latency_ms", "ok", "endpoint", "match", "request_id", "service_ms"]
     return pl.concat([old.select(columns), new.select(columns)]).sort("ts", maintain_order=True)
 
 
@@ -112,7 +118,7 @@ def main() -> None:
         frame_file = Path(tmp) / "samples.parquet"
         make(args.n).write_parquet(frame_file)
         before = checkout(args.against, Path(tmp) / "before") if args.against else None
-        for mode in ("paired", "unpaired"):
+        for mode in ("paired", "own", "unpaired"):
             now, cpu, then, then_cpu, verdicts = [], [], [], [], set()
             for _ in range(args.rounds):  # in turns, so both see the same load
                 seconds, cpu_seconds, verdict = timed(here, frame_file, mode)

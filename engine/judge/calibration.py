@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Literal
 
 import duckdb
 from pydantic import BaseModel, Field
@@ -22,6 +23,10 @@ from pydantic import BaseModel, Field
 from engine.judge.stats import Interval
 from engine.store.events import latest_after
 from engine.units import change
+
+LatencyMeasure = Literal["own_time", "round_trip"]
+"""What the latency criteria judged: each version's own time (``service_ms``: its ``Server-Timing`` span
+less its CPU wait) or the round trip through the gateway (``latency_ms``)."""
 
 MEASURED = "calibration:measured"
 """The audit action that records a calibration (its ``after`` is a :class:`Calibration`)."""
@@ -43,6 +48,28 @@ class Calibration(BaseModel):
     )
     low: float | None = Field(description="Low end of its interval (with ``high``: the noise).")
     high: float | None
+    measure: LatencyMeasure = Field(
+        "round_trip",
+        description="What ``latency_change`` read: the versions' own time or the round trip (a calibration "
+        "from before own time was read is a round trip's).",
+    )
+    round_trip_change: float | None = Field(
+        None, description="The round trip's change between the copies when ``latency_change`` is own time."
+    )
+    round_trip_low: float | None = None
+    round_trip_high: float | None = None
+
+    def reading(self, measure: str) -> Interval | None:
+        """The A/A change of ``measure`` (own time or round trip) with its interval; None if not read."""
+        if measure == self.measure:
+            values = (self.latency_change, self.low, self.high)
+        elif measure == "round_trip":
+            values = (self.round_trip_change, self.round_trip_low, self.round_trip_high)
+        else:
+            return None
+        if any(v is None for v in values):
+            return None
+        return Interval(*values)  # type: ignore[arg-type]
 
     def describe(self) -> str:
         """One line for the CLI and the page: the A/A figure with its interval and its provenance."""
@@ -50,13 +77,20 @@ class Calibration(BaseModel):
             figure = "latency not measured"
         else:
             figure = f"latency {change(self.latency_change)} [{change(self.low)}, {change(self.high)}]"
+            if self.measure == "own_time":
+                figure += " on the versions' own time"
+                trip = self.reading("round_trip")
+                if trip is not None:
+                    figure += (
+                        f", round trip {change(trip.estimate)} [{change(trip.low)}, {change(trip.high)}]"
+                    )
         return (
             f"A/A (old against a copy of old): {figure}, {self.verdict}, {self.pairs:,} pairs "
             f"at {self.rps:g} req/s; run {self.run_id} by {self.actor}, {self.measured_at:%Y-%m-%d %H:%M} UTC"
         )
 
 
-def correct(interval: Interval, calibration: Calibration | None) -> Interval:
+def correct(interval: Interval, calibration: Calibration | None, measure: str = "round_trip") -> Interval:
     """A latency change of a real run with the measurement's own bias taken out, and its noise added.
 
     The A/A run reads ``latency_change`` between two identical versions, with
@@ -68,18 +102,21 @@ def correct(interval: Interval, calibration: Calibration | None) -> Interval:
     reads between identical versions no longer counts against new, and the
     A/A run's own uncertainty makes the interval wider, never narrower.
 
-    No calibration, or one without a latency figure, leaves the interval as it is.
+    ``measure`` is what ``interval`` read (own time or round trip): only the
+    A/A reading of the same measure corrects it. No calibration, or none of
+    that measure, leaves the interval as it is.
     """
-    c = calibration
-    if c is None or c.latency_change is None or c.low is None or c.high is None:
+    aa = None if calibration is None else calibration.reading(measure)
+    if aa is None:
         return interval
-    if not all(math.isfinite(v) and v > -1 for v in (interval.estimate, interval.low, interval.high)):
+    values = (interval.estimate, interval.low, interval.high, aa.estimate, aa.low, aa.high)
+    if not all(math.isfinite(v) and v > -1 for v in values):
         return interval
     log = math.log1p
-    bias = log(c.latency_change)
+    bias = log(aa.estimate)
     centre = log(interval.estimate) - bias
-    below = math.hypot(log(interval.estimate) - log(interval.low), log(c.high) - bias)
-    above = math.hypot(log(interval.high) - log(interval.estimate), bias - log(c.low))
+    below = math.hypot(log(interval.estimate) - log(interval.low), log(aa.high) - bias)
+    above = math.hypot(log(interval.high) - log(interval.estimate), bias - log(aa.low))
     return Interval(math.expm1(centre), math.expm1(centre - below), math.expm1(centre + above))
 
 

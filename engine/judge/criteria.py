@@ -161,40 +161,99 @@ def _quantiles(sorted_values: np.ndarray) -> list[float | None]:
     return [_num(float(v)) for v in np.quantile(sorted_values, [0.5, 0.95, 0.99])]
 
 
+OWN_TIME = "on each version's own time (its Server-Timing span, CPU wait excluded)"
+"""How the latency criteria say what they judged when the samples carry ``service_ms``."""
+
+
+PROCESS_SPREAD = 0.02
+"""How far apart two processes of the same code read on their own time, run to run (sd of the log ratio).
+
+Measured: 8 A/A runs here, each with two freshly started copies of
+hello_world_api (20 s at 40 req/s, load 11-16), read the copies' own-time
+median ratio from -3.2 % to +0.9 % (mean -1.2 %, sd 1.5 %), each run's own
+interval ±0.5-1.5 %; the same two processes kept their difference run after
+run, while fresh ones drew another (two copies with PYTHONHASHSEED fixed still
+read -2.9 % and +3.1 % apart). A process's place in memory and on the cores
+makes it a few percent faster or slower than another copy of itself
+(Mytkowicz et al., "Producing wrong data without doing anything obviously
+wrong", 2009; pyperf runs many processes for this reason), and the shadow's
+place after the primary adds about a percent. A run has one process per
+version, so its requests cannot average it out: it is added to every
+own-time comparison of the two versions, in quadrature. The round trip's own
+noise is many times larger, and the drift compares the same two processes
+with themselves, so neither takes it."""
+
+
+def with_process_spread(interval: Interval, confidence: float, spread: float = PROCESS_SPREAD) -> Interval:
+    """``interval`` (a relative change at two-sided ``confidence``) widened by the spread two processes of
+    the same code show (:data:`PROCESS_SPREAD`), each side in quadrature on the log scale."""
+    values = (interval.estimate, interval.low, interval.high)
+    if not all(math.isfinite(v) and v > -1 for v in values):
+        return interval
+    est, low, high = (math.log1p(v) for v in values)
+    extra = z_value(confidence) * spread
+    below, above = math.hypot(est - low, extra), math.hypot(high - est, extra)
+    return Interval(interval.estimate, math.expm1(est - below), math.expm1(est + above))
+
+
+def process_half_width(interval: Interval, confidence: float) -> float | None:
+    """The part of an own-time interval's half-width that no run length takes away, on its own scale."""
+    if not math.isfinite(interval.estimate) or interval.estimate <= -1:
+        return None
+    return (1 + interval.estimate) * math.expm1(z_value(confidence) * PROCESS_SPREAD)
+
+
+def _on(measure: str) -> str:
+    """The words a latency criterion adds for its measure ("" for the round trip, as before own time)."""
+    return ", own time" if measure == "own_time" else ""
+
+
 def latency_criteria(
-    lat: Latencies, policy: Policy, calibration: Calibration | None = None
+    lat: Latencies, policy: Policy, calibration: Calibration | None = None, measure: str = "round_trip"
 ) -> tuple[list[Criterion], Interval]:
     """The central latency criterion, the p95 and p99 criteria and the drift; and the central interval
     as measured (the seed's rule reads its estimate).
 
-    ``calibration`` (the system's A/A reading) corrects the central criterion: what the same
-    measurement reads between two copies of old is taken out, its noise added
-    (:func:`engine.judge.calibration.correct`).
+    ``measure`` is what ``lat`` holds: ``own_time`` (each version's ``service_ms``)
+    or ``round_trip`` (``latency_ms``); the criteria say which. ``calibration``
+    (the system's A/A reading) corrects the central criterion when it read the
+    same measure: what the same measurement reads between two copies of old is
+    taken out, its noise added (:func:`engine.judge.calibration.correct`).
     """
     stats = policy.statistics
     conf, q = stats.interval_level, stats.latency_quantile
     n_old, n_new = int(lat.old.size), int(lat.new.size)
     measured, method = central_change(lat, q, conf)
-    central = correct(measured, calibration)
+    if measure == "own_time":
+        measured = with_process_spread(measured, conf)
+        method += f"; ± {PROCESS_SPREAD:.0%} (sd) for the two processes' own spread"
+    central = correct(measured, calibration, measure)
     p_value, prob_slower = rank_test(lat.old_sorted, lat.new_sorted)
     detail: dict[str, float | None] = {"rank_test_p_value": _num(p_value), "p_new_slower": _num(prob_slower)}
+    if measure == "own_time":
+        detail["process_half_width"] = process_half_width(central, conf)
     for side, values in (("old", lat.old_sorted), ("new", lat.new_sorted)):
         for label, value in zip(("p50", "p95", "p99"), _quantiles(values), strict=True):
             detail[f"{side}_{label}_ms"] = value
     if lat.paired:
         detail["pairs"] = float(n_old)
-    what = f"p{round(q * 100)} latency change" + (" (per request)" if "median" in method else "")
-    if calibration is not None and central is not measured:
+    what = f"p{round(q * 100)} latency change"
+    if measure == "own_time":
+        what += " (per request, " + OWN_TIME + ")" if "median" in method else " (" + OWN_TIME + ")"
+        method += "; own time: service_ms (Server-Timing less CPU wait), not the round trip"
+    elif "median" in method:
+        what += " (per request)"
+    aa = None if calibration is None else calibration.reading(measure)
+    if calibration is not None and aa is not None and central is not measured:
         detail |= {
             "measured_change": _num(measured.estimate),
-            "aa_change": calibration.latency_change,
-            "aa_low": calibration.low,
-            "aa_high": calibration.high,
+            "aa_change": aa.estimate,
+            "aa_low": aa.low,
+            "aa_high": aa.high,
         }
-        aa = units.change(calibration.latency_change)
         what += (
-            f", measured {units.change(measured.estimate)} less the {aa} the same measurement reads"
-            " between two copies of old"
+            f", measured {units.change(measured.estimate)} less the {units.change(aa.estimate)} the same "
+            "measurement reads between two copies of old"
         )
         method += f"; corrected by the A/A run {calibration.run_id}"
     out = [
@@ -212,24 +271,68 @@ def latency_criteria(
     ]
     for quantile, _, _ in TAILS:
         interval, tail_method = tail_change(lat, quantile, conf)
-        out.append(tail_criterion(quantile, interval, tail_method, n_old, n_new, policy))
-    out.append(drift_criterion(lat, policy))
+        out.append(tail_criterion(quantile, interval, tail_method, n_old, n_new, policy, measure))
+    out.append(drift_criterion(lat, policy, measure))
     return out, measured
 
 
-def drift_criterion(lat: Latencies, policy: Policy) -> Criterion:
+def round_trip_criterion(lat: Latencies, policy: Policy, calibration: Calibration | None = None) -> Criterion:
+    """What callers waited through the gateway, new against old: a guard beside the own-time criteria.
+
+    Judged on own time, a version whose slowness lies outside its own span
+    (its HTTP server, the size of its answers, its connections) would pass
+    unseen: the round trip keeps it in view. A guard, not primary: on a busy
+    machine the round trip's noise (run-queue waits, the shadow's position)
+    is many times the versions' own, and it cannot be asked to prove the
+    margin; it holds up GO on evidence of a regression, as an endpoint does
+    (:func:`engine.judge.verdict._guard`), and fails when wholly beyond.
+    Corrected by the system's A/A reading of the round trip when there is one.
+    """
+    stats = policy.statistics
+    measured, method = central_change(lat, stats.latency_quantile, stats.interval_level)
+    interval = correct(measured, calibration, "round_trip")
+    detail: dict[str, float | None] = {}
+    for side, values in (("old", lat.old_sorted), ("new", lat.new_sorted)):
+        for label, value in zip(("p50", "p95", "p99"), _quantiles(values), strict=True):
+            detail[f"{side}_{label}_ms"] = value
+    what = f"round-trip p{round(stats.latency_quantile * 100)} latency change (what callers waited)"
+    if interval is not measured and calibration is not None:
+        detail["measured_change"] = _num(measured.estimate)
+        method += f"; corrected by the A/A run {calibration.run_id}"
+    return _criterion(
+        "latency_round_trip_increase",
+        interval,
+        policy.rule.max_latency_increase,
+        "<=",
+        int(lat.old.size),
+        int(lat.new.size),
+        what,
+        detail,
+        method=method + "; latency_ms, the gateway's round trip",
+        role="guard",
+    )
+
+
+def drift_criterion(lat: Latencies, policy: Policy, measure: str = "round_trip") -> Criterion:
     """The central new/old ratio in the run's second half over its first half, with its pace."""
     stats = policy.statistics
     found = drift(lat, stats.latency_quantile, stats.interval_level)
     mode = "paired" if lat.paired else "unpaired"
     return drift_from(
-        found, f"{mode}: central change per half, compared", int(lat.old.size), int(lat.new.size), policy
+        found,
+        f"{mode}: central change per half, compared",
+        int(lat.old.size),
+        int(lat.new.size),
+        policy,
+        measure,
     )
 
 
-def drift_from(found: Drift | None, method: str, n_old: int, n_new: int, policy: Policy) -> Criterion:
+def drift_from(
+    found: Drift | None, method: str, n_old: int, n_new: int, policy: Policy, measure: str = "round_trip"
+) -> Criterion:
     """The drift criterion from a measured :class:`Drift` (None: the run was too short to halve)."""
-    what = "latency ratio drift (second half of the run over the first)"
+    what = f"latency ratio drift (second half of the run over the first{_on(measure)})"
     limit = policy.statistics.max_latency_drift
     if found is None:
         nan = Interval(math.nan, math.nan, math.nan)
@@ -262,7 +365,13 @@ def drift_from(found: Drift | None, method: str, n_old: int, n_new: int, policy:
 
 
 def tail_criterion(
-    quantile: float, interval: Interval, method: str, n_old: int, n_new: int, policy: Policy
+    quantile: float,
+    interval: Interval,
+    method: str,
+    n_old: int,
+    n_new: int,
+    policy: Policy,
+    measure: str = "round_trip",
 ) -> Criterion:
     """p95 or p99: proven like the others once enough requests lie beyond it, a guard before."""
     stats = policy.statistics
@@ -282,11 +391,20 @@ def tail_criterion(
         "<=",
         n_old,
         n_new,
-        f"p{round(quantile * 100)} latency change",
+        f"p{round(quantile * 100)} latency change" + (f" ({OWN_TIME})" if measure == "own_time" else ""),
         {"beyond_per_version": float(beyond)},
         method=method,
         role="primary" if proven else "guard",
     )
+
+
+def on_evidence_only(c: Criterion) -> bool:
+    """Whether a guard is weighed on evidence of a regression only, never asked to be within its limit:
+    an endpoint's criteria and the round trip, second views of what a primary criterion proves (the pooled
+    figures, the own time). Tails and the drift are judged by no other criterion: a tail on its few
+    slowest requests is the only one that sees a slow 3 % of requests (:func:`engine.judge.verdict._guard`).
+    """
+    return c.endpoint is not None or c.name == "latency_round_trip_increase"
 
 
 def can_prove(
@@ -327,6 +445,7 @@ def endpoint_criteria(
     errors: list[tuple[int, int, int, int, float, float]],
     names: list[str],
     policy: Policy,
+    measure: str = "round_trip",
 ) -> list[Criterion]:
     """Latency and errors of every endpoint with enough samples on its own, Holm across them.
 
@@ -349,6 +468,10 @@ def endpoint_criteria(
             continue
         sub = lat.endpoint(code)
         interval, method = central_change(sub, stats.latency_quantile, conf)
+        endpoint_detail: dict[str, float | None] = {}
+        if measure == "own_time":
+            interval = with_process_spread(interval, conf)
+            endpoint_detail["process_half_width"] = process_half_width(interval, conf)
         latency = _criterion(
             f"latency_increase[{name}]",
             interval,
@@ -356,7 +479,8 @@ def endpoint_criteria(
             "<=",
             int(sub.old.size),
             int(sub.new.size),
-            f"endpoint {name}: p{round(stats.latency_quantile * 100)} latency change",
+            f"endpoint {name}: p{round(stats.latency_quantile * 100)} latency change{_on(measure)}",
+            endpoint_detail,
             method=method,
             endpoint=name,
             role="guard",

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from engine import units
-from engine.judge.calibration import Calibration
+from engine.judge.calibration import Calibration, LatencyMeasure
 from engine.judge.policy import Policy
 from engine.judge.stats import Interval
 from engine.judge.to_decide import MoreEvidence
@@ -106,6 +106,18 @@ class Verdict(BaseModel):
     paired: bool = Field(False, description="Judged on mirrored requests paired by request_id.")
     calibration: Calibration | None = Field(
         None, description="The A/A reading the latency change was corrected by (None: not calibrated)."
+    )
+    interval_level: float | None = Field(
+        None,
+        description="Two-sided level of the criteria's intervals: each end a one-sided bound at the "
+        "confidence level (0.9 for 0.95). None: a verdict from before, whose intervals were at the "
+        "confidence level two-sided.",
+    )
+    latency_measure: LatencyMeasure = Field(
+        "round_trip",
+        description="own_time: the latency criteria judged each version's own time (its Server-Timing span, "
+        "CPU wait excluded) and the round trip is a guard beside them; round_trip: the samples had no own "
+        "time, the latency criteria judged the round trip.",
     )
 
 

@@ -40,6 +40,8 @@ class Side:
     """Ids as int64, -1 where the row had none; None when no row had one."""
     first: np.ndarray | None = None
     """Whether this version was called first for its request (None: not recorded)."""
+    own_ms: np.ndarray | None = None
+    """The version's own time per request (``service_ms``, NaN where not reported); None: no row has it."""
 
     @property
     def size(self) -> int:
@@ -49,7 +51,8 @@ class Side:
         keep = self.ok
         ids = None if self.request_id is None else self.request_id[keep]
         first = None if self.first is None else self.first[keep]
-        return Side(self.ok[keep], self.ms[keep], self.seconds[keep], self.endpoint[keep], ids, first)
+        own = None if self.own_ms is None else self.own_ms[keep]
+        return Side(self.ok[keep], self.ms[keep], self.seconds[keep], self.endpoint[keep], ids, first, own)
 
 
 def _seconds(ts: pl.Series) -> np.ndarray:
@@ -76,12 +79,16 @@ def split_sides(samples: pl.DataFrame) -> tuple[Side, Side, list[str]]:
     first = None
     if "called_first" in frame.columns and frame["called_first"].null_count() < frame.height:
         first = frame["called_first"].fill_null(False).to_numpy()
+    own = None
+    if "service_ms" in frame.columns and frame["service_ms"].null_count() < frame.height:
+        own = frame["service_ms"].cast(pl.Float64).fill_null(np.nan).to_numpy()
 
     def side(mask: np.ndarray) -> Side:
         return Side(
             *(c[mask] for c in columns),
             None if ids is None else ids[mask],
             None if first is None else first[mask],
+            None if own is None else own[mask],
         )
 
     return side(~is_new), side(is_new), names
@@ -103,6 +110,9 @@ class Pairs:
     new_ms: np.ndarray
     new_first: np.ndarray | None = None
     """New was called before old for this request (None: the order was not recorded)."""
+    old_own: np.ndarray | None = None
+    """Each version's own time (``service_ms``; NaN where a side has none); None when no row has it."""
+    new_own: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -153,7 +163,9 @@ def pair_requests(old: Side, new: Side) -> Pairs | None:
         and (old.request_id >= 0).all()
     ):
         # the gateway's case: each pair's two rows share a timestamp, so in time order they line up
-        return Pairs(old.seconds, old.endpoint, old.ok, new.ok, old.ms, new.ms, new.first)
+        return Pairs(
+            old.seconds, old.endpoint, old.ok, new.ok, old.ms, new.ms, new.first, old.own_ms, new.own_ms
+        )
     found = _rows_by_id(old.request_id, new.request_id) or _rows_by_join(old.request_id, new.request_id)
     at_old, at_new = found
     has_old, has_new = at_old >= 0, at_new >= 0
@@ -175,4 +187,6 @@ def pair_requests(old: Side, new: Side) -> Pairs | None:
         old_ms=arranged(np.where(has_old, old.ms[i_old], np.nan)),
         new_ms=arranged(np.where(has_new, new.ms[i_new], np.nan)),
         new_first=None if new.first is None else arranged(has_new & new.first[i_new]),
+        old_own=None if old.own_ms is None else arranged(np.where(has_old, old.own_ms[i_old], np.nan)),
+        new_own=None if new.own_ms is None else arranged(np.where(has_new, new.own_ms[i_new], np.nan)),
     )

@@ -29,6 +29,7 @@ LABELS = {
     "latency_p95_increase": "p95 latency change",
     "latency_p99_increase": "p99 latency change",
     "latency_drift": "Latency drift over the run",
+    "latency_round_trip_increase": "Round-trip latency change",
 }
 
 

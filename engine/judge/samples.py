@@ -4,8 +4,13 @@ Columns: ``ts`` (timestamp), ``version`` (``old``/``new``), ``latency_ms``
 (float), ``ok`` (bool), optional ``endpoint`` (str), ``match`` (bool, on
 new rows: the response equalled old's) and ``request_id`` (the same value on
 a mirrored request's old and new rows: the judge then compares each request
-with itself; integers, or any text, which is numbered) and ``called_first``
-(on a mirrored request: this version was called before the other one).
+with itself; integers, or any text, which is numbered), ``called_first``
+(on a mirrored request: this version was called before the other one) and
+``service_ms`` (the version's own time on the request, as its ``Server-Timing``
+header reports it, less the time its thread waited for a CPU; ``cpu_wait_ms``
+is that wait): when every ok request of both versions carries it, the latency
+criteria judge it instead of the round trip ``latency_ms``
+(:mod:`engine.judge.verdict`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ CANONICAL: dict[str, pl.DataType] = {
     "match": pl.Boolean(),
     "request_id": pl.Int64(),
     "called_first": pl.Boolean(),
+    "service_ms": pl.Float64(),
+    "cpu_wait_ms": pl.Float64(),
 }
 
 
@@ -93,14 +100,15 @@ def normalise_samples(frame: pl.DataFrame, source: str = "samples") -> pl.DataFr
             raise InputError(
                 source, f"row {nulls['row'][0] + 1}, column '{column}'", REQUIRED[column], "empty"
             )
-    negative = indexed.filter((pl.col("latency_ms") < 0) | ~pl.col("latency_ms").is_finite())
-    if negative.height:
-        raise InputError(
-            source,
-            f"row {negative['row'][0] + 1}, column 'latency_ms'",
-            "a finite latency >= 0",
-            repr(negative["latency_ms"][0]),
-        )
+    for column in ("latency_ms", "service_ms", "cpu_wait_ms"):  # the last two may be empty, never negative
+        negative = indexed.filter((pl.col(column) < 0) | ~pl.col(column).is_finite())
+        if negative.height:
+            raise InputError(
+                source,
+                f"row {negative['row'][0] + 1}, column '{column}'",
+                "a finite time in ms >= 0" + ("" if column == "latency_ms" else ", or empty"),
+                repr(negative[column][0]),
+            )
     return out
 
 

@@ -30,21 +30,24 @@ class MoreEvidence(BaseModel):
 
 
 def samples_to_decide(
-    estimate: float, low: float, high: float, threshold: float, direction: str, n: int
+    estimate: float, low: float, high: float, threshold: float, direction: str, n: int, floor: float = 0.0
 ) -> int | None:
     """More samples (beyond ``n``) for the interval to leave the threshold, if the estimate holds still.
 
-    None when the estimate sits on the threshold (no sample size decides it)
-    or the interval is not a real one (infinite, or no data).
+    ``floor`` is the part of the half-width no sample size takes away (the
+    spread two processes of the same code show, in quadrature). None when the
+    estimate sits on the threshold, or within ``floor`` of it (no sample size
+    decides it), or the interval is not a real one (infinite, or no data).
     """
     if n <= 0 or not all(math.isfinite(v) for v in (estimate, low, high)):
         return None
     good_side = estimate <= threshold if direction == "<=" else estimate >= threshold
     toward = (high - estimate) if (direction == "<=") == good_side else (estimate - low)
     distance = abs(threshold - estimate)
-    if distance <= 0 or toward <= 0:
+    sampled, reach = toward**2 - floor**2, distance**2 - floor**2
+    if distance <= 0 or toward <= 0 or reach <= 0:
         return None
-    needed = n * (toward / distance) ** 2
+    needed = n * max(sampled, 0.0) / reach
     return max(1, math.ceil(needed - n - 1e-9))
 
 
@@ -69,26 +72,30 @@ def more_evidence(
     n: int,
     duration_s: float | None,
     minimum: int,
+    floor: float = 0.0,
 ) -> MoreEvidence:
     """The estimate for one unsure criterion measured on ``n`` samples over ``duration_s`` seconds.
 
     ``minimum`` is the policy's floor per version: a run below it needs at
-    least the difference whatever the interval says.
+    least the difference whatever the interval says. ``floor`` is the part of
+    the interval's half-width no run length takes away (see
+    :func:`samples_to_decide`).
     """
-    floor = max(0, minimum - n)
+    short = max(0, minimum - n)
     if estimate is None or low is None or high is None:
-        more = floor or (minimum if n == 0 else None)
+        more = short or (minimum if n == 0 else None)
         why = "not enough data to measure it"
     else:
-        more = samples_to_decide(estimate, low, high, threshold, direction, n)
-        if more is None and not floor:
+        more = samples_to_decide(estimate, low, high, threshold, direction, n, floor)
+        if more is None and not short:
+            said = "on the limit" if not floor else "within the spread of two processes of one version of it"
             return MoreEvidence(
                 criterion=name,
                 more_samples=None,
                 more_seconds=None,
-                explanation="the estimate sits on the limit: no run length would decide it",
+                explanation=f"the estimate sits {said}: no run length would decide it",
             )
-        more = max(more or 0, floor)
+        more = max(more or 0, short)
         why = "if the estimate holds, its interval then clears the limit"
     if more is None:
         return MoreEvidence(criterion=name, more_samples=None, more_seconds=None, explanation=why)

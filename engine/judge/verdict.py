@@ -53,11 +53,13 @@ from engine.judge.criteria import (
     error_rate_criterion,
     latency_criteria,
     mismatch_criterion,
+    on_evidence_only,
+    round_trip_criterion,
     throughput_criterion,
     validation_criterion,
 )
 from engine.judge.latency import Latencies, endpoint_groups
-from engine.judge.model import Criterion, Trigger, Verdict, VerdictName, _criterion, _num
+from engine.judge.model import Criterion, LatencyMeasure, Trigger, Verdict, VerdictName, _criterion, _num
 from engine.judge.pairs import Pairs, Side, pair_requests, split_sides
 from engine.judge.policy import Policy
 from engine.judge.stats import (
@@ -142,8 +144,9 @@ def judge_samples(
     criteria.append(throughput_criterion(tp, n_old, n_new, policy, tp_method, tp_detail))
 
     # latency: the central change, p95, p99 and the drift over the run
-    lat = _latencies(old, new, pairs)
-    latency, central = latency_criteria(lat, policy, calibration)
+    lat, round_trip = _latencies(old, new, pairs)
+    measure: LatencyMeasure = "round_trip" if round_trip is None else "own_time"
+    latency, central = latency_criteria(lat, policy, calibration, measure)
     criteria.append(latency[0])
 
     # error rate: two proportions, widened when errors come in bursts
@@ -163,9 +166,14 @@ def judge_samples(
     criteria.append(mismatch_criterion(mismatches or 0, compared, n_old, policy, "response mismatch rate"))
 
     criteria += latency[1:]
+    if round_trip is not None:  # a regression only callers see (its HTTP layer, answers' size) still counts
+        criteria.append(round_trip_criterion(round_trip, policy, calibration))
     errors = _endpoint_errors(old, new, len(names), policy.statistics.confidence_level)
-    criteria += endpoint_criteria(lat, errors, names, policy)
+    criteria += endpoint_criteria(lat, errors, names, policy, measure)
 
+    # the seed's p95 trigger reads what the latency criteria read: on own time, the run-queue waits of a
+    # busy machine are not a version's p95 (a real A/A run here, load 12: round-trip p95 2.02x, NO_GO on
+    # two identical copies). Mid-run, RunningTriggers reads the round trip, with breach_checks against noise.
     p95_old = float(np.quantile(lat.old_sorted, 0.95)) if lat.old.size else None
     p95_new = float(np.quantile(lat.new_sorted, 0.95)) if lat.new.size else None
     triggers = seed_triggers(
@@ -179,7 +187,8 @@ def judge_samples(
     verdict = conclude(
         criteria, triggers, n_old, n_new, policy, validation_success_rate, tp, central, now, duration
     )
-    return verdict.model_copy(update={"paired": pairs is not None, "calibration": calibration})
+    update = {"paired": pairs is not None, "calibration": calibration, "latency_measure": measure}
+    return verdict.model_copy(update=update)
 
 
 def _throughput(old: Side, new: Side, pairs: Pairs | None, confidence: float) -> tuple[Interval, str]:
@@ -195,14 +204,36 @@ def _throughput(old: Side, new: Side, pairs: Pairs | None, confidence: float) ->
     return interval, "unpaired: ok responses over the same window, as shares of the larger side"
 
 
-def _latencies(old: Side, new: Side, pairs: Pairs | None) -> Latencies:
+def _latencies(old: Side, new: Side, pairs: Pairs | None) -> tuple[Latencies, Latencies | None]:
+    """The latencies the criteria judge, and the round trip beside them when those are the versions' own time.
+
+    Own time (``service_ms``: each version's ``Server-Timing`` span less the
+    time its thread waited for a CPU) when every ok request of both versions
+    reports it; the round trip (``latency_ms``) otherwise, alone. On a busy
+    machine most of a fast service's round trip is outside either version
+    (HTTP, wake-ups, run-queue waits), and it differed between the two calls
+    of one request more than the versions did: per-request log ratio sd
+    0.9-1.6 on the round trip, 0.25-0.38 on own time (3 real A/A runs of
+    hello_world_api here, load ~10).
+    """
     if pairs is not None:
         both = pairs.old_ok & pairs.new_ok
         seconds, endpoint = pairs.seconds[both], pairs.endpoint[both]
         first = None if pairs.new_first is None else pairs.new_first[both]
-        return Latencies.pairs(pairs.old_ms[both], pairs.new_ms[both], seconds, endpoint, first)
+        trip = Latencies.pairs(pairs.old_ms[both], pairs.new_ms[both], seconds, endpoint, first)
+        if pairs.old_own is None or pairs.new_own is None:
+            return trip, None
+        own_old, own_new = pairs.old_own[both], pairs.new_own[both]
+        if not (own_old.size and np.isfinite(own_old).all() and np.isfinite(own_new).all()):
+            return trip, None
+        return Latencies.pairs(own_old, own_new, seconds, endpoint, first), trip
     o, n = old.ok_only(), new.ok_only()
-    return Latencies(False, o.ms, n.ms, o.seconds, n.seconds, o.endpoint, n.endpoint)
+    trip = Latencies(False, o.ms, n.ms, o.seconds, n.seconds, o.endpoint, n.endpoint)
+    if o.own_ms is None or n.own_ms is None or not (o.size and n.size):
+        return trip, None
+    if not (np.isfinite(o.own_ms).all() and np.isfinite(n.own_ms).all()):
+        return trip, None
+    return Latencies(False, o.own_ms, n.own_ms, o.seconds, n.seconds, o.endpoint, n.endpoint), trip
 
 
 def _endpoint_errors(
@@ -280,6 +311,7 @@ def conclude(
         triggers=triggers,
         reasons=reasons,
         confidence_level=policy.statistics.confidence_level,
+        interval_level=policy.statistics.interval_level,
         n_old=n_old,
         n_new=n_new,
         judged_at=now or dt.datetime.now(dt.UTC),
@@ -303,7 +335,9 @@ def _guard(c: Criterion, policy: Policy) -> Criterion:
     GO at the sizes where the tail is not yet primary (simulated, p99 tail,
     busy noise, 3,000 requests: GO 4 % with it, 36 % without).
 
-    An endpoint is only ever weighed on evidence. The endpoints are a family
+    An endpoint, and the round trip beside own time, are only ever weighed on
+    evidence (:func:`engine.judge.criteria.on_evidence_only`): second views of
+    what a primary criterion already proves. The endpoints are a family
     (five in the simulated runs, more in real systems), each a fraction of
     the run: asking every one of them to be within at 80 % is an
     intersection-union test at 20 %, whose power falls with their number
@@ -322,7 +356,7 @@ def _guard(c: Criterion, policy: Policy) -> Criterion:
         return c
     stats = policy.statistics
     interval, limit = _on_scale(Interval(c.observed, c.ci_low, c.ci_high), c.threshold, c.unit)
-    powered = c.endpoint is None and can_prove(
+    powered = not on_evidence_only(c) and can_prove(
         Interval(c.observed, c.ci_low, c.ci_high), c.threshold, c.direction, c.unit
     )
     if powered:
@@ -332,7 +366,9 @@ def _guard(c: Criterion, policy: Policy) -> Criterion:
     else:
         p = p_beyond(interval, limit, c.direction, stats.interval_level)
         clear = p > 1 - stats.guard_evidence
-        what = "a guard the run is too small to prove" if c.endpoint is None else "an endpoint's guard"
+        what = (
+            "a guard weighed on evidence" if on_evidence_only(c) else "a guard the run is too small to prove"
+        )
         note = (
             f" ({what}; no evidence beyond its limit)"
             if clear
@@ -377,7 +413,16 @@ def keep_running(
         n = min(c.n_old, c.n_new)
         out.append(
             more_evidence(
-                c.name, c.observed, c.ci_low, c.ci_high, c.threshold, c.direction, n, duration_s, minimum
+                c.name,
+                c.observed,
+                c.ci_low,
+                c.ci_high,
+                c.threshold,
+                c.direction,
+                n,
+                duration_s,
+                minimum,
+                c.detail.get("process_half_width") or 0.0,
             )
         )
     if not out and min(n_old, n_new) < minimum:

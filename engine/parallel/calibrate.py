@@ -152,6 +152,7 @@ def _calibration(
     name: str, run_id: str, actor: str, duration_s: float, rps: float, verdict: Verdict
 ) -> Calibration:
     latency = next(c for c in verdict.criteria if c.name == "latency_increase")
+    trip = next((c for c in verdict.criteria if c.name == "latency_round_trip_increase"), None)
     return Calibration(
         system=name,
         run_id=run_id,
@@ -164,6 +165,10 @@ def _calibration(
         latency_change=latency.observed,
         low=latency.ci_low,
         high=latency.ci_high,
+        measure=verdict.latency_measure,
+        round_trip_change=None if trip is None else trip.observed,
+        round_trip_low=None if trip is None else trip.ci_low,
+        round_trip_high=None if trip is None else trip.ci_high,
     )
 
 

@@ -173,6 +173,7 @@ def run_queries(ws: Workspace, system: str, run_id: RunIds) -> Iterator[RunQuery
 
     Segments written before the gateway kept mismatch bodies have no ``body``
     column, those before the gateway alternated its calls no ``called_first``,
+    those before it read the versions' own time no ``service_ms``/``cpu_wait_ms``,
     and hand-made ones may lack ``request_id``; a missing column reads
     as null, so every query sees the same columns.
     """
@@ -187,7 +188,13 @@ def run_queries(ws: Workspace, system: str, run_id: RunIds) -> Iterator[RunQuery
         names = present["column_name"].to_list()
         extra = "".join(
             f", NULL::{kind} AS {column}"
-            for column, kind in (("body", "VARCHAR"), ("request_id", "BIGINT"), ("called_first", "BOOLEAN"))
+            for column, kind in (
+                ("body", "VARCHAR"),
+                ("request_id", "BIGINT"),
+                ("called_first", "BOOLEAN"),
+                ("service_ms", "DOUBLE"),
+                ("cpu_wait_ms", "DOUBLE"),
+            )
             if column not in names
         )
         cte = f"WITH s AS (SELECT *{extra} FROM read_parquet(?, union_by_name = true)) "

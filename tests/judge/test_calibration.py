@@ -14,7 +14,8 @@ from engine.judge.verdict import judge_samples
 from tests.judge.test_verdict import samples
 
 
-def aa(change: float, low: float, high: float) -> Calibration:
+def aa(change: float, low: float, high: float, **more: object) -> Calibration:
+    """A calibration reading ``change`` [``low``, ``high``]; ``more``: its other fields (measure...)."""
     return Calibration(
         system="s",
         run_id="calibration-1",
@@ -27,6 +28,7 @@ def aa(change: float, low: float, high: float) -> Calibration:
         latency_change=change,
         low=low,
         high=high,
+        **more,
     )
 
 

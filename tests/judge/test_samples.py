@@ -30,6 +30,8 @@ def test_csv_and_parquet_load_to_the_same_schema(tmp_path: Path) -> None:
         "match",
         "request_id",
         "called_first",
+        "service_ms",
+        "cpu_wait_ms",
     ]
     assert frame["request_id"].null_count() == 2  # optional: absent reads as null
     assert frame["ok"].to_list() == [True, False]
