@@ -115,14 +115,25 @@ BUSY = (
 )
 
 
-def slowed_copy(source: Path, target: Path, delay_s: float = 0.003, busy: bool = False) -> Path:
+WORK = "for _ in range({iterations}):\n            pass"
+
+
+def slowed_copy(
+    source: Path, target: Path, delay_s: float = 0.003, busy: bool = False, iterations: int = 0
+) -> Path:
     """A copy of a v1 system whose entry component waits ``delay_s`` before every call (same answers).
 
     ``busy``: it spins on the CPU instead of sleeping, so a gateway that sends both
     versions at once lets the slower one hold up its partner (what the bench shows).
+    ``iterations``: it does that much more work instead (an empty loop of so many turns),
+    a CPU-bound regression whose cost does not shrink when the machine is busy, as a spin
+    to a deadline does (part of its time is then the run queue's, not its own).
     """
     shutil.copytree(source, target)
-    wait = (BUSY if busy else SLEEP).format(delay_s=delay_s)
+    if iterations:
+        wait = WORK.format(iterations=iterations)
+    else:
+        wait = (BUSY if busy else SLEEP).format(delay_s=delay_s)
     with (target / "components" / "gateway.py").open("a") as module:
         module.write(SLOW.format(wait=wait))
     return target
