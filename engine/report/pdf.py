@@ -44,12 +44,24 @@ def _table(pdf, block: Table) -> None:  # noqa: ANN001
         pdf.ln(2)
         return
     pdf.set_font(FONT, "", 8)
+    limit = _cell_limit(pdf.epw / max(1, len(block.header)))
     with pdf.table(text_align="LEFT", line_height=4.5, first_row_as_headings=True) as grid:
         for row in [block.header, *block.rows]:
             line = grid.row()
             for value in row:
-                line.cell(value)
+                line.cell(value if len(value) <= limit else value[: limit - 1] + "…")
     pdf.ln(3)
+
+
+def _cell_limit(column_mm: float, lines: int = 30) -> int:
+    """Most characters a cell of a ``column_mm`` wide column may hold in the PDF.
+
+    fpdf2 cannot split one table row over two pages, and refuses a row taller than a page
+    ("row ... too high"): a long reason in a table of many narrow columns did that to the
+    post-mortem of a promoted system. So the PDF cuts such a cell at about ``lines`` lines
+    (8 pt DejaVu: ~1.7 mm a character); the Markdown and HTML exports keep the whole text.
+    """
+    return max(40, int(column_mm / 1.7) * lines)
 
 
 def _png_aspect(png: bytes) -> float:

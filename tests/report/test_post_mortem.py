@@ -145,3 +145,16 @@ def test_report_command_writes_each_format(history: Workspace, tmp_path: Path, c
         assert code == 0 and out.stat().st_size > 1000
     assert main(["--workspace", str(history.root), "--json", "report", "--scope", "phase:x"]) == 2
     assert "--scope" in json.loads(capsys.readouterr().out.splitlines()[-1])["error"]["message"]
+
+
+def test_a_pdf_table_with_a_cell_longer_than_a_page_renders_cut_and_the_markdown_keeps_it() -> None:
+    """fpdf2 refuses a table row taller than a page: a promoted system's long reasons did that."""
+    from engine.report.document import Document, Section, Table
+    from engine.report.markdown import render_markdown
+    from engine.report.pdf import render_pdf
+
+    long = "evidence reviewed by a second lead " * 200
+    table = Table(header=[f"c{i}" for i in range(8)], rows=[[long] * 8, ["short"] * 8])
+    doc = Document(title="t", subtitle="s", sections=[Section(heading="Decisions", blocks=[table])])
+    assert render_pdf(doc).startswith(b"%PDF")
+    assert long.strip() in render_markdown(doc)
