@@ -43,12 +43,11 @@ import polars as pl
 
 from engine.deploy.http import Upstream
 from engine.deploy.supervisor import free_port, healthy
-from engine.judge.policy import load_policy
+from engine.judge.policy import DEFAULT_POLICY, load_policy
 from engine.judge.samples import normalise_samples
 from engine.judge.stats import quantile_change
 from engine.judge.verdict import judge_samples
 from engine.parallel.workload import drive, request_mix
-from engine.workspace import DEFAULT_POLICY
 
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEM = ROOT / "data" / "generated_systems" / "hello_world_api"

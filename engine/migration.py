@@ -37,11 +37,17 @@ from engine.deploy.warm import decommission_expired, window_open
 from engine.errors import InputError, NotFoundError, StateConflictError, SwitchyardError
 from engine.governance.approvals import require_approval
 from engine.governance.hold import ensure_not_held, hold_of
-from engine.judge.calibration import latest_calibration
-from engine.judge.policy import Policy, load_policy
-from engine.judge.runs import chain_ids, chain_seconds, judgeable_run, record_verdict, run_chain
+from engine.judge.policy import DEFAULT_POLICY, Policy, load_policy
 from engine.judge.stats import import_ahead
 from engine.judge.verdict import Verdict, judge_samples
+from engine.judging import (
+    chain_ids,
+    chain_seconds,
+    judgeable_run,
+    latest_calibration,
+    record_verdict,
+    run_chain,
+)
 from engine.parallel import calibrate as calibration
 from engine.parallel import capacity, compare
 from engine.parallel.run import new_run_id, watch
@@ -56,7 +62,7 @@ from engine.store.events import append_events
 from engine.store.operations import operation
 from engine.store.samples import read_run_samples
 from engine.use_case import changes_state
-from engine.workspace import DEFAULT_POLICY, Workspace, check_system_name
+from engine.workspace import Workspace, check_system_name
 
 
 def _policy(path: Path = DEFAULT_POLICY) -> Policy:

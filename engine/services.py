@@ -43,13 +43,17 @@ from engine.governance.rejudge import REJUDGED, Rejudgement, apply_overrides
 from engine.governance.rejudge import history as rejudge_history
 from engine.governance.rejudge import record as record_rejudgement
 from engine.governance.rejudge import rejudge as rejudge_run
-from engine.judge.calibration import Calibration, latest_calibration
-from engine.judge.from_source import SOURCES as METRICS_SOURCES  # noqa: F401 - the CLI's choices
-from engine.judge.from_source import judge_from_source  # noqa: F401 - a use case, as the migration's
-from engine.judge.policy import Policy, load_policy
-from engine.judge.runs import chain_seconds, run_chain
+from engine.judge.calibration import Calibration
+from engine.judge.policy import DEFAULT_POLICY, Policy, load_policy
 from engine.judge.samples import read_samples_file
 from engine.judge.verdict import Verdict, judge_samples
+from engine.judging import SOURCES as METRICS_SOURCES  # noqa: F401 - the CLI's choices
+from engine.judging import (
+    chain_seconds,
+    judge_from_source,  # noqa: F401 - a use case, as the migration's
+    latest_calibration,
+    run_chain,
+)
 from engine.kpi.metrics import MigrationMetrics
 from engine.kpi.overview import Overview, build_overview, metrics_as_of
 from engine.kpi.plan_file import plan_path, workspace_plan, write_start_date
@@ -116,7 +120,6 @@ from engine.validate.live import recorded_for
 from engine.validate.v1 import validate_v1_systems
 from engine.workspace import (
     DEFAULT_PLAN,
-    DEFAULT_POLICY,
     SAMPLE_FLEET_DIR,
     Workspace,
     check_system_name,

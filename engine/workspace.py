@@ -20,9 +20,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_FLEET_DIR = REPO_ROOT / "data" / "generated_systems"
 DEFAULT_PLAN = REPO_ROOT / "data" / "plan.toml"
 WORKSPACE_ENV = "SWITCHYARD_WORKSPACE"
-POLICY_ENV = "SWITCHYARD_POLICY"
-DEFAULT_POLICY = Path(os.environ.get(POLICY_ENV) or REPO_ROOT / "data" / "policy.toml").resolve()
-"""The decision policy: ``data/policy.toml``, or the file ``$SWITCHYARD_POLICY`` names (read at start-up)."""
 
 SAFE_NAME = re.compile(IDENTIFIER_PATTERN)
 

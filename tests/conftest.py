@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from engine import access, services
-from engine.workspace import DEFAULT_POLICY, POLICY_ENV, Workspace
+from engine.judge.policy import DEFAULT_POLICY, POLICY_ENV
+from engine.workspace import Workspace
 
 OPERATORS = ["fixture", "tester", "lead", "t", "someone else"]
 """The actors the tests act as; with the OS user (the CLI's and the pages' default) they are operators."""

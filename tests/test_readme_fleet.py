@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from engine.cli import build_parser
-from engine.workspace import POLICY_ENV
+from engine.judge.policy import POLICY_ENV
 from tests.conftest import edited_policy
 
 ROOT = Path(__file__).resolve().parent.parent

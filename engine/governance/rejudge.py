@@ -21,8 +21,8 @@ from pydantic import BaseModel, ValidationError
 
 from engine.errors import InputError, NotFoundError
 from engine.judge.policy import Policy
-from engine.judge.runs import run_chain
 from engine.judge.verdict import Verdict, judge_samples
+from engine.judging import run_chain
 from engine.store import deployments as runs_store
 from engine.store.db import query_frame
 from engine.store.events import append_events

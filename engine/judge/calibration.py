@@ -3,8 +3,9 @@
 An A/A run mirrors one copy of the old version to another (as Diffy compares two
 primaries): the versions are identical, so whatever the judge reads between them
 is the measurement itself (the gateway, the workload, the machine). Switchyard
-keeps the newest one per system (:func:`latest_calibration`; a run of kind
-``calibration`` and a ``calibration:measured`` event with who and when).
+keeps the newest one per system (a run of kind ``calibration`` and a
+``calibration:measured`` event with who and when; :func:`engine.judging.latest_calibration`
+reads it).
 
 A verdict on a real run uses it on its latency changes (:func:`correct`): what
 the same measurement reads between two identical versions is taken out, and
@@ -17,11 +18,9 @@ import datetime as dt
 import math
 from typing import Literal
 
-import duckdb
 from pydantic import BaseModel, Field
 
 from engine.judge.stats import Interval
-from engine.store.events import latest_after
 from engine.units import change
 
 LatencyMeasure = Literal["own_time", "round_trip"]
@@ -118,9 +117,3 @@ def correct(interval: Interval, calibration: Calibration | None, measure: str = 
     below = math.hypot(log(interval.estimate) - log(interval.low), log(aa.high) - bias)
     above = math.hypot(log(interval.high) - log(interval.estimate), bias - log(aa.low))
     return Interval(math.expm1(centre), math.expm1(centre - below), math.expm1(centre + above))
-
-
-def latest_calibration(con: duckdb.DuckDBPyConnection, system: str) -> Calibration | None:
-    """The newest calibration of ``system``, or None."""
-    after = latest_after(con, system, MEASURED)
-    return Calibration.model_validate(after) if after else None

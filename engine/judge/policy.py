@@ -1,7 +1,13 @@
-"""The decision policy: thresholds, statistics settings and triggers, read from ``policy.toml``."""
+"""The decision policy: thresholds, statistics settings and triggers, read from ``policy.toml``.
+
+Reading the file is parsing the judge's input (as :mod:`engine.judge.samples`
+reads a user's samples file): a bad key raises InputError naming the file and
+the key; nothing here reads a store or the workspace.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from engine.metrics.config import PrometheusConfig
 from engine.models.common import LocatedError, load_toml_model
-from engine.workspace import DEFAULT_POLICY
+
+POLICY_ENV = "SWITCHYARD_POLICY"
+DEFAULT_POLICY = Path(
+    os.environ.get(POLICY_ENV) or Path(__file__).resolve().parents[2] / "data" / "policy.toml"
+).resolve()
+"""The decision policy: ``data/policy.toml``, or the file ``$SWITCHYARD_POLICY`` names (read at start-up)."""
 
 
 class RulePolicy(BaseModel):

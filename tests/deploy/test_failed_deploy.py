@@ -13,10 +13,11 @@ import pytest
 from engine import services
 from engine.deploy import supervisor
 from engine.deploy.supervisor import DeployError
+from engine.judge.policy import POLICY_ENV
 from engine.rollback.backups import latest_backup
 from engine.store import connect
 from engine.store import deployments as store
-from engine.workspace import POLICY_ENV, REPO_ROOT, Workspace, safe_child
+from engine.workspace import REPO_ROOT, Workspace, safe_child
 from tests.conftest import edited_policy
 
 NAME = "hello_world_api"

@@ -17,8 +17,7 @@ import yaml
 from engine import access, cli, services
 from engine.errors import InputError, NotFoundError
 from engine.export.argo import manifests
-from engine.judge.policy import load_policy
-from engine.workspace import DEFAULT_POLICY
+from engine.judge.policy import DEFAULT_POLICY, load_policy
 from tests.app.conftest import open_page
 
 SYSTEM = "todo_api_system"

@@ -30,9 +30,9 @@ import yaml
 
 from engine.deploy.supervisor import free_port
 from engine.export import argo
-from engine.judge.policy import load_policy
+from engine.judge.policy import DEFAULT_POLICY, load_policy
 from engine.parallel.smoke_requests import request_mix
-from engine.workspace import DEFAULT_POLICY, SAMPLE_FLEET_DIR
+from engine.workspace import SAMPLE_FLEET_DIR
 from tests.metrics.conftest import prometheus, prometheus_query, wait_for  # noqa: F401 - the fixture too
 
 pytestmark = pytest.mark.prometheus

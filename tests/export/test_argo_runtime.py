@@ -32,8 +32,7 @@ import pytest
 import yaml
 
 from engine.export import argo
-from engine.judge.policy import Policy, load_policy
-from engine.workspace import DEFAULT_POLICY
+from engine.judge.policy import DEFAULT_POLICY, Policy, load_policy
 from tests.runtime.test_serve import served  # noqa: F401 - a fixture: todo_api_system served on loopback
 
 SYSTEM = "todo_api_system"

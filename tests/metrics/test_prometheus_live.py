@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from engine import services
-from engine.judge.from_source import run_window
+from engine.judging import run_window
 from engine.metrics.config import PrometheusConfig
 from engine.metrics.prometheus import PrometheusSource, workspace_targets
 from engine.metrics.source import SamplesSource

@@ -14,10 +14,9 @@ from pathlib import Path
 import polars as pl
 
 from bench.aa_calibration import ROOT, SYSTEM, mirrored_samples, serve, slowed_copy
-from engine.judge.policy import load_policy
+from engine.judge.policy import DEFAULT_POLICY, load_policy
 from engine.judge.samples import normalise_samples
 from engine.judge.verdict import judge_samples
-from engine.workspace import DEFAULT_POLICY
 
 
 def test_a_copy_of_old_that_sleeps_10_ms_more_gets_no_go_on_its_latency(tmp_path: Path) -> None:

@@ -19,10 +19,9 @@ from bench.aa_calibration import ROOT, SYSTEM, mirrored_samples, serve, slowed_c
 from engine.deploy.gateway import service_time
 from engine.deploy.http import Upstream
 from engine.judge.model import Verdict
-from engine.judge.policy import load_policy
+from engine.judge.policy import DEFAULT_POLICY, load_policy
 from engine.judge.samples import CANONICAL, normalise_samples
 from engine.judge.verdict import judge_samples
-from engine.workspace import DEFAULT_POLICY
 
 TRIES = 3
 """An unchanged version measured for real is GO with its latency interval holding 0 in about 9 tries

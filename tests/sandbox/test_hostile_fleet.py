@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from engine import access, services
-from engine.workspace import DEFAULT_POLICY, REPO_ROOT, Workspace
+from engine.judge.policy import DEFAULT_POLICY
+from engine.workspace import REPO_ROOT, Workspace
 from tests.app.conftest import open_page
 
 HOSTILE = REPO_ROOT / "tests" / "data" / "fleets" / "hostile"
