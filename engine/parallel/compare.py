@@ -44,7 +44,9 @@ class RunFrames:
 
 
 def evidence(ws: Workspace, system: str, run_ids: RunIds, bucket_s: float) -> RunFrames:
-    """:func:`summary`, :func:`bucket_stats`, :func:`latency_sample` and :func:`mismatch_examples` at once."""
+    """The run's four views from one read of its shares: per version (:func:`merge_summary`), per
+    bucket (:func:`bucket_stats`), a latency sample (:func:`merge_latencies`) and mismatches
+    (:func:`mismatch_examples`)."""
     parts = run_parts(ws, system, _ids(run_ids), bucket_s)
     if parts is None:
         return RunFrames(pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), pl.DataFrame())
@@ -68,24 +70,12 @@ def bucket_stats(ws: Workspace, system: str, run_ids: RunIds, bucket_s: float) -
     return pl.DataFrame() if parts is None else merge_buckets(parts["buckets"], bucket_s)
 
 
-def latency_sample(ws: Workspace, system: str, run_ids: RunIds, limit: int = LATENCY_SAMPLE) -> pl.DataFrame:
-    """Latencies of ok requests, up to ``limit`` per version (a fixed pseudo-random pick by request)."""
-    parts = run_parts(ws, system, _ids(run_ids), None, ("latencies",))
-    return pl.DataFrame() if parts is None else merge_latencies(parts["latencies"], limit)
-
-
 def mismatch_examples(
     ws: Workspace, system: str, run_ids: RunIds, limit: int = MISMATCH_LIMIT
 ) -> pl.DataFrame:
     """Requests whose new answer differed from old, with both bodies where the gateway kept them."""
     parts = run_parts(ws, system, _ids(run_ids), None, ("mismatches",))
     return pl.DataFrame() if parts is None else merge_mismatches(parts["mismatches"], limit)
-
-
-def summary(ws: Workspace, system: str, run_ids: RunIds) -> pl.DataFrame:
-    """Per version: requests, error rate, p50/p95/p99 over the whole run, mismatch rate (new)."""
-    parts = run_parts(ws, system, _ids(run_ids), None, ("versions",))
-    return pl.DataFrame() if parts is None else merge_summary(parts["versions"])
 
 
 # --------------------------------------------------------------------------- merging shares
