@@ -79,3 +79,6 @@ def test_an_endpoint_is_weighed_on_evidence_a_tail_must_be_within_where_it_could
     over = _guard_of(policy, "latency_increase[/b]", Interval(0.16, 0.06, 0.27), 0.10, endpoint="/b")
     assert over.holds_up_go and not over.conclusive  # beyond at 70 %: evidence of a regression
     assert math.isclose(over.detail["guard_can_prove"], 0.0)
+    wide = Interval(0.15, -0.20, 0.60)  # estimate past the limit, no evidence: a tail waits, an endpoint not
+    assert _guard_of(policy, "latency_increase[/b]", wide, 0.10, endpoint="/b").guard_clear
+    assert _guard_of(policy, "latency_drift", wide, 0.10).holds_up_go

@@ -178,11 +178,14 @@ def test_a_guard_the_run_could_prove_must_be_within_at_the_guard_confidence(poli
 
 
 def test_a_guard_too_noisy_to_prove_holds_up_go_only_on_evidence_of_a_regression(policy: Policy) -> None:
-    """Real A/A runs here read p99 +49 % [-33 %, +234 %]: too wide to tell anything; it is no reason to
-    wait. +90 % [+20 %, +200 %] is beyond +25 % at 70 %: it is."""
-    noise = _guard_of(policy, 0.49, -0.33, 2.34)
+    """Real A/A runs here read p99 +49 % [-33 %, +234 %] (limit +50 %): too wide to tell anything; it is
+    no reason to wait. +90 % [+20 %, +200 %] is beyond +25 % at 70 %: it is. A tail whose estimate is
+    itself beyond its limit holds GO up however wide: GO never passes what the point estimate fails."""
+    noise = _guard_of(policy, 0.20, -0.33, 2.34)
     assert noise.detail["guard_can_prove"] == 0.0 and noise.guard_clear and not noise.holds_up_go
     assert "no evidence beyond its limit" in noise.explanation
+    past = _guard_of(policy, 0.49, -0.33, 2.34)
+    assert not past.guard_clear and past.holds_up_go and "estimate is beyond its limit" in past.explanation
     over = _guard_of(policy, 0.90, 0.20, 2.0)
     assert not over.guard_clear and over.holds_up_go and not over.conclusive
     assert "beyond its limit at 70%" in over.explanation
