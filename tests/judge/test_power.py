@@ -49,3 +49,18 @@ def test_fifteen_percent_slower_is_no_go(policy: Policy) -> None:
     """Target >= 99 % NO_GO; at 1,000 paired requests the bench measures 95-100 %."""
     assert rates("+15%", policy)["NO_GO"] >= 27
     assert rates("+14%", policy, n=3000)["NO_GO"] >= 29
+
+
+def own_rates(name: str, policy: Policy) -> dict[str, int]:
+    """Runs as the gateway records them now: own time judged, the round trip a guard beside it."""
+    cell = operating_characteristic(SCENARIOS[name], N, RUNS, True, policy, seed=7, own=True)
+    return {v: cell.counts[v] for v in ("GO", "NO_GO", "INCONCLUSIVE")}
+
+
+def test_on_own_time_an_unchanged_system_is_go_and_a_regression_never(policy: Policy) -> None:
+    """30, 0 and 0 GO of 30 here; +20 % NO_GO 29 (the two processes' own spread, +-3.3 %, keeps a few
+    near-margin runs INCONCLUSIVE); a version slower only in the round trip is never GO."""
+    assert own_rates("unchanged", policy)["GO"] >= 28
+    for name in ("+20%", "p99 tail", "round trip +30%"):
+        assert own_rates(name, policy)["GO"] == 0, name
+    assert own_rates("+20%", policy)["NO_GO"] >= 25
