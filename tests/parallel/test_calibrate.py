@@ -26,7 +26,9 @@ def test_an_a_a_run_of_old_against_a_copy_of_old_is_judged_and_kept(ready_ws) ->
     state_before = services.status(ws, NAME).state
     assert services.calibration(ws, NAME) is None
 
-    out = services.calibrate(ws, NAME, actor="lead", duration_s=20, rps=40)
+    # 960 pairs offered in 12 s (was 800 in 20 s at 40 req/s): the >= 700 below holds with room for a
+    # loaded machine delivering 73 % of the rate; hello_world_api serves 200 req/s in the soak test
+    out = services.calibrate(ws, NAME, actor="lead", duration_s=12, rps=80)
 
     assert out.status == "completed" and out.summary["lost"] == 0
     # judged per request, as a real run. Its verdict is what the measurement is worth here, so it is
