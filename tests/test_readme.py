@@ -32,7 +32,8 @@ def test_readme_gives_exactly_two_commands() -> None:
 def test_ci_lints_and_runs_every_test() -> None:
     last = [ln for ln in ci_lines() if ln and not ln.startswith("#")][-1]
     assert "pip install -q -r requirements-dev.txt" in last and "ruff check ." in last
-    assert last.endswith("python -m pytest")  # no -m, -k or --deselect: the whole suite
+    # no -m, -k or --deselect: the whole suite, on two workers (pytest-xdist, one per core of CI's machine)
+    assert last.endswith("python -m pytest -n 2")
     assert "|| true" not in CI.read_text(encoding="utf-8") and "set -euo pipefail" in ci_lines()
 
 
