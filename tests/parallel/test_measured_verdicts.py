@@ -92,10 +92,12 @@ def _own_ms(port: int, requests: int = 40) -> float:
 
 
 def test_a_cpu_bound_regression_in_the_version_s_own_code_gets_no_go(tmp_path: Path) -> None:
-    """The entry component does about 40 % more work per call (an empty loop, sized here from what a
+    """The entry component does about twice the work per call (an empty loop, sized here from what a
     trial copy's loop costs in its own process): a real slowdown of the version's code, whatever the
     machine's load. Its share of the round trip is small (own time 0.1-0.2 ms of ~1.2 ms); on own time it
-    is plain. (Sized from the loop's cost in the test's process instead, it came out at +13 %.)"""
+    is plain. (Sized from the loop's cost in the test's process instead, it came out at +13 %; sized for
+    +40 % from the trial copy, one CI run at load ~2.5 measured +12.2 % [+8.2 %, +16.9 %]: the trial's
+    median of 40 calls is noisy, so the loop is sized for a change well beyond the +10 % limit.)"""
     trial_turns = 20_000
     trial = slowed_copy(SYSTEM, tmp_path / "trial", iterations=trial_turns)
     procs = [serve(SYSTEM), serve(trial)]
@@ -106,7 +108,7 @@ def test_a_cpu_bound_regression_in_the_version_s_own_code_gets_no_go(tmp_path: P
             proc.terminate()
             proc.wait(10)
     per_turn = max(trial_own - own, 1e-6) / trial_turns
-    iterations = max(1000, round(0.4 * own / per_turn))
+    iterations = max(1000, round(1.0 * own / per_turn))
     slow = slowed_copy(SYSTEM, tmp_path / "slow", iterations=iterations)
     samples = measured(SYSTEM, slow, tmp_path, 40, 10)
     new = samples.filter(pl.col("version") == "new")
