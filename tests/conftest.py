@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import access, services
-from engine.judge.policy import DEFAULT_POLICY, POLICY_ENV
+from engine import access, migration, services
+from engine.judge.policy import DEFAULT_POLICY, POLICY_ENV, load_policy
 from engine.workspace import Workspace
 
 OPERATORS = ["fixture", "tester", "lead", "t", "someone else"]
@@ -108,13 +108,22 @@ def ready_ws(
 
 
 @pytest.fixture
-def regressed_ws(ready_ws: Callable[[str], Workspace]) -> Workspace:
+def regressed_ws(ready_ws: Callable[[str], Workspace], monkeypatch: pytest.MonkeyPatch) -> Workspace:
     """auth_token_api ready to deploy, then its converted Authenticator edited after the gate passed.
 
     The gate proved v2 answered as v1; a hand edit to the generated code
     afterwards (a "hot fix" nobody validated) is what only the parallel run
     can catch: every request through the Authenticator now answers differently.
+
+    The p95 trigger's limit is raised (2x -> 20x) for the use cases the test calls: on two loaded
+    cores the round-trip p95 ratio of a run of a few seconds passes 2x now and then (a 4 s run at
+    80 req/s, load ~2.5: "new p95 is 2.64x the baseline" on 3 checks in a row), rolls back on its own
+    and leaves no verdict; what these tests are about is the NO_GO on the answers. The trigger tests
+    (tests/deploy/test_faults.py, tests/judge) keep the policy's limit.
     """
+    policy = load_policy()
+    policy.triggers.max_p95_ratio = 20.0
+    monkeypatch.setattr(migration, "_policy", lambda *a, **k: policy)
     ws = ready_ws("auth_token_api")
     code = ws.v2_dir / "auth_token_api" / "components" / "auth.py"
     text = code.read_text(encoding="utf-8")

@@ -7,8 +7,7 @@ sent must be answered, counted once by the gateway on each slot (blue answers, g
 stored once per version in the run's segments; the run row must agree; and no process may grow.
 
 The driver runs in a fresh process of its own: under pytest-xdist the worker that runs this test has
-already run hundreds of others, and its heap still settles while the soak runs (seen here: +8.9 MiB on
-a 426 MiB worker), which would be charged to the driver. A fresh process measures the driver alone.
+already run hundreds of others, and what they left (objects, caches) would be charged to the driver.
 """
 
 from __future__ import annotations
@@ -34,10 +33,14 @@ RPS = float(os.environ.get("SWITCHYARD_SOAK_RPS", "200"))
 SERVICE_GROWTH_MIB = 2.0
 """Gateway, blue and green hold no per-request state. Measured here: +0.1 to +0.4 MiB; a gateway that
 keeps 1 KiB per request (tried) shows +3.3 MiB between the first and last fifth of a 20 s soak."""
-DRIVER_GROWTH_MIB = 4.0
-"""The driver (this process) keeps counters and two fixed-size latency sketches for the trigger checks
-(engine.judge.running), not the samples. Measured here: -0.1 MiB; when it kept the rows it grew by
-+50.7 MiB over the full 5-minute soak at 800 req/s."""
+DRIVER_BLOCKS_PER_REQUEST = 2.0
+"""The driver keeps counters and fixed-size latency sketches for the trigger checks
+(engine.judge.running), not the samples: what it could keep per request is Python objects, so its
+growth is counted in Python memory blocks (sys.getallocatedblocks), not its resident set. Measured here
+on 20 s soaks at 200 req/s: +0.30 blocks per request sent (twice), and +11.47 with the rows it reads
+kept again (the bug of the first soak, +50.7 MiB over 5 minutes at 800 req/s). Its resident set
+(~260-360 MiB with DuckDB, polars and their thread pools) moved by -1.8 to +6.5 MiB keeping nothing and
+by +4.3 MiB keeping every row: too noisy to tell the two apart, so it is printed, not asserted."""
 
 
 def _soak_in_this_process(ws: Workspace, name: str) -> SoakFigures:
@@ -74,4 +77,4 @@ def test_a_steady_high_rate_loses_nothing_and_grows_nothing(ready_ws) -> None:
     )
     for process in ("gateway", "blue", "green"):
         assert figures.memory[process]["growth_mib"] <= SERVICE_GROWTH_MIB, figures.lines()
-    assert figures.memory["driver"]["growth_mib"] <= DRIVER_GROWTH_MIB, figures.lines()
+    assert figures.driver_blocks["growth"] <= DRIVER_BLOCKS_PER_REQUEST * run["sent"], figures.lines()
