@@ -116,7 +116,12 @@ def test_a_finished_run_shows_its_verdict_next_step_and_units_without_a_click(no
     roll_back.click().run()
     assert not at.exception, at.exception
     reason = at.selectbox(key="rollback-reason")
-    assert reason.value.startswith("NO_GO verdict: response mismatch rate")
+    # the first failing criterion's reason: the answers', or the latency's where the run also measured the
+    # edited copy slower (one CI run here: own time +19.8 % [+15.5 %, +24.5 %]); either is this verdict's
+    reasons = services.status(no_go, "auth_token_api").verdict["reasons"]
+    failing = [r.removeprefix("fails:").strip() for r in reasons if r.startswith("fails:")]
+    assert any("response mismatch rate" in r for r in failing), failing
+    assert reason.value in [f"NO_GO verdict: {r}" for r in failing]
     assert "team decision" in reason.options
     # the dialog's own button does not run under AppTest: it starts services.rollback, tested directly
     assert button(at, "rollback-confirm").label == "Roll back now"
